@@ -1,0 +1,104 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Strict settings shared by every Swift target.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Ringfence",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "proxyd", targets: ["proxyd"]),
+        .executable(name: "proxyctl", targets: ["proxyctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries, behind module maps only: no logic lives here.
+        .systemLibrary(
+            name: "CNFTables",
+            pkgConfig: "libnftables",
+            providers: [.apt(["libnftables-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZeroMQ",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+
+        // Pure value types: IP addresses, CIDRs, interval sets.
+        .target(name: "RingfenceAddresses", swiftSettings: strict),
+        // The TOML policy: parse, validate, report every problem with its position.
+        .target(
+            name: "RingfencePolicy",
+            dependencies: ["RingfenceAddresses", "TOMLKit"],
+            swiftSettings: strict
+        ),
+        // The kernel fence: render nftables rules (pure) and apply them through libnftables.
+        .target(
+            name: "RingfenceFirewall",
+            dependencies: ["RingfencePolicy", "RingfenceAddresses", "CNFTables"],
+            swiftSettings: strict
+        ),
+        // The daemon's life cycle: load, apply, reload on SIGHUP, shut down.
+        .target(
+            name: "RingfenceDaemon",
+            dependencies: [
+                "RingfencePolicy", "RingfenceFirewall",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "proxyd",
+            dependencies: [
+                "RingfenceDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "proxyctl",
+            dependencies: [
+                "RingfencePolicy", "RingfenceFirewall",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "PolicyBenchmark",
+            dependencies: ["RingfencePolicy", "RingfenceFirewall", "RingfenceAddresses"],
+            path: "Benchmarks/PolicyBenchmark",
+            swiftSettings: strict
+        ),
+
+        .testTarget(
+            name: "RingfenceAddressesTests",
+            dependencies: ["RingfenceAddresses"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfencePolicyTests",
+            dependencies: ["RingfencePolicy", "RingfenceAddresses"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceFirewallTests",
+            dependencies: ["RingfenceFirewall", "RingfencePolicy"],
+            resources: [.copy("Golden")],
+            swiftSettings: strict
+        ),
+        // Proves that the system-library targets link against Debian's libraries.
+        .testTarget(
+            name: "CLibrariesTests",
+            dependencies: ["CNFTables", "CZeroMQ"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,4 @@
+#ifndef RINGFENCE_CZEROMQ_SHIM_H
+#define RINGFENCE_CZEROMQ_SHIM_H
+#include <zmq.h>
+#endif

@@ -1,0 +1,181 @@
+import Dispatch
+import Logging
+import RingfenceFirewall
+import RingfencePolicy
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The running `proxyd`: the policy in force and the kernel fence that enforces it.
+///
+/// All state is confined to `queue`; signals arrive there as Dispatch sources. A reload either
+/// replaces policy and fence together or changes nothing: a bad file, an unsupported guard or
+/// an nftables refusal leaves the policy in force standing, and is logged line by line.
+public final class Daemon: @unchecked Sendable {
+    /// What a reload did.
+    public enum ReloadOutcome: Sendable {
+        case applied(GuardChanges)
+        case refused(DaemonError)
+    }
+
+    private let policyPath: String
+    private let logger: Logger
+    private let queue = DispatchQueue(label: "ringfence.daemon")
+    private let firewall: Firewall
+    /// The policy in force. Only touched on `queue` (or before `run()` starts it).
+    private var policy: Policy?
+    private var signalSources: [any DispatchSourceSignal] = []
+
+    /// - Throws: `DaemonError.firewall` when no nftables context can be made.
+    public init(policyPath: String, logger: Logger) throws(DaemonError) {
+        self.policyPath = policyPath
+        self.logger = logger
+        do {
+            firewall = try Firewall()
+        } catch {
+            throw .firewall(error)
+        }
+    }
+
+    /// The kinds this build runs. The relay and the broker come with later releases.
+    static let runnableKinds: Set<Guard.Kind> = [.firewall]
+
+    /// Loads the policy and applies its fence. Call once, before `run()`.
+    /// - Throws: `DaemonError` saying what is wrong; nothing was applied.
+    public func start() throws(DaemonError) {
+        let loaded = try Self.load(policyPath)
+        try applyFence(loaded, replacing: nil)
+        policy = loaded
+        logPolicy(loaded, event: "policy loaded")
+    }
+
+    /// Re-reads the policy file and, if it is good, replaces the fence in one transaction.
+    @discardableResult
+    public func reload() -> ReloadOutcome {
+        dispatchPrecondition(condition: .onQueue(queue))
+        do {
+            let next = try Self.load(policyPath)
+            try applyFence(next, replacing: policy)
+            let changes = GuardChanges(from: policy, to: next)
+            policy = next
+            logPolicy(next, event: "policy reloaded", changes: changes)
+            return .applied(changes)
+        } catch {
+            logger.error(
+                "reload refused; the policy in force stays", metadata: ["policy": "\(policyPath)"])
+            for line in error.description.split(separator: "\n") {
+                logger.error("\(line)", metadata: ["policy": "\(policyPath)"])
+            }
+            return .refused(error)
+        }
+    }
+
+    /// Installs the signal handlers and serves until SIGTERM or SIGINT. Never returns.
+    public func run() -> Never {
+        onSignal(SIGHUP) { daemon in
+            daemon.logger.info("SIGHUP: reloading", metadata: ["policy": "\(daemon.policyPath)"])
+            daemon.reload()
+        }
+        onSignal(SIGTERM) { $0.shutdown(signal: "SIGTERM") }
+        onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
+        logger.info("running", metadata: ["pid": "\(getpid())"])
+        dispatchMain()
+    }
+
+    private func shutdown(signal: String) -> Never {
+        dispatchPrecondition(condition: .onQueue(queue))
+        if let policy, policy.firewall.apply {
+            if policy.firewall.removeOnExit {
+                do {
+                    try firewall.remove(table: policy.firewall.table)
+                    logger.info("fence removed (remove_on_exit = true)", metadata: ["table": "\(policy.firewall.table)"])
+                } catch {
+                    logger.error("could not remove the fence", metadata: ["error": "\(error)"])
+                }
+            } else {
+                logger.info(
+                    "fence left in place (remove_on_exit = false): guarded ports stay closed to other peers",
+                    metadata: ["table": "\(policy.firewall.table)"])
+            }
+        }
+        logger.info("stopped", metadata: ["signal": "\(signal)"])
+        exit(0)
+    }
+
+    private func onSignal(_ number: Int32, _ handler: @escaping @Sendable (Daemon) -> Void) {
+        // The default action must not run (SIGHUP would kill us); the Dispatch source does the work.
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+        source.setEventHandler { [unowned self] in handler(self) }
+        source.resume()
+        signalSources.append(source)
+    }
+
+    private static func load(_ path: String) throws(DaemonError) -> Policy {
+        let policy: Policy
+        do {
+            policy = try Policy.load(path: path)
+        } catch {
+            throw .policy(error)
+        }
+        let unsupported = policy.guards.filter { !runnableKinds.contains($0.kind) }
+        guard unsupported.isEmpty else {
+            throw .unsupportedGuards(unsupported.map { item in
+                "\(path): guard '\(item.name)': kind \"\(item.kind.rawValue)\" is not supported by this proxyd yet "
+                    + "(it runs kind = \"firewall\" guards); `proxyctl nft` renders its rules"
+            })
+        }
+        return policy
+    }
+
+    private func applyFence(_ next: Policy, replacing previous: Policy?) throws(DaemonError) {
+        do {
+            switch try firewall.apply(next, replacing: previous) {
+            case .applied(let table):
+                logger.info("fence applied", metadata: ["table": "\(table)", "guards": "\(next.guards.count)"])
+            case .renderedOnly:
+                logger.warning(
+                    "apply = false: rules rendered but not loaded; the kernel fence is not managed by proxyd",
+                    metadata: ["table": "\(next.firewall.table)"])
+            }
+        } catch {
+            throw .firewall(error)
+        }
+    }
+
+    private func logPolicy(_ policy: Policy, event: String, changes: GuardChanges? = nil) {
+        var metadata: Logger.Metadata = ["policy": "\(policyPath)", "guards": "\(policy.guards.count)"]
+        if let changes {
+            metadata["added"] = "\(changes.added.joined(separator: ","))"
+            metadata["removed"] = "\(changes.removed.joined(separator: ","))"
+            metadata["changed"] = "\(changes.changed.joined(separator: ","))"
+        }
+        logger.info("\(event)", metadata: metadata)
+        for item in policy.guards {
+            logger.info(
+                "guard",
+                metadata: [
+                    "name": "\(item.name)", "kind": "\(item.kind.rawValue)",
+                    "ports": "\(item.ports.map(String.init).joined(separator: ","))",
+                    "allow": "\(item.allowEntries.joined(separator: ","))",
+                    "ipv4_intervals": "\(item.allow.ipv4.count)", "ipv6_intervals": "\(item.allow.ipv6.count)",
+                ])
+        }
+    }
+}
+
+/// The guards a reload adds, removes or changes, by name.
+public struct GuardChanges: Hashable, Sendable {
+    public var added: [String]
+    public var removed: [String]
+    public var changed: [String]
+
+    public init(from old: Policy?, to new: Policy) {
+        let before = Dictionary((old?.guards ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let after = Dictionary(new.guards.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        added = after.keys.filter { before[$0] == nil }.sorted()
+        removed = before.keys.filter { after[$0] == nil }.sorted()
+        changed = after.keys.filter { name in before[name].map { $0 != after[name] } ?? false }.sorted()
+    }
+}

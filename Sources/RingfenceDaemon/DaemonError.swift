@@ -1,0 +1,20 @@
+import RingfenceFirewall
+import RingfencePolicy
+
+/// Why the daemon refused a policy. On a reload, the policy and fence in force stay.
+public enum DaemonError: Error, Sendable, CustomStringConvertible {
+    /// The file does not parse or validate; every problem is listed.
+    case policy(PolicyError)
+    /// The policy names guards of kinds this build cannot run yet.
+    case unsupportedGuards([String])
+    /// nftables refused the rules.
+    case firewall(FirewallError)
+
+    public var description: String {
+        switch self {
+        case .policy(let error): return error.description
+        case .unsupportedGuards(let lines): return lines.joined(separator: "\n")
+        case .firewall(let error): return error.description
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// The limits of a `kind = "zmq-xpub"` guard: the ZMTP broker in front of vLLM's broadcast XPUB.
+/// Every default here is documented in the README's policy reference.
+public struct BrokerSettings: Hashable, Sendable {
+    /// What the broker does with a subscriber whose queue is full.
+    public enum OverflowAction: String, Hashable, Sendable, CaseIterable {
+        /// Close the subscriber, loudly: for vLLM a silently missed message desyncs the group.
+        case disconnect
+        /// Drop whole messages for that subscriber and count them.
+        case drop
+    }
+
+    /// The broker's own port, reachable only through the redirect. Default: `port + 10000`.
+    public var listenPort: UInt16
+    /// Where the engine's XPUB is; nil means the connection's original destination.
+    public var upstream: Endpoint?
+    /// Subscribers admitted at once: at least vLLM's expected remote reader count.
+    public var maxSubscribers = 32
+    /// Subscribers from one address (one per remote rank is normal).
+    public var maxSubscribersPerPeer = 8
+    /// Distinct topics one subscriber may hold.
+    public var maxSubscriptionsPerPeer = 64
+    /// At most 245: libzmq 4.3.4 mis-frames subscriptions of 246-255 bytes.
+    public var maxTopicBytes = 245
+    /// The largest message (all frames) the broker accepts from upstream.
+    public var maxMessageBytes = ByteSize.mebibytes(64)
+    /// Messages queued per subscriber.
+    public var hwmMessages = 1000
+    /// Bytes queued per subscriber.
+    public var hwmBytes = ByteSize.mebibytes(256)
+    public var onOverflow = OverflowAction.disconnect
+    /// Greeting and READY must arrive within this time.
+    public var handshakeTimeout = Duration.seconds(5)
+
+    public init(listenPort: UInt16) { self.listenPort = listenPort }
+}

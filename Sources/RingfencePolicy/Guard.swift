@@ -1,0 +1,75 @@
+import RingfenceAddresses
+
+/// One fenced service: the ports it listens on, the peers allowed to reach them, and what stands
+/// in front of it besides the kernel fence.
+public struct Guard: Hashable, Sendable {
+    /// What protects a guard's port.
+    public enum Kind: String, Hashable, Sendable, CaseIterable {
+        /// The kernel fence only.
+        case firewall
+        /// The kernel fence plus a transparent TCP relay (optionally with the TCPStore gate).
+        case tcp
+        /// The kernel fence plus the ZMTP broker in front of a ZeroMQ XPUB.
+        case zmqXPUB = "zmq-xpub"
+    }
+
+    /// The kind-specific part of a guard.
+    public enum Settings: Hashable, Sendable {
+        case firewall
+        case relay(RelaySettings)
+        case broker(BrokerSettings)
+    }
+
+    /// Unique within the policy; used in logs and in nftables set names.
+    public var name: String
+    /// Guarded TCP ports on this host: one for `tcp` and `zmq-xpub`, one or more for `firewall`.
+    public var ports: [UInt16]
+    /// The peers allowed to reach `ports`, with groups resolved.
+    public var allow: AddressSet
+    /// `allow` as written in the policy (`@workers`, `10.0.0.5`), for people.
+    public var allowEntries: [String]
+    public var settings: Settings
+
+    public var kind: Kind {
+        switch settings {
+        case .firewall: return .firewall
+        case .relay: return .tcp
+        case .broker: return .zmqXPUB
+        }
+    }
+
+    /// The local port of the relay or broker that remote traffic is redirected to; nil for `firewall`.
+    public var listenPort: UInt16? {
+        switch settings {
+        case .firewall: return nil
+        case .relay(let relay): return relay.listenPort
+        case .broker(let broker): return broker.listenPort
+        }
+    }
+}
+
+/// `host:port` of an upstream, when it is not the connection's original destination.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Parses `host:port`, `a.b.c.d:port` or `[v6]:port`.
+    public static func parse(_ text: String) -> Result<Endpoint, PolicyValueError> {
+        let failure = PolicyValueError("'\(text)' is not host:port (write IPv6 as [addr]:port)")
+        guard let colon = text.lastIndex(of: ":") else { return .failure(failure) }
+        var host = String(text[..<colon])
+        let portText = text[text.index(after: colon)...]
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+            guard IPAddress(host) != nil, host.contains(":") else { return .failure(failure) }
+        } else if host.contains(":") || host.isEmpty {
+            return .failure(failure)
+        }
+        guard let port = UInt16(portText), port > 0 else {
+            return .failure(PolicyValueError("'\(text)': port must be 1-65535"))
+        }
+        return .success(Endpoint(host: host, port: port))
+    }
+}

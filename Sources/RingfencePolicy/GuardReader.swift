@@ -1,0 +1,173 @@
+import RingfenceAddresses
+
+/// Reads one `[[guard]]` table: the keys every guard has, then those of its kind.
+struct GuardReader {
+    /// The keys of each kind beyond `name`, `kind`, `port` and `allow`, so that a key of another
+    /// kind is reported as such rather than as a plain typo.
+    static let kindKeys: [Guard.Kind: [String]] = [
+        .firewall: ["ports"],
+        .tcp: [
+            "listen_port", "upstream", "max_connections", "max_connections_per_peer", "accept_rate_per_peer",
+            "buffer_bytes", "connect_timeout", "idle_timeout", "protocol", "handshake_timeout", "partial_timeout",
+            "max_key_bytes", "max_value_bytes", "max_keys",
+        ],
+        .zmqXPUB: [
+            "listen_port", "upstream", "max_subscribers", "max_subscribers_per_peer", "max_subscriptions_per_peer",
+            "max_topic_bytes", "max_message_bytes", "hwm_messages", "hwm_bytes", "on_overflow", "handshake_timeout",
+        ],
+    ]
+
+    /// Keys that only mean something with `protocol = "tcpstore"`.
+    static let tcpstoreKeys = ["handshake_timeout", "partial_timeout", "max_key_bytes", "max_value_bytes", "max_keys"]
+
+    private var reader: TableReader
+    private var sink: DiagnosticSink { reader.sink }
+    private var path: String { reader.path }
+
+    init(_ reader: TableReader) { self.reader = reader }
+
+    mutating func read(groups: inout PeerGroups) -> Guard? {
+        reader.requireKey("name", "")
+        reader.requireKey("kind", " (\"firewall\", \"tcp\" or \"zmq-xpub\")")
+        reader.requireKey("allow", " (the peers allowed in; [] admits nobody)")
+        var name = reader.string("name")
+        if let given = name, !PolicyParser.isIdentifier(given, extra: "_-", maxLength: 32) {
+            sink.report(reader.keyPath("name"), "'\(given)' is not a valid guard name (a letter, then letters, digits, _ or -; at most 32)")
+            name = nil
+        }
+        let kind: Guard.Kind? = reader.choice("kind")
+        let allowEntries = reader.stringArray("allow") ?? []
+        let allow = groups.resolveList(allowEntries.map { (index: $0.index, entry: $0.value) }, path: reader.keyPath("allow"))
+
+        guard let kind else {
+            // Without a kind the other keys cannot be judged; the missing or bad kind is reported.
+            return nil
+        }
+        let ports = readPorts(kind)
+        let settings: Guard.Settings?
+        switch kind {
+        case .firewall: settings = .firewall
+        case .tcp: settings = ports.first.flatMap { readRelay(port: $0) }.map { .relay($0) }
+        case .zmqXPUB: settings = ports.first.flatMap { readBroker(port: $0) }.map { .broker($0) }
+        }
+        reader.reportUnknownKeys("a guard of kind \"\(kind.rawValue)\"", elsewhere: Self.foreignKeys(for: kind))
+        guard let name, let settings, !ports.isEmpty else { return nil }
+        return Guard(name: name, ports: ports, allow: allow, allowEntries: allowEntries.map(\.value), settings: settings)
+    }
+
+    /// `port` for every kind; `ports = [..]` as an alternative for `firewall`.
+    private mutating func readPorts(_ kind: Guard.Kind) -> [UInt16] {
+        if kind == .firewall && reader.has("ports") {
+            if reader.has("port") {
+                _ = reader.raw("port")
+                sink.report(reader.keyPath("ports"), "give either 'port' or 'ports', not both")
+                return []
+            }
+            guard let value = reader.raw("ports") else { return [] }
+            guard let array = value.array, !array.isEmpty else {
+                sink.report(reader.keyPath("ports"), "expected a non-empty array of port numbers")
+                return []
+            }
+            var ports: [UInt16] = []
+            for index in 0..<array.count {
+                let element = array[index]
+                let elementPath = "\(reader.keyPath("ports"))[\(index)]"
+                guard element.type == .int, let port = element.int else {
+                    sink.report(elementPath, "expected a port number, found \(TableReader.describe(element.type))")
+                    continue
+                }
+                guard (1...65535).contains(port) else {
+                    sink.report(elementPath, "port \(port) is out of range (1-65535)")
+                    continue
+                }
+                if ports.contains(UInt16(port)) {
+                    sink.report(elementPath, "port \(port) is listed twice")
+                } else {
+                    ports.append(UInt16(port))
+                }
+            }
+            return ports
+        }
+        reader.requireKey("port", kind == .firewall ? " (or 'ports = [..]')" : "")
+        return reader.port("port").map { [$0] } ?? []
+    }
+
+    private mutating func readListenPort(port: UInt16) -> UInt16? {
+        if reader.has("listen_port") { return reader.port("listen_port") }
+        guard port <= 55535 else {
+            sink.report(reader.keyPath("port"), "the default listen_port (port + 10000) does not exist for port \(port); set listen_port")
+            return nil
+        }
+        return port + 10000
+    }
+
+    private mutating func readUpstream() -> Endpoint? {
+        guard reader.has("upstream") else { return nil }
+        return reader.parsed("upstream", default: Endpoint?.none) { Endpoint.parse($0).map { $0 } }
+    }
+
+    private mutating func readRelay(port: UInt16) -> RelaySettings? {
+        guard let listenPort = readListenPort(port: port) else { return nil }
+        var relay = RelaySettings(listenPort: listenPort)
+        relay.upstream = readUpstream()
+        relay.maxConnections = reader.int("max_connections", default: relay.maxConnections, in: 1...1_000_000)
+        relay.maxConnectionsPerPeer = reader.int(
+            "max_connections_per_peer", default: relay.maxConnectionsPerPeer, in: 1...1_000_000)
+        relay.acceptRatePerPeer = reader.int("accept_rate_per_peer", default: relay.acceptRatePerPeer, in: 1...1_000_000)
+        relay.bufferBytes = reader.size("buffer_bytes", default: relay.bufferBytes, atLeast: .kibibytes(4))
+        relay.connectTimeout = reader.duration("connect_timeout", default: relay.connectTimeout)
+        relay.idleTimeout = reader.duration("idle_timeout", default: relay.idleTimeout, allowZero: true)
+        relay.appProtocol = reader.choice("protocol", default: relay.appProtocol)
+        relay.handshakeTimeout = reader.duration("handshake_timeout", default: relay.handshakeTimeout)
+        relay.partialTimeout = reader.duration("partial_timeout", default: relay.partialTimeout)
+        relay.maxKeyBytes = reader.size("max_key_bytes", default: relay.maxKeyBytes)
+        relay.maxValueBytes = reader.size("max_value_bytes", default: relay.maxValueBytes)
+        relay.maxKeys = reader.int("max_keys", default: relay.maxKeys, in: 1...131_072)
+        if relay.maxKeyBytes.bytes > 8192 {
+            sink.report(reader.keyPath("max_key_bytes"), "\(relay.maxKeyBytes) is above TCPStore's own limit of 8KiB")
+        }
+        if relay.maxValueBytes > .mebibytes(8) {
+            sink.report(reader.keyPath("max_value_bytes"), "\(relay.maxValueBytes) is above TCPStore's own limit of 8MiB")
+        }
+        if relay.appProtocol == .none {
+            for key in Self.tcpstoreKeys where reader.has(key) {
+                sink.report(reader.keyPath(key), "'\(key)' only applies with protocol = \"tcpstore\"")
+            }
+        }
+        return relay
+    }
+
+    private mutating func readBroker(port: UInt16) -> BrokerSettings? {
+        guard let listenPort = readListenPort(port: port) else { return nil }
+        var broker = BrokerSettings(listenPort: listenPort)
+        broker.upstream = readUpstream()
+        broker.maxSubscribers = reader.int("max_subscribers", default: broker.maxSubscribers, in: 1...100_000)
+        broker.maxSubscribersPerPeer = reader.int(
+            "max_subscribers_per_peer", default: broker.maxSubscribersPerPeer, in: 1...100_000)
+        broker.maxSubscriptionsPerPeer = reader.int(
+            "max_subscriptions_per_peer", default: broker.maxSubscriptionsPerPeer, in: 1...100_000)
+        broker.maxTopicBytes = reader.int("max_topic_bytes", default: broker.maxTopicBytes, in: 0...245)
+        broker.maxMessageBytes = reader.size("max_message_bytes", default: broker.maxMessageBytes)
+        broker.hwmMessages = reader.int("hwm_messages", default: broker.hwmMessages, in: 1...10_000_000)
+        broker.hwmBytes = reader.size("hwm_bytes", default: broker.hwmBytes)
+        broker.onOverflow = reader.choice("on_overflow", default: broker.onOverflow)
+        broker.handshakeTimeout = reader.duration("handshake_timeout", default: broker.handshakeTimeout)
+        if broker.maxMessageBytes > broker.hwmBytes {
+            sink.report(
+                reader.keyPath("max_message_bytes"),
+                "\(broker.maxMessageBytes) is larger than hwm_bytes (\(broker.hwmBytes)): such a message could never be queued")
+        }
+        return broker
+    }
+
+    /// For a guard of `kind`: the keys that belong to the other kinds, and where.
+    static func foreignKeys(for kind: Guard.Kind) -> [String: String] {
+        var homes: [String: [String]] = [:]
+        for other in Guard.Kind.allCases where other != kind {
+            for key in kindKeys[other] ?? [] where !(kindKeys[kind] ?? []).contains(key) {
+                homes[key, default: []].append("\"\(other.rawValue)\"")
+            }
+        }
+        return homes.mapValues { "guards of kind " + $0.sorted().joined(separator: " and ") }
+    }
+}

@@ -1,0 +1,95 @@
+import RingfenceAddresses
+
+/// Resolves `[peers]` groups and `allow` lists, where an entry is an address, a CIDR block or a
+/// reference `@group` to another group. Undefined references and reference cycles are reported;
+/// a group that cannot be resolved contributes nothing (fail closed).
+struct PeerGroups {
+    /// Each group's entries as written, with their array index for error positions.
+    private let definitions: [String: [(index: Int, entry: String)]]
+    private let sink: DiagnosticSink
+    private var resolved: [String: AddressSet] = [:]
+    private var failed: Set<String> = []
+
+    init(definitions: [String: [(index: Int, entry: String)]], sink: DiagnosticSink) {
+        self.definitions = definitions
+        self.sink = sink
+    }
+
+    var names: [String] { definitions.keys.sorted() }
+
+    /// Every group, resolved. Reports each undefined reference and cycle once.
+    mutating func resolveAll() -> [String: AddressSet] {
+        for name in names { _ = resolve(name, stack: []) }
+        return resolved
+    }
+
+    /// Resolves an `allow`-style list at `path` (for example `guard[0].allow`).
+    mutating func resolveList(_ entries: [(index: Int, entry: String)], path: String) -> AddressSet {
+        var blocks: [CIDR] = []
+        var sets: [AddressSet] = []
+        for (index, entry) in entries {
+            let elementPath = "\(path)[\(index)]"
+            if entry.hasPrefix("@") {
+                let name = String(entry.dropFirst())
+                guard definitions[name] != nil else {
+                    sink.report(elementPath, undefinedMessage(name))
+                    continue
+                }
+                if let set = resolve(name, stack: []) { sets.append(set) }
+            } else {
+                do throws(AddressParseError) {
+                    blocks.append(try CIDR(parsing: entry))
+                } catch {
+                    sink.report(elementPath, error.description)
+                }
+            }
+        }
+        return sets.reduce(AddressSet(blocks)) { $0.union($1) }
+    }
+
+    private func undefinedMessage(_ name: String) -> String {
+        let known = names.isEmpty ? "none are defined in [peers]" : "defined: " + names.joined(separator: ", ")
+        return "undefined peer group '@\(name)' (\(known))"
+    }
+
+    private mutating func resolve(_ name: String, stack: [String]) -> AddressSet? {
+        if let done = resolved[name] { return done }
+        if failed.contains(name) { return nil }
+        guard let entries = definitions[name] else { return nil }
+        var blocks: [CIDR] = []
+        var sets: [AddressSet] = []
+        var ok = true
+        for (index, entry) in entries {
+            let elementPath = "peers.\(name)[\(index)]"
+            if entry.hasPrefix("@") {
+                let target = String(entry.dropFirst())
+                if target == name || stack.contains(target) {
+                    let cycle = (stack.drop { $0 != target } + [name, target]).map { "@\($0)" }
+                    sink.report(elementPath, "peer group reference cycle: " + cycle.joined(separator: " -> "))
+                    ok = false
+                } else if definitions[target] == nil {
+                    sink.report(elementPath, undefinedMessage(target))
+                    ok = false
+                } else if let set = resolve(target, stack: stack + [name]) {
+                    sets.append(set)
+                } else {
+                    ok = false
+                }
+            } else {
+                do throws(AddressParseError) {
+                    blocks.append(try CIDR(parsing: entry))
+                } catch {
+                    sink.report(elementPath, error.description)
+                    ok = false
+                }
+            }
+        }
+        guard ok else {
+            failed.insert(name)
+            return nil
+        }
+        let set = sets.reduce(AddressSet(blocks)) { $0.union($1) }
+        resolved[name] = set
+        return set
+    }
+}

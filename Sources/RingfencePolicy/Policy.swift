@@ -1,0 +1,51 @@
+import RingfenceAddresses
+
+/// A validated policy: what to fence, for whom, and with which limits.
+///
+/// Only `Policy.parse(_:file:)` and `Policy.load(path:)` make one, so a `Policy` value is always
+/// consistent: groups resolved, ports unique, limits in range.
+public struct Policy: Hashable, Sendable {
+    /// The file the policy came from, for messages.
+    public var source: String
+    public var firewall: FirewallSettings
+    public var daemon: DaemonSettings
+    /// Named peer groups, resolved to address sets (`[peers]`).
+    public var peerGroups: [String: AddressSet]
+    public var guards: [Guard]
+
+    /// The guard that protects `port`, if any.
+    public func guardFor(port: UInt16) -> Guard? {
+        guards.first { $0.ports.contains(port) }
+    }
+}
+
+/// `[firewall]`: the nftables table that Ringfence owns.
+public struct FirewallSettings: Hashable, Sendable {
+    /// The `inet` table's name. Ringfence replaces this table whole and never touches another.
+    public var table = "ringfence"
+    /// `false`: render the rules (for `proxyctl nft`) but never load them into the kernel.
+    public var apply = true
+    /// What happens to a packet from a peer outside the allowlist.
+    public var deny = DenyAction.reject
+    /// Whether `proxyd` deletes its table on SIGTERM. Off by default: a stopped daemon leaves the
+    /// fence standing (fail closed).
+    public var removeOnExit = false
+
+    public init() {}
+}
+
+/// How the kernel fence refuses a packet from a peer that is not allowed.
+public enum DenyAction: String, Hashable, Sendable, CaseIterable {
+    /// A TCP reset: the peer sees "connection refused" at once.
+    case reject
+    /// Silence: the peer's connection attempt times out.
+    case drop
+}
+
+/// `[daemon]`: settings of the running `proxyd`.
+public struct DaemonSettings: Hashable, Sendable {
+    /// The control socket `proxyctl` talks to.
+    public var controlSocket = "/run/ringfence/control.sock"
+
+    public init() {}
+}

@@ -1,0 +1,192 @@
+import RingfenceAddresses
+import TOMLKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Policy {
+    /// Reads and validates the policy file at `path`.
+    /// - Throws: `PolicyError` with every problem of the file, each with its position where known.
+    public static func load(path: String) throws(PolicyError) -> Policy {
+        guard let text = readFile(path) else {
+            let reason = String(cString: strerror(errno))
+            throw PolicyError(diagnostics: [PolicyDiagnostic(file: path, keyPath: "file", message: "cannot read: \(reason)")])
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Parses and validates policy text; `file` names it in diagnostics.
+    /// - Throws: `PolicyError` with every problem found, in document order where positions are known.
+    public static func parse(_ text: String, file: String) throws(PolicyError) -> Policy {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw PolicyError(diagnostics: [
+                PolicyDiagnostic(
+                    file: file, line: error.source.begin.line, column: error.source.begin.column,
+                    keyPath: "toml", message: error.description)
+            ])
+        } catch {
+            throw PolicyError(diagnostics: [PolicyDiagnostic(file: file, keyPath: "toml", message: "\(error)")])
+        }
+        let sink = DiagnosticSink()
+        let policy = PolicyParser(sink: sink, file: file).read(root)
+        guard sink.isEmpty, let policy else {
+            let locator = SourceLocator(text: text)
+            var diagnostics = sink.problems.map { problem in
+                let position = locator.position(of: problem.path)
+                return PolicyDiagnostic(
+                    file: file, line: position?.line, column: position?.column,
+                    keyPath: problem.path, message: problem.message)
+            }
+            diagnostics.sort { ($0.line ?? .max, $0.column ?? .max) < ($1.line ?? .max, $1.column ?? .max) }
+            throw PolicyError(diagnostics: diagnostics)
+        }
+        return policy
+    }
+
+    private static func readFile(_ path: String) -> String? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
+            if count < chunk.count {
+                if ferror(file) != 0 { return nil }
+                break
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Turns a parsed TOML document into a `Policy`, reporting every problem to the sink.
+struct PolicyParser {
+    let sink: DiagnosticSink
+    let file: String
+
+    func read(_ root: TOMLTable) -> Policy? {
+        var document = TableReader(root, path: "", sink: sink)
+        let firewall = readFirewall(subtable(&document, "firewall"))
+        let daemon = readDaemon(subtable(&document, "daemon"))
+        var groups = PeerGroups(definitions: readPeerDefinitions(subtable(&document, "peers")), sink: sink)
+        let peerGroups = groups.resolveAll()
+        var guards: [(index: Int, item: Guard)] = []
+        var names: [String: Int] = [:]
+        if let value = document.raw("guard") {
+            if let array = value.array {
+                for index in 0..<array.count {
+                    guard let table = array[index].table else {
+                        sink.report("guard[\(index)]", "expected a table; write each guard as [[guard]]")
+                        continue
+                    }
+                    // Names are checked here, so that a duplicate is reported even when a guard has other faults.
+                    if let name = table["name"]?.string {
+                        if let first = names[name] {
+                            sink.report("guard[\(index)].name", "duplicate guard name '\(name)' (first used by guard[\(first)])")
+                        } else {
+                            names[name] = index
+                        }
+                    }
+                    var reader = GuardReader(TableReader(table, path: "guard[\(index)]", sink: sink))
+                    if let item = reader.read(groups: &groups) { guards.append((index, item)) }
+                }
+            } else {
+                sink.report("guard", "expected an array of tables; write each guard as [[guard]], not [guard]")
+            }
+        }
+        document.reportUnknownKeys("the policy (its sections are [firewall], [daemon], [peers] and [[guard]])")
+        checkPorts(guards)
+        return Policy(
+            source: file, firewall: firewall, daemon: daemon, peerGroups: peerGroups, guards: guards.map(\.item))
+    }
+
+    private func subtable(_ reader: inout TableReader, _ key: String) -> TableReader? {
+        guard let value = reader.raw(key) else { return nil }
+        guard let table = value.table else {
+            sink.report(key, "expected a table [\(key)], found \(TableReader.describe(value.type))")
+            return nil
+        }
+        return TableReader(table, path: key, sink: sink)
+    }
+
+    private func readFirewall(_ reader: TableReader?) -> FirewallSettings {
+        var settings = FirewallSettings()
+        guard var reader else { return settings }
+        if let table = reader.string("table") {
+            if Self.isIdentifier(table, extra: "_", maxLength: 32) {
+                settings.table = table
+            } else {
+                sink.report("firewall.table", "'\(table)' is not a valid table name (a letter, then letters, digits or _; at most 32)")
+            }
+        }
+        settings.apply = reader.bool("apply", default: settings.apply)
+        settings.deny = reader.choice("deny", default: settings.deny)
+        settings.removeOnExit = reader.bool("remove_on_exit", default: settings.removeOnExit)
+        reader.reportUnknownKeys("[firewall]")
+        return settings
+    }
+
+    private func readDaemon(_ reader: TableReader?) -> DaemonSettings {
+        var settings = DaemonSettings()
+        guard var reader else { return settings }
+        if let path = reader.string("control_socket") {
+            if path.hasPrefix("/") && path.utf8.count < 108 {
+                settings.controlSocket = path
+            } else {
+                sink.report("daemon.control_socket", "'\(path)' must be an absolute path shorter than 108 bytes")
+            }
+        }
+        reader.reportUnknownKeys("[daemon]")
+        return settings
+    }
+
+    private func readPeerDefinitions(_ reader: TableReader?) -> [String: [(index: Int, entry: String)]] {
+        guard var reader else { return [:] }
+        var definitions: [String: [(index: Int, entry: String)]] = [:]
+        for name in reader.table.keys.sorted() {
+            guard Self.isIdentifier(name, extra: "_-", maxLength: 64) else {
+                _ = reader.raw(name)
+                sink.report("peers.\(name)", "'\(name)' is not a valid group name (a letter, then letters, digits, _ or -)")
+                continue
+            }
+            if let entries = reader.stringArray(name) {
+                definitions[name] = entries.map { (index: $0.index, entry: $0.value) }
+            }
+        }
+        return definitions
+    }
+
+    /// Two guards on one port (guarded or listening) would make the rules ambiguous.
+    private func checkPorts(_ guards: [(index: Int, item: Guard)]) {
+        var owners: [UInt16: String] = [:]
+        for (index, item) in guards {
+            let portKey = item.kind == .firewall && item.ports.count > 1 ? "ports" : "port"
+            var claims = item.ports.map { (port: $0, path: "guard[\(index)].\(portKey)", role: "guarded") }
+            if let listen = item.listenPort {
+                claims.append((listen, "guard[\(index)].listen_port", "listen"))
+            }
+            for claim in claims {
+                if let owner = owners[claim.port] {
+                    sink.report(claim.path, "port \(claim.port) is already used as \(owner)")
+                } else {
+                    owners[claim.port] = "the \(claim.role) port of guard '\(item.name)'"
+                }
+            }
+        }
+    }
+
+    /// A letter, then letters, digits or the `extra` characters.
+    static func isIdentifier(_ text: String, extra: String, maxLength: Int) -> Bool {
+        guard let first = text.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic,
+            text.utf8.count <= maxLength
+        else { return false }
+        return text.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || extra.unicodeScalars.contains($0))
+        }
+    }
+}
