@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "RingfenceFirewallTests",
             dependencies: ["RingfenceFirewall", "RingfencePolicy"],
-            resources: [.copy("Golden")],
+            exclude: ["Golden"],
             swiftSettings: strict
         ),
         // Proves that the system-library targets link against Debian's libraries.

@@ -153,9 +153,12 @@ struct GuardReader {
         broker.onOverflow = reader.choice("on_overflow", default: broker.onOverflow)
         broker.handshakeTimeout = reader.duration("handshake_timeout", default: broker.handshakeTimeout)
         if broker.maxMessageBytes > broker.hwmBytes {
+            // Blame the key the author wrote; with both written, the message cap.
+            let key = reader.has("max_message_bytes") || !reader.has("hwm_bytes") ? "max_message_bytes" : "hwm_bytes"
             sink.report(
-                reader.keyPath("max_message_bytes"),
-                "\(broker.maxMessageBytes) is larger than hwm_bytes (\(broker.hwmBytes)): such a message could never be queued")
+                reader.keyPath(key),
+                "max_message_bytes (\(broker.maxMessageBytes)) is larger than hwm_bytes (\(broker.hwmBytes)): "
+                    + "such a message could never be queued")
         }
         return broker
     }

@@ -1,0 +1,38 @@
+import Foundation
+import RingfenceFirewall
+import RingfencePolicy
+import Testing
+
+/// The rendered ruleset of each fixture in `Golden/` equals its `.nft` file byte for byte.
+/// Set `RINGFENCE_UPDATE_GOLDEN=1` to rewrite the `.nft` files after a deliberate change, then
+/// read the diff.
+@Suite struct RulesetRendererGoldenTests {
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+
+    @Test(arguments: ["firewall", "tcp", "zmq-xpub", "drop-empty", "no-guards"])
+    func matchesGoldenFile(name: String) throws {
+        let source = Self.golden.appendingPathComponent("\(name).toml")
+        let expectedURL = Self.golden.appendingPathComponent("\(name).nft")
+        let policy = try Policy.parse(try String(contentsOf: source, encoding: .utf8), file: "\(name).toml")
+        let rendered = RulesetRenderer.render(policy)
+        if ProcessInfo.processInfo.environment["RINGFENCE_UPDATE_GOLDEN"] == "1" {
+            try rendered.write(to: expectedURL, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOf: expectedURL, encoding: .utf8)
+        #expect(rendered == expected)
+    }
+
+    @Test func renameDeletesThePreviousTableInTheSameScript() throws {
+        let policy = try Policy.parse("[firewall]\ntable = \"next\"\n", file: "p.toml")
+        let script = RulesetRenderer.render(policy, previousTable: "ringfence")
+        #expect(script.contains("table inet ringfence\ndelete table inet ringfence\ntable inet next\ndelete table inet next\n"))
+    }
+
+    @Test func onlyItsOwnTableIsNamed() throws {
+        let policy = try Policy.parse(
+            "[firewall]\ntable = \"mine\"\n[[guard]]\nname = \"g\"\nkind = \"firewall\"\nport = 1\nallow = []\n",
+            file: "p.toml")
+        let tables = RulesetRenderer.render(policy).split(separator: "\n").filter { $0.hasPrefix("table") || $0.hasPrefix("delete") }
+        #expect(tables.allSatisfy { $0.contains("inet mine") })
+    }
+}
