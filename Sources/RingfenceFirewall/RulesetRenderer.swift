@@ -77,20 +77,28 @@ public enum RulesetRenderer {
         return out + "\t}\n"
     }
 
+    /// `redirect` remote traffic for each guarded port to the guard's listen port.
     private static func divertChain(_ guards: [Guard]) -> String {
-        var out = "\tchain divert {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-        for item in guards {
-            guard let listen = item.listenPort else { continue }
-            out += "\t\tiif != \"lo\" tcp dport \(portMatch(item.ports)) redirect to :\(listen) comment \"\(item.name)\"\n"
+        listenChain("divert", "type nat hook prerouting priority dstnat", guards) { item, listen in
+            "iif != \"lo\" tcp dport \(portMatch(item.ports)) redirect to :\(listen)"
         }
-        return out + "\t}\n"
     }
 
+    /// Refuse each listen port to anything that did not arrive through the redirect.
     private static func shieldChain(_ guards: [Guard]) -> String {
-        var out = "\tchain shield {\n\t\ttype filter hook input priority filter; policy accept;\n"
+        listenChain("shield", "type filter hook input priority filter", guards) { _, listen in
+            "tcp dport \(listen) ct status ! dnat reject with tcp reset"
+        }
+    }
+
+    /// A base chain with one rule, commented with its guard's name, per guard with a listen port.
+    private static func listenChain(
+        _ name: String, _ type: String, _ guards: [Guard], rule: (Guard, UInt16) -> String
+    ) -> String {
+        var out = "\tchain \(name) {\n\t\t\(type); policy accept;\n"
         for item in guards {
             guard let listen = item.listenPort else { continue }
-            out += "\t\ttcp dport \(listen) ct status ! dnat reject with tcp reset comment \"\(item.name)\"\n"
+            out += "\t\t\(rule(item, listen)) comment \"\(item.name)\"\n"
         }
         return out + "\t}\n"
     }
