@@ -27,6 +27,9 @@ public final class Daemon: @unchecked Sendable {
     private var policy: Policy?
     private var signalSources: [any DispatchSourceSignal] = []
 
+    /// Takes over SIGHUP, SIGTERM and SIGINT at once, so that no signal can kill the process with
+    /// its default action between applying the fence and serving; signals that arrive during
+    /// `start()` are handled after it.
     /// - Throws: `DaemonError.firewall` when no nftables context can be made.
     public init(policyPath: String, logger: Logger) throws(DaemonError) {
         self.policyPath = policyPath
@@ -36,18 +39,31 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw .firewall(error)
         }
+        onSignal(SIGHUP) { daemon in
+            daemon.logger.info("SIGHUP: reloading", metadata: ["policy": "\(daemon.policyPath)"])
+            daemon.reload()
+        }
+        onSignal(SIGTERM) { $0.shutdown(signal: "SIGTERM") }
+        onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
     }
 
     /// The kinds this build runs. The relay and the broker come with later releases.
     static let runnableKinds: Set<Guard.Kind> = [.firewall]
 
-    /// Loads the policy and applies its fence. Call once, before `run()`.
+    /// Loads the policy and applies its fence, on the daemon's queue. Call once, before `run()`.
     /// - Throws: `DaemonError` saying what is wrong; nothing was applied.
     public func start() throws(DaemonError) {
-        let loaded = try Self.load(policyPath)
-        try applyFence(loaded, replacing: nil)
-        policy = loaded
-        logPolicy(loaded, event: "policy loaded")
+        let outcome: Result<Policy, DaemonError> = queue.sync {
+            do throws(DaemonError) {
+                let loaded = try Self.load(policyPath)
+                try applyFence(loaded, replacing: nil)
+                policy = loaded
+                return .success(loaded)
+            } catch {
+                return .failure(error)
+            }
+        }
+        logPolicy(try outcome.get(), event: "policy loaded")
     }
 
     /// Re-reads the policy file and, if it is good, replaces the fence in one transaction.
@@ -71,14 +87,8 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// Installs the signal handlers and serves until SIGTERM or SIGINT. Never returns.
+    /// Serves until SIGTERM or SIGINT. Never returns.
     public func run() -> Never {
-        onSignal(SIGHUP) { daemon in
-            daemon.logger.info("SIGHUP: reloading", metadata: ["policy": "\(daemon.policyPath)"])
-            daemon.reload()
-        }
-        onSignal(SIGTERM) { $0.shutdown(signal: "SIGTERM") }
-        onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
         logger.info("running", metadata: ["pid": "\(getpid())"])
         dispatchMain()
     }

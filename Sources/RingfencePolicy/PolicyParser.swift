@@ -99,6 +99,10 @@ struct PolicyParser {
                 sink.report("guard", "expected an array of tables; write each guard as [[guard]], not [guard]")
             }
         }
+        if !document.has("guard") {
+            // An empty or truncated file must not pass for "fence nothing": that would open every port.
+            sink.report("guard", "the policy has no [[guard]]; a policy must fence at least one port")
+        }
         document.reportUnknownKeys("the policy (its sections are [firewall], [daemon], [peers] and [[guard]])")
         checkPorts(guards)
         return Policy(

@@ -13,6 +13,9 @@ import Testing
         }
     }
 
+    /// A valid guard to append to cases about other sections: a policy must have one.
+    static let aGuard = "\n[[guard]]\nname = \"z\"\nkind = \"firewall\"\nport = 9\nallow = []\n"
+
     static let guardHeader = """
         [[guard]]
         name = "g"
@@ -26,31 +29,31 @@ import Testing
         ("x = [\n", "p.toml:1:7: toml: Error while parsing array: encountered end-of-file"),
         ("[firewall]\ntable = \"ringfence\"\ntable = \"x\"\n", "p.toml:3:9: toml: Error while parsing key-value pair: cannot redefine existing string 'table'"),
         // Unknown keys, everywhere.
-        ("[firewall]\naply = true\n", "p.toml:2:1: firewall.aply: unknown key 'aply' in [firewall]; did you mean 'apply'?"),
-        ("[daemon]\nsocket = \"/x\"\n", "p.toml:2:1: daemon.socket: unknown key 'socket' in [daemon]"),
-        ("[firewal]\n", "p.toml:1:1: firewal: unknown key 'firewal' in the policy (its sections are [firewall], [daemon], [peers] and [[guard]]); did you mean 'firewall'?"),
+        ("[firewall]\naply = true\n" + aGuard, "p.toml:2:1: firewall.aply: unknown key 'aply' in [firewall]; did you mean 'apply'?"),
+        ("[daemon]\nsocket = \"/x\"\n" + aGuard, "p.toml:2:1: daemon.socket: unknown key 'socket' in [daemon]"),
+        ("[firewal]\n" + aGuard, "p.toml:1:1: firewal: unknown key 'firewal' in the policy (its sections are [firewall], [daemon], [peers] and [[guard]]); did you mean 'firewall'?"),
         (guardHeader + "allow = []\nhwm_bytes = \"1MiB\"\n", "p.toml:6:1: guard[0].hwm_bytes: 'hwm_bytes' is not a key of a guard of kind \"firewall\"; it belongs to guards of kind \"zmq-xpub\""),
         (guardHeader + "allow = []\nalow = []\n", "p.toml:6:1: guard[0].alow: unknown key 'alow' in a guard of kind \"firewall\"; did you mean 'allow'?"),
         // Wrong types.
-        ("[firewall]\napply = \"yes\"\n", "p.toml:2:1: firewall.apply: expected true or false, found a string"),
-        ("[firewall]\ndeny = \"rejct\"\n", "p.toml:2:1: firewall.deny: 'rejct' is not one of \"reject\", \"drop\""),
-        ("[firewall]\ntable = \"my table\"\n", "p.toml:2:1: firewall.table: 'my table' is not a valid table name (a letter, then letters, digits or _; at most 32)"),
-        ("firewall = 3\n", "p.toml:1:1: firewall: expected a table [firewall], found an integer"),
+        ("[firewall]\napply = \"yes\"\n" + aGuard, "p.toml:2:1: firewall.apply: expected true or false, found a string"),
+        ("[firewall]\ndeny = \"rejct\"\n" + aGuard, "p.toml:2:1: firewall.deny: 'rejct' is not one of \"reject\", \"drop\""),
+        ("[firewall]\ntable = \"my table\"\n" + aGuard, "p.toml:2:1: firewall.table: 'my table' is not a valid table name (a letter, then letters, digits or _; at most 32)"),
+        ("firewall = 3\n" + aGuard, "p.toml:1:1: firewall: expected a table [firewall], found an integer"),
         ("[guard]\nname = \"x\"\n", "p.toml:1:1: guard: expected an array of tables; write each guard as [[guard]], not [guard]"),
         ("[[guard]]\nname = \"g\"\nkind = \"firewall\"\nport = \"29500\"\nallow = []\n", "p.toml:4:1: guard[0].port: expected an integer, found a string"),
         ("[[guard]]\nname = \"g\"\nkind = \"firewall\"\nport = 1\nallow = \"10.0.0.1\"\n", "p.toml:5:1: guard[0].allow: expected an array of strings, found a string"),
         ("[[guard]]\nname = \"g\"\nkind = \"firewall\"\nport = 1\nallow = [\"10.0.0.1\", 7]\n", "p.toml:5:22: guard[0].allow[1]: expected a string, found an integer"),
         // Bad addresses, at the element.
-        ("[peers]\nw = [\"10.0.0.0/33\"]\n", "p.toml:2:6: peers.w[0]: prefix length 33 is out of range for IPv4 (0-32)"),
-        ("[peers]\nw = [\"10.0.0.1\",\n     \"300.1.1.1\"]\n", "p.toml:3:6: peers.w[1]: '300.1.1.1' is not a valid IPv4 or IPv6 address"),
-        ("[peers]\nw = [ \"::/129\" ]\n", "p.toml:2:7: peers.w[0]: prefix length 129 is out of range for IPv6 (0-128)"),
-        ("[peers]\nw = [\"10.0.0.5/24\"]\n", "p.toml:2:6: peers.w[0]: '10.0.0.5/24' has host bits set; write '10.0.0.0/24' for the network or '10.0.0.5/32' for the host"),
+        ("[peers]\nw = [\"10.0.0.0/33\"]\n" + aGuard, "p.toml:2:6: peers.w[0]: prefix length 33 is out of range for IPv4 (0-32)"),
+        ("[peers]\nw = [\"10.0.0.1\",\n     \"300.1.1.1\"]\n" + aGuard, "p.toml:3:6: peers.w[1]: '300.1.1.1' is not a valid IPv4 or IPv6 address"),
+        ("[peers]\nw = [ \"::/129\" ]\n" + aGuard, "p.toml:2:7: peers.w[0]: prefix length 129 is out of range for IPv6 (0-128)"),
+        ("[peers]\nw = [\"10.0.0.5/24\"]\n" + aGuard, "p.toml:2:6: peers.w[0]: '10.0.0.5/24' has host bits set; write '10.0.0.0/24' for the network or '10.0.0.5/32' for the host"),
         (guardHeader + "allow = [\"fe80::1%eth0\"]\n", "p.toml:5:10: guard[0].allow[0]: 'fe80::1%eth0' has a zone index; zones are not allowed in a policy"),
         // Groups.
         (guardHeader + "allow = [\"@workers\"]\n", "p.toml:5:10: guard[0].allow[0]: undefined peer group '@workers' (none are defined in [peers])"),
-        ("[peers]\nw = [\"@nobody\"]\n", "p.toml:2:6: peers.w[0]: undefined peer group '@nobody' (defined: w)"),
-        ("[peers]\na = [\"@a\"]\n", "p.toml:2:6: peers.a[0]: peer group reference cycle: @a -> @a"),
-        ("[peers]\n\"bad name\" = []\n", "p.toml:2:1: peers.bad name: 'bad name' is not a valid group name (a letter, then letters, digits, _ or -)"),
+        ("[peers]\nw = [\"@nobody\"]\n" + aGuard, "p.toml:2:6: peers.w[0]: undefined peer group '@nobody' (defined: w)"),
+        ("[peers]\na = [\"@a\"]\n" + aGuard, "p.toml:2:6: peers.a[0]: peer group reference cycle: @a -> @a"),
+        ("[peers]\n\"bad name\" = []\n" + aGuard, "p.toml:2:1: peers.bad name: 'bad name' is not a valid group name (a letter, then letters, digits, _ or -)"),
         // Ports.
         ("[[guard]]\nname = \"g\"\nkind = \"firewall\"\nport = 70000\nallow = []\n", "p.toml:4:1: guard[0].port: 70000 is out of range (1-65535)"),
         ("[[guard]]\nname = \"g\"\nkind = \"firewall\"\nport = 0\nallow = []\n", "p.toml:4:1: guard[0].port: 0 is out of range (1-65535)"),
@@ -74,7 +77,7 @@ import Testing
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nprotocol = \"tcpstore\"\nmax_key_bytes = \"16KiB\"\n", "p.toml:7:1: guard[0].max_key_bytes: 16KiB is above TCPStore's own limit of 8KiB"),
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nconnect_timeout = \"0s\"\n", "p.toml:6:1: guard[0].connect_timeout: must be more than zero"),
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nupstream = \"localhost\"\n", "p.toml:6:1: guard[0].upstream: 'localhost' is not host:port (write IPv6 as [addr]:port)"),
-        ("[daemon]\ncontrol_socket = \"run/x.sock\"\n", "p.toml:2:1: daemon.control_socket: 'run/x.sock' must be an absolute path shorter than 108 bytes"),
+        ("[daemon]\ncontrol_socket = \"run/x.sock\"\n" + aGuard, "p.toml:2:1: daemon.control_socket: 'run/x.sock' must be an absolute path shorter than 108 bytes"),
     ])
     func reportsWithPosition(text: String, expected: String) {
         #expect(Self.problems(text) == [expected])
@@ -87,6 +90,12 @@ import Testing
                 "p.toml:1:1: guard[0]: missing required key 'port'",
                 "p.toml:4:1: guard[0].ports: 'ports' is not a key of a guard of kind \"tcp\"; it belongs to guards of kind \"firewall\"",
             ])
+    }
+
+    /// An empty or truncated file must not pass for a policy that fences nothing.
+    @Test(arguments: ["", "# nothing\n", "[firewall]\ntable = \"t\"\n"])
+    func aPolicyWithoutGuardsIsRefused(text: String) {
+        #expect(Self.problems(text) == ["p.toml: guard: the policy has no [[guard]]; a policy must fence at least one port"])
     }
 
     @Test func duplicateGuardNames() {
@@ -139,7 +148,7 @@ import Testing
             [peers]
             a = ["@b"]
             b = ["10.0.0.1", "@a"]
-            """
+            """ + Self.aGuard
         #expect(Self.problems(text) == ["p.toml:3:18: peers.b[1]: peer group reference cycle: @a -> @b -> @a"])
     }
 
