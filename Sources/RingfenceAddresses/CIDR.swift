@@ -27,9 +27,8 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
     /// Parses `ADDRESS` (a single host) or `ADDRESS/PREFIX`. An IPv4-mapped IPv6 block with a prefix of
     /// 96 or more becomes the IPv4 block it stands for (`::ffff:10.0.0.0/120` is `10.0.0.0/24`).
     public init(parsing text: String) throws(AddressParseError) {
-        let trimmed = text
-        guard !trimmed.isEmpty else { throw .empty }
-        let parts = trimmed.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard !text.isEmpty else { throw .empty }
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let addressText = parts[0]
         if addressText.contains("%") { throw .zoneNotAllowed(text) }
         // A mapped address parses as .v4; keep the raw IPv6 value to interpret the prefix correctly.

@@ -11,9 +11,8 @@ import Glibc
 public struct LogfmtHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
-    private let label: String
 
-    public init(label: String) { self.label = label }
+    public init() {}
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }

@@ -12,11 +12,6 @@ public struct Policy: Hashable, Sendable {
     /// Named peer groups, resolved to address sets (`[peers]`).
     public var peerGroups: [String: AddressSet]
     public var guards: [Guard]
-
-    /// The guard that protects `port`, if any.
-    public func guardFor(port: UInt16) -> Guard? {
-        guards.first { $0.ports.contains(port) }
-    }
 }
 
 /// `[firewall]`: the nftables table that Ringfence owns.

@@ -18,16 +18,16 @@ struct Proxyd: ParsableCommand {
     @Option(name: .long, help: "The policy file.")
     var policy: String
 
-    @Option(name: .long, help: "Control socket path (overrides [daemon] control_socket).")
+    @Option(name: .long, help: "Control socket path (overrides [daemon] control_socket; reserved: the control plane is not served yet).")
     var controlSocket: String?
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    @Option(name: .long, help: "The lowest level logged.")
     var logLevel: Logger.Level = .info
 
     func run() throws {
         let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = LogfmtHandler(label: label)
+        LoggingSystem.bootstrap { _ in
+            var handler = LogfmtHandler()
             handler.logLevel = level
             return handler
         }
