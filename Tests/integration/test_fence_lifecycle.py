@@ -1,9 +1,12 @@
 """proxyd's life cycle and the kernel: it touches no other table, fails closed on SIGTERM
 unless told to remove its table, and refuses to start (applying nothing) on a bad policy."""
 
+import os
+import tempfile
+
 import pytest
 
-from conftest import EXAMPLE_POLICY, HOST_V4, HOST_V6, Proxyd, policy_toml, run
+from conftest import EXAMPLE_POLICY, HOST_V4, HOST_V6, PROXYD, Proxyd, policy_toml, run
 
 OTHER_TABLES = """\
 table inet othertable {
@@ -126,3 +129,20 @@ def test_proxyd_refuses_a_missing_policy_file(scratch_netns, tmp_path):
     assert rc == 1, d.log()
     assert run("ip", "netns", "exec", scratch_netns, "nft", "list", "tables").stdout.strip() == ""
 
+
+
+def test_proxyd_without_cap_net_admin_exits_with_nftables_error_text(scratch_netns):
+    """nft's own error text reaches the log, with a hint, when the kernel refuses: here proxyd runs
+    as the unprivileged user nobody inside a scratch namespace, and no table appears there."""
+    # pytest's tmp_path is private to root; nobody must be able to read the policy.
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", dir="/tmp") as policy:
+        policy.write(policy_toml())
+        policy.flush()
+        os.chmod(policy.name, 0o644)
+        result = run(
+            "ip", "netns", "exec", scratch_netns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            str(PROXYD), "--policy", policy.name, check=False, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert "nftables refused the ruleset (run as root or with CAP_NET_ADMIN)" in result.stderr, result.stderr
+    assert "Operation not permitted" in result.stderr
+    assert run("ip", "netns", "exec", scratch_netns, "nft", "list", "tables").stdout.strip() == ""
