@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // C libraries, behind module maps only: no logic lives here.
@@ -45,11 +46,32 @@ let package = Package(
             dependencies: ["RingfencePolicy", "RingfenceAddresses", "CNFTables"],
             swiftSettings: strict
         ),
+        // Linux calls glibc declares only under _GNU_SOURCE (accept4, splice, pipe2): prefixed wrappers.
+        .target(name: "CRingfenceLinux"),
+        // The event loop on Dispatch, and non-blocking sockets behind a small typed wrapper.
+        .target(
+            name: "RingfenceIO",
+            dependencies: [
+                "CRingfenceLinux", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        // PyTorch TCPStore's wire protocol as a pure, incremental gate (no I/O).
+        .target(name: "RingfenceTCPStore", swiftSettings: strict),
+        // The `kind = "tcp"` guard: admission, transparent relaying, the TCPStore gate.
+        .target(
+            name: "RingfenceRelay",
+            dependencies: [
+                "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The daemon's life cycle: load, apply, reload on SIGHUP, shut down.
         .target(
             name: "RingfenceDaemon",
             dependencies: [
-                "RingfencePolicy", "RingfenceFirewall",
+                "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceIO",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -92,6 +114,16 @@ let package = Package(
             name: "RingfenceFirewallTests",
             dependencies: ["RingfenceFirewall", "RingfencePolicy"],
             exclude: ["Golden"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceTCPStoreTests",
+            dependencies: ["RingfenceTCPStore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceIOTests",
+            dependencies: ["RingfenceIO", "RingfenceAddresses"],
             swiftSettings: strict
         ),
         // Proves that the system-library targets link against Debian's libraries.

@@ -1,7 +1,9 @@
 import Dispatch
 import Logging
 import RingfenceFirewall
+import RingfenceIO
 import RingfencePolicy
+import RingfenceRelay
 
 #if canImport(Glibc)
 import Glibc
@@ -23,8 +25,11 @@ public final class Daemon: @unchecked Sendable {
     private let logger: Logger
     private let queue = DispatchQueue(label: "ringfence.daemon")
     private let firewall: Firewall
-    /// The policy in force. Only touched on `queue` (or before `run()` starts it).
+    private let group = EventLoopGroup()
+    /// The policy in force. Only touched on `queue`.
     private var policy: Policy?
+    /// The running relay guards, by name. Only touched on `queue`.
+    private var relays: [String: RelayGuard] = [:]
     private var signalSources: [any DispatchSourceSignal] = []
 
     /// Takes over SIGHUP, SIGTERM and SIGINT at once, so that no signal can kill the process with
@@ -39,6 +44,8 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw .firewall(error)
         }
+        Posix.ignoreSIGPIPE()
+        _ = Posix.raiseOpenFileLimit()
         onSignal(SIGHUP) { daemon in
             daemon.logger.info("SIGHUP: reloading", metadata: ["policy": "\(daemon.policyPath)"])
             daemon.reload()
@@ -47,8 +54,8 @@ public final class Daemon: @unchecked Sendable {
         onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
     }
 
-    /// The kinds this build runs. The relay and the broker come with later releases.
-    static let runnableKinds: Set<Guard.Kind> = [.firewall]
+    /// The kinds this build runs. The broker comes with a later release.
+    static let runnableKinds: Set<Guard.Kind> = [.firewall, .tcp]
 
     /// Loads the policy and applies its fence, on the daemon's queue. Call once, before `run()`.
     /// - Throws: `DaemonError` saying what is wrong; nothing was applied.
@@ -56,7 +63,7 @@ public final class Daemon: @unchecked Sendable {
         let outcome: Result<Policy, DaemonError> = queue.sync {
             do throws(DaemonError) {
                 let loaded = try Self.load(policyPath)
-                try applyFence(loaded, replacing: nil)
+                try replaceGuardsAndFence(with: loaded)
                 policy = loaded
                 return .success(loaded)
             } catch {
@@ -72,7 +79,7 @@ public final class Daemon: @unchecked Sendable {
         dispatchPrecondition(condition: .onQueue(queue))
         do {
             let next = try Self.load(policyPath)
-            try applyFence(next, replacing: policy)
+            try replaceGuardsAndFence(with: next)
             let changes = GuardChanges(from: policy, to: next)
             policy = next
             logPolicy(next, event: "policy reloaded", changes: changes)
@@ -95,6 +102,7 @@ public final class Daemon: @unchecked Sendable {
 
     private func shutdown(signal: String) -> Never {
         dispatchPrecondition(condition: .onQueue(queue))
+        for relay in relays.values { relay.stop() }
         if let policy, policy.firewall.apply {
             if policy.firewall.removeOnExit {
                 do {
@@ -133,10 +141,39 @@ public final class Daemon: @unchecked Sendable {
         guard unsupported.isEmpty else {
             throw .unsupportedGuards(unsupported.map { item in
                 "\(path): guard '\(item.name)': kind \"\(item.kind.rawValue)\" is not supported by this proxyd yet "
-                    + "(it runs kind = \"firewall\" guards); `proxyctl nft` renders its rules"
+                    + "(it runs kind = \"firewall\" and \"tcp\" guards); `proxyctl nft` renders its rules"
             })
         }
         return policy
+    }
+
+    /// Starts the relay guards that are new or changed, then applies the fence, then stops the
+    /// guards replaced or removed. If a guard cannot start or nftables refuses, the guards just
+    /// started are stopped and everything in force stays.
+    private func replaceGuardsAndFence(with next: Policy) throws(DaemonError) {
+        var kept: [String: RelayGuard] = [:]
+        var started: [String: RelayGuard] = [:]
+        do throws(DaemonError) {
+            for spec in next.guards where spec.kind == .tcp {
+                if let running = relays[spec.name], running.spec == spec {
+                    kept[spec.name] = running
+                    continue
+                }
+                do throws(RelayError) {
+                    let relay = try RelayGuard(spec, group: group, logger: logger)
+                    try relay.start()
+                    started[spec.name] = relay
+                } catch {
+                    throw DaemonError.guardFailed(error.description)
+                }
+            }
+            try applyFence(next, replacing: policy)
+        } catch {
+            for relay in started.values { relay.stop() }
+            throw error
+        }
+        for (name, relay) in relays where kept[name] == nil { relay.stop() }
+        relays = kept.merging(started) { $1 }
     }
 
     private func applyFence(_ next: Policy, replacing previous: Policy?) throws(DaemonError) {

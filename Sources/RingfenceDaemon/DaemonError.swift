@@ -9,12 +9,15 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case unsupportedGuards([String])
     /// nftables refused the rules.
     case firewall(FirewallError)
+    /// A relay or broker could not start (its port is taken, its upstream does not resolve).
+    case guardFailed(String)
 
     public var description: String {
         switch self {
         case .policy(let error): return error.description
         case .unsupportedGuards(let lines): return lines.joined(separator: "\n")
         case .firewall(let error): return error.description
+        case .guardFailed(let reason): return reason
         }
     }
 }

@@ -50,7 +50,7 @@ BAD_POLICIES = {
     "toml_syntax_error": policy_toml() + "\n[[guard]\nname = \"oops\n",
     "unknown_key": policy_toml(extra='alow = ["10.77.0.3"]\n'),
     "duplicate_port": policy_toml() + '\n[[guard]]\nname = "again"\nkind = "firewall"\nport = 29500\nallow = []\n',
-    "unsupported_kind": policy_toml().replace('kind = "firewall"', 'kind = "tcp"'),
+    "unsupported_kind": policy_toml().replace('kind = "firewall"', 'kind = "zmq-xpub"'),
     # An empty or truncated file must not open every guarded port.
     "empty_file": "",
     "no_guards_left": "[firewall]\ndeny = \"reject\"\n",

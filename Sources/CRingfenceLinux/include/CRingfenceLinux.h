@@ -1,0 +1,18 @@
+// Linux calls that glibc declares only under _GNU_SOURCE, which Swift's Glibc module does not
+// see. Thin, prefixed wrappers and constants; no logic lives here.
+#ifndef RINGFENCE_CRINGFENCELINUX_H
+#define RINGFENCE_CRINGFENCELINUX_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+int CRingfenceLinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+ssize_t CRingfenceLinux_splice(int from, int to, size_t count, unsigned int flags);
+int CRingfenceLinux_pipe2(int fds[2], int flags);
+int CRingfenceLinux_setPipeSize(int fd, int size);
+int CRingfenceLinux_getPipeSize(int fd);
+
+extern const unsigned int CRingfenceLinux_SPLICE_F_MOVE;
+extern const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK;
+
+#endif

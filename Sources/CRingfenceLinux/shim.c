@@ -1,0 +1,22 @@
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "CRingfenceLinux.h"
+
+int CRingfenceLinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
+    return accept4(fd, address, length, flags);
+}
+
+ssize_t CRingfenceLinux_splice(int from, int to, size_t count, unsigned int flags) {
+    return splice(from, NULL, to, NULL, count, flags);
+}
+
+int CRingfenceLinux_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int CRingfenceLinux_setPipeSize(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+int CRingfenceLinux_getPipeSize(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
+
+const unsigned int CRingfenceLinux_SPLICE_F_MOVE = SPLICE_F_MOVE;
+const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK = SPLICE_F_NONBLOCK;

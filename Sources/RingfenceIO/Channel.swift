@@ -1,0 +1,82 @@
+import Dispatch
+
+/// A non-blocking socket or pipe end registered with one loop: its descriptor, and a read and
+/// a write Dispatch source that the owner turns on and off.
+///
+/// Dispatch on Linux is level-triggered, so a source whose event cannot be served (a full
+/// buffer, nothing to write) must be switched off or it spins. The descriptor is closed only in
+/// the sources' cancel handlers, after both have run (closing earlier lets the number be reused
+/// while a source still watches it), and a source is never released suspended or inactive.
+/// Confined to its loop.
+public final class Channel: @unchecked Sendable {
+    public let fd: Int32
+    public let loop: EventLoop
+    private let readSource: any DispatchSourceRead
+    private let writeSource: any DispatchSourceWrite
+    public private(set) var isReading = false
+    public private(set) var isWriting = false
+    public private(set) var isClosed = false
+
+    /// - Parameters:
+    ///   - onReadable: called on the loop while reading is on and the descriptor is readable.
+    ///   - onWritable: called on the loop while writing is on and the descriptor is writable.
+    public init(fd: Int32, loop: EventLoop, onReadable: @escaping () -> Void, onWritable: @escaping () -> Void) {
+        self.fd = fd
+        self.loop = loop
+        readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
+        writeSource = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
+        readSource.setEventHandler(handler: onReadable)
+        writeSource.setEventHandler(handler: onWritable)
+        let closer = DescriptorCloser(fd: fd, sources: 2)
+        readSource.setCancelHandler { closer.sourceCancelled() }
+        writeSource.setCancelHandler { closer.sourceCancelled() }
+    }
+
+    deinit {
+        precondition(isClosed, "a Channel must be closed before it is released")
+    }
+
+    public func setReading(_ on: Bool) {
+        guard !isClosed, on != isReading else { return }
+        isReading = on
+        if on { readSource.resume() } else { readSource.suspend() }
+    }
+
+    public func setWriting(_ on: Bool) {
+        guard !isClosed, on != isWriting else { return }
+        isWriting = on
+        if on { writeSource.resume() } else { writeSource.suspend() }
+    }
+
+    /// Cancels both sources; the descriptor is closed once both cancel handlers have run.
+    /// - Parameter reset: send a TCP reset rather than a FIN (SO_LINGER 0).
+    public func close(reset: Bool = false) {
+        guard !isClosed else { return }
+        isClosed = true
+        if reset { Posix.setResetOnClose(fd) }
+        readSource.setEventHandler(handler: nil)
+        writeSource.setEventHandler(handler: nil)
+        readSource.cancel()
+        writeSource.cancel()
+        // A suspended or never-activated source must be resumed to deliver its cancellation
+        // (and may not be released otherwise).
+        if !isReading { readSource.resume() }
+        if !isWriting { writeSource.resume() }
+    }
+}
+
+/// Closes a descriptor after the last of its sources has been cancelled. Touched on one loop only.
+final class DescriptorCloser: @unchecked Sendable {
+    private let fd: Int32
+    private var remaining: Int
+
+    init(fd: Int32, sources: Int) {
+        self.fd = fd
+        remaining = sources
+    }
+
+    func sourceCancelled() {
+        remaining -= 1
+        if remaining == 0 { Posix.close(fd) }
+    }
+}

@@ -1,0 +1,56 @@
+import Dispatch
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listening TCP socket on one loop that hands each accepted connection to `onAccept`.
+/// IPv6 listeners are IPv6-only, so that an IPv4 and an IPv6 listener can share a port and each
+/// connection's original destination is read in its own family.
+public final class Listener: @unchecked Sendable {
+    public let address: SocketAddress
+    private var channel: Channel?
+
+    /// Binds and listens at once (so a port in use fails here, loudly), then accepts on `loop`.
+    /// - Parameter onAccept: called on `loop` with each new non-blocking socket and its peer; the
+    ///   callee owns the descriptor.
+    public init(
+        address: SocketAddress, loop: EventLoop, backlog: Int32 = 1024,
+        onAccept: @escaping (Int32, SocketAddress) -> Void
+    ) throws(Errno) {
+        self.address = address
+        let fd = try Posix.tcpSocket(family: address.family)
+        do throws(Errno) {
+            try Posix.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+            // A listener being replaced on reload may still hold the port until its source is cancelled.
+            try Posix.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1)
+            if address.family == AF_INET6 { try Posix.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
+            try Posix.bind(fd, address)
+            try Posix.listen(fd, backlog: backlog)
+        } catch {
+            Posix.close(fd)
+            throw error
+        }
+        let channel = Channel(
+            fd: fd, loop: loop,
+            onReadable: {
+                // Bounded per wake-up so one busy listener cannot starve the loop.
+                for _ in 0..<64 {
+                    guard let result = try? Posix.accept(fd) else { continue }
+                    guard case .done(let accepted) = result else { return }
+                    onAccept(accepted.fd, accepted.peer)
+                }
+            },
+            onWritable: {})
+        self.channel = channel
+        loop.execute { channel.setReading(true) }
+    }
+
+    /// Stops accepting and closes the socket.
+    public func close() {
+        guard let channel else { return }
+        self.channel = nil
+        channel.loop.execute { channel.close() }
+    }
+}

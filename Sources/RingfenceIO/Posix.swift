@@ -1,0 +1,157 @@
+import CRingfenceLinux
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a non-blocking call did: its result, or "would block" (EAGAIN): try again when ready.
+public enum IOResult<T> {
+    case done(T)
+    case wouldBlock
+}
+
+/// The one place Ringfence makes socket and pipe syscalls.
+///
+/// Each wrapper retries EINTR, turns EAGAIN/EWOULDBLOCK into `.wouldBlock` where the call can
+/// block, and throws any other errno as swift-system's `Errno`. `@inline(never)` keeps errno
+/// from being clobbered between the call and its read.
+public enum Posix {
+    @inline(never)
+    static func call(_ body: () -> Int) throws(Errno) -> IOResult<Int> {
+        while true {
+            let result = body()
+            if result >= 0 { return .done(result) }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
+            throw Errno(rawValue: code)
+        }
+    }
+
+    /// Like `call`, for calls that never return EAGAIN.
+    @inline(never)
+    static func must(_ body: () -> Int32) throws(Errno) -> Int32 {
+        while true {
+            let result = body()
+            if result >= 0 { return result }
+            if errno == EINTR { continue }
+            throw Errno(rawValue: errno)
+        }
+    }
+
+    /// A non-blocking, close-on-exec TCP socket of the given family.
+    public static func tcpSocket(family: Int32) throws(Errno) -> Int32 {
+        try must { socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+    }
+
+    public static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(Errno) {
+        var value = value
+        _ = try must { setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) }
+    }
+
+    /// SO_LINGER with a zero timeout: `close` then sends a reset instead of a FIN.
+    public static func setResetOnClose(_ fd: Int32) {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
+
+    public static func bind(_ fd: Int32, _ address: SocketAddress) throws(Errno) {
+        _ = try address.withSockAddr { pointer, length throws(Errno) in try must { Glibc.bind(fd, pointer, length) } }
+    }
+
+    public static func listen(_ fd: Int32, backlog: Int32) throws(Errno) {
+        _ = try must { Glibc.listen(fd, backlog) }
+    }
+
+    /// Accepts one connection as a non-blocking, close-on-exec socket, with the peer's address.
+    public static func accept(_ fd: Int32) throws(Errno) -> IOResult<(fd: Int32, peer: SocketAddress)> {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = try withUnsafeMutablePointer(to: &storage) { pointer throws(Errno) in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw throws(Errno) in
+                try call { Int(CRingfenceLinux_accept4(fd, raw, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))) }
+            }
+        }
+        guard case .done(let client) = result else { return .wouldBlock }
+        guard let peer = SocketAddress(storage) else {
+            Glibc.close(Int32(client))
+            throw Errno.addressFamilyNotSupported
+        }
+        return .done((Int32(client), peer))
+    }
+
+    /// Starts a non-blocking connect. `.done` means connected at once; `.wouldBlock` means in
+    /// progress: wait for writability, then read `pendingError`.
+    public static func connect(_ fd: Int32, _ address: SocketAddress) throws(Errno) -> IOResult<Void> {
+        let result = address.withSockAddr { pointer, length in Glibc.connect(fd, pointer, length) }
+        if result == 0 { return .done(()) }
+        switch errno {
+        case EINPROGRESS, EINTR, EALREADY: return .wouldBlock
+        default: throw Errno(rawValue: errno)
+        }
+    }
+
+    /// SO_ERROR: the outcome of a non-blocking connect (nil for success).
+    public static func pendingError(_ fd: Int32) -> Errno? {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length) == 0 else { return Errno(rawValue: errno) }
+        return value == 0 ? nil : Errno(rawValue: value)
+    }
+
+    /// The destination a connection had before a netfilter REDIRECT (SO_ORIGINAL_DST).
+    public static func originalDestination(_ fd: Int32, family: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        // SO_ORIGINAL_DST (IPv4, SOL_IP) and IP6T_SO_ORIGINAL_DST (IPv6, SOL_IPV6) are both 80.
+        let level = family == AF_INET6 ? Int32(IPPROTO_IPV6) : Int32(IPPROTO_IP)
+        guard getsockopt(fd, level, 80, &storage, &length) == 0 else { return nil }
+        return SocketAddress(storage)
+    }
+
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> IOResult<Int> {
+        try call { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    public static func write(_ fd: Int32, from buffer: UnsafeRawBufferPointer) throws(Errno) -> IOResult<Int> {
+        try call { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Moves up to `count` bytes between a socket and a pipe without copying them to user space.
+    public static func splice(from source: Int32, to destination: Int32, count: Int) throws(Errno) -> IOResult<Int> {
+        try call { CRingfenceLinux_splice(source, destination, count, CRingfenceLinux_SPLICE_F_MOVE | CRingfenceLinux_SPLICE_F_NONBLOCK) }
+    }
+
+    /// A non-blocking, close-on-exec pipe, resized to about `capacity` bytes (the kernel rounds to
+    /// pages and may cap it at /proc/sys/fs/pipe-max-size for unprivileged users).
+    public static func pipe(capacity: Int) throws(Errno) -> (read: Int32, write: Int32, capacity: Int) {
+        var fds: [Int32] = [0, 0]
+        _ = try must { CRingfenceLinux_pipe2(&fds, O_NONBLOCK | O_CLOEXEC) }
+        let resized = CRingfenceLinux_setPipeSize(fds[1], Int32(capacity))
+        let actual = resized > 0 ? Int(resized) : Int(CRingfenceLinux_getPipeSize(fds[1]))
+        return (fds[0], fds[1], actual)
+    }
+
+    public static func shutdownWrite(_ fd: Int32) {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    public static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// Raises the soft limit on open files to the hard limit: each relayed connection holds six.
+    public static func raiseOpenFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return Int(limit.rlim_cur)
+    }
+
+    /// Ignores SIGPIPE process-wide: a write to a closed peer must fail with EPIPE, not kill us.
+    public static func ignoreSIGPIPE() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+}

@@ -1,0 +1,83 @@
+import RingfenceAddresses
+import Synchronization
+
+/// The relay's admission check at accept, before a byte is read: the allowlist (the same address
+/// set the kernel fence loads: one policy, two checks that agree), connection caps per peer and
+/// in total, and a per-peer accept rate (a token bucket). Shared by the guard's loops.
+final class Admission: Sendable {
+    /// Why a connection was refused; the raw value is what the log says.
+    enum Denial: String, Sendable {
+        case notAllowed = "not-allowed"
+        case peerLimit = "peer-limit"
+        case totalLimit = "total-limit"
+        case rateLimit = "rate-limit"
+    }
+
+    struct Limits: Sendable {
+        var maxConnections: Int
+        var maxConnectionsPerPeer: Int
+        var acceptRatePerPeer: Int
+    }
+
+    private struct Bucket {
+        var tokens: Double
+        var refilledAt: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var total = 0
+        var perPeer: [IPAddress: Int] = [:]
+        var buckets: [IPAddress: Bucket] = [:]
+    }
+
+    let allow: AddressSet
+    let limits: Limits
+    private let state = Mutex(State())
+
+    init(allow: AddressSet, limits: Limits) {
+        self.allow = allow
+        self.limits = limits
+    }
+
+    /// Admits `peer` (counting its connection) or says why not.
+    func admit(_ peer: IPAddress, now: ContinuousClock.Instant = .now) -> Denial? {
+        guard allow.contains(peer) else { return .notAllowed }
+        let rate = Double(limits.acceptRatePerPeer)
+        return state.withLock { state in
+            var bucket = state.buckets[peer] ?? Bucket(tokens: rate, refilledAt: now)
+            let elapsed = now - bucket.refilledAt
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            bucket.tokens = min(rate, bucket.tokens + seconds * rate)
+            bucket.refilledAt = now
+            defer { state.buckets[peer] = bucket }
+            guard bucket.tokens >= 1 else { return .rateLimit }
+            bucket.tokens -= 1
+            guard state.total < limits.maxConnections else { return .totalLimit }
+            guard state.perPeer[peer, default: 0] < limits.maxConnectionsPerPeer else { return .peerLimit }
+            state.total += 1
+            state.perPeer[peer, default: 0] += 1
+            return nil
+        }
+    }
+
+    /// Gives back an admitted connection's place.
+    func release(_ peer: IPAddress) {
+        state.withLock { state in
+            state.total -= 1
+            let left = state.perPeer[peer, default: 1] - 1
+            state.perPeer[peer] = left > 0 ? left : nil
+        }
+    }
+
+    /// Forgets rate buckets that have refilled, so that a scan from many addresses cannot grow
+    /// the table without bound.
+    func prune(now: ContinuousClock.Instant = .now) {
+        let refillTime = Duration.seconds(1)
+        state.withLock { state in
+            state.buckets = state.buckets.filter { now - $0.value.refilledAt < refillTime }
+        }
+    }
+
+    /// Connections admitted and not yet released.
+    var connectionCount: Int { state.withLock { $0.total } }
+}

@@ -1,0 +1,132 @@
+import RingfenceIO
+import RingfenceTCPStore
+import SystemPackage
+
+/// Moves the client's bytes to a TCPStore server through the protocol gate: every byte read is
+/// fed to `TCPStoreGate` once, and only what the gate has released is written on. Payloads stream
+/// (a 4 MiB value is not held whole); a violation stops the pump before the offending field's
+/// bytes leave. The buffer is bounded; a full buffer stops reading the client.
+final class GatedPump: Pump {
+    private let source: Channel
+    private let destination: Channel
+    private let buffer: UnsafeMutableRawBufferPointer
+    /// Unsent bytes are `buffer[head..<tail]`.
+    private var head = 0
+    private var tail = 0
+    private var sourceEnded = false
+    private var shutDown = false
+    private(set) var gate: TCPStoreGate
+    private(set) var bytesForwarded: UInt64 = 0
+    /// When the current partial command began, for `partial_timeout`; nil at a command boundary.
+    private(set) var midCommandSince: ContinuousClock.Instant?
+    var onProgress: () -> Void = {}
+    var kick: () -> Void = {}
+
+    init(from source: Channel, to destination: Channel, capacity: Int, gate: TCPStoreGate) {
+        self.source = source
+        self.destination = destination
+        self.gate = gate
+        buffer = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    func start() {
+        source.setReading(true)
+        kick()
+    }
+
+    func sourceReadable() -> PumpStep {
+        guard !sourceEnded else { return .ok }
+        do throws(Errno) {
+            var attempts = 0
+            reading: while true {
+                if tail == buffer.count && head > 0 { compact() }
+                guard tail < buffer.count else {
+                    source.setReading(false)
+                    break
+                }
+                if attempts == 4 {
+                    kick()
+                    break
+                }
+                attempts += 1
+                switch try Posix.read(source.fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[tail...])) {
+                case .done(0):
+                    sourceEnded = true
+                    source.setReading(false)
+                    break reading
+                case .done(let count):
+                    if let violation = gate.feed(UnsafeRawBufferPointer(rebasing: buffer[tail..<(tail + count)])) {
+                        return .violation(violation)
+                    }
+                    tail += count
+                    onProgress()
+                    if gate.isMidCommand {
+                        if midCommandSince == nil { midCommandSince = .now }
+                    } else {
+                        midCommandSince = nil
+                    }
+                case .wouldBlock:
+                    break reading
+                }
+            }
+            return try flush()
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    func destinationWritable() -> PumpStep {
+        do throws(Errno) {
+            return try flush()
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    private func flush() throws(Errno) -> PumpStep {
+        // Bytes released by the gate and not yet written; at most what is buffered.
+        var releasable = min(Int(gate.released - bytesForwarded), tail - head)
+        while releasable > 0 {
+            switch try Posix.write(destination.fd, from: UnsafeRawBufferPointer(rebasing: buffer[head..<(head + releasable)])) {
+            case .done(let count):
+                head += count
+                releasable -= count
+                bytesForwarded += UInt64(count)
+            case .wouldBlock:
+                destination.setWriting(true)
+                return .ok
+            }
+        }
+        if head == tail {
+            head = 0
+            tail = 0
+        }
+        destination.setWriting(false)
+        if !sourceEnded {
+            if !source.isReading {
+                source.setReading(true)
+                kick()
+            }
+            return .ok
+        }
+        // The client ended; a command it left unfinished is never released, and never sent.
+        if !shutDown {
+            shutDown = true
+            Posix.shutdownWrite(destination.fd)
+        }
+        return .finished
+    }
+
+    private func compact() {
+        let count = tail - head
+        if count > 0, let base = buffer.baseAddress {
+            (base).copyMemory(from: base + head, byteCount: count)
+        }
+        head = 0
+        tail = count
+    }
+
+    func close() {
+        buffer.deallocate()
+    }
+}

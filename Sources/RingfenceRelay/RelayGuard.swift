@@ -1,0 +1,161 @@
+import Dispatch
+import Logging
+import RingfenceAddresses
+import RingfenceIO
+import RingfencePolicy
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running `kind = "tcp"` guard: listeners on the listen port (IPv4 and IPv6), admission at
+/// accept, and a relay session per admitted connection to the connection's original
+/// destination (SO_ORIGINAL_DST, after the kernel's redirect) or to the policy's `upstream`.
+public final class RelayGuard: @unchecked Sendable {
+    public let spec: Guard
+    private let settings: RelaySettings
+    private let group: EventLoopGroup
+    private let context: RelayContext
+    private let denials: DenialLog
+    private let logger: Logger
+    private var listeners: [Listener] = []
+    private var timers: [any DispatchSourceTimer] = []
+    private let ids = IDSource()
+    private var fixedUpstream: SocketAddress?
+
+    /// - Throws: `RelayError` when the guard is not a relay guard or its upstream cannot be resolved.
+    public init(_ spec: Guard, group: EventLoopGroup, logger: Logger) throws(RelayError) {
+        guard case .relay(let settings) = spec.settings else { throw .notARelay(spec.name) }
+        self.spec = spec
+        self.settings = settings
+        self.group = group
+        self.logger = logger
+        let admission = Admission(
+            allow: spec.allow,
+            limits: .init(
+                maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer,
+                acceptRatePerPeer: settings.acceptRatePerPeer))
+        context = RelayContext(
+            guardName: spec.name, settings: settings, admission: admission, logger: logger, loops: group.loops.count)
+        denials = DenialLog(logger: logger, guardName: spec.name)
+        if let upstream = settings.upstream {
+            fixedUpstream = try Self.resolve(upstream)
+        }
+    }
+
+    /// Binds the listen port on all IPv4 and IPv6 addresses and starts accepting. An IPv6
+    /// listener that cannot bind because the host has no IPv6 is skipped with a warning.
+    /// - Throws: `RelayError.listen` when the port cannot be bound (in use, no permission).
+    public func start() throws(RelayError) {
+        let acceptLoop = group.loops[0]
+        for address in [SocketAddress(address: .v4(0), port: settings.listenPort), SocketAddress(address: .v6(0), port: settings.listenPort)] {
+            do throws(Errno) {
+                let listener = try Listener(address: address, loop: acceptLoop) { [unowned self] fd, peer in
+                    accepted(fd: fd, peer: peer)
+                }
+                listeners.append(listener)
+            } catch {
+                if !address.address.isIPv4 && (error == .addressFamilyNotSupported || error == .addressNotAvailable) {
+                    logger.warning("no IPv6 on this host: relay listens on IPv4 only", metadata: ["guard": "\(spec.name)"])
+                    continue
+                }
+                stop()
+                throw .listen(spec.name, address, error)
+            }
+        }
+        for loop in group.loops {
+            let timer = loop.repeatingTimer(every: .milliseconds(200)) { [unowned self] in
+                let now = ContinuousClock.now
+                for session in context.sessions(on: loop) { session.checkDeadlines(now: now) }
+            }
+            timers.append(timer)
+        }
+        timers.append(acceptLoop.repeatingTimer(every: .seconds(5)) { [unowned self] in
+            denials.flush()
+            context.admission.prune()
+        })
+        logger.info(
+            "relay listening",
+            metadata: [
+                "guard": "\(spec.name)", "port": "\(settings.listenPort)", "guarded_port": "\(spec.ports[0])",
+                "protocol": "\(settings.appProtocol.rawValue)",
+                "upstream": "\(fixedUpstream.map { "\($0)" } ?? "original destination")",
+            ])
+    }
+
+    /// Stops accepting and closes every live session (with a reset). Returns at once; the
+    /// sessions close on their loops.
+    public func stop() {
+        for listener in listeners { listener.close() }
+        listeners = []
+        for timer in timers { timer.cancel() }
+        timers = []
+        denials.flush()
+        for loop in group.loops {
+            loop.execute { [context] in
+                for session in context.sessions(on: loop) { session.close(.shutdown) }
+            }
+        }
+    }
+
+    /// Connections admitted and not yet closed.
+    public var connectionCount: Int { context.admission.connectionCount }
+
+    /// On the accept loop: admission, the upstream, then the session on the next loop.
+    private func accepted(fd: Int32, peer: SocketAddress) {
+        if let denial = context.admission.admit(peer.address) {
+            Posix.setResetOnClose(fd)
+            Posix.close(fd)
+            denials.record(peer: peer.address, reason: denial.rawValue)
+            return
+        }
+        let family = peer.address.isIPv4 ? AF_INET : AF_INET6
+        guard let upstream = fixedUpstream ?? Posix.originalDestination(fd, family: family),
+            upstream.port != settings.listenPort
+        else {
+            Posix.setResetOnClose(fd)
+            Posix.close(fd)
+            context.admission.release(peer.address)
+            logger.warning(
+                "connection without an original destination closed (not redirected?)",
+                metadata: ["guard": "\(spec.name)", "peer": "\(peer.address)"])
+            return
+        }
+        let loop = group.next()
+        let session = RelaySession(
+            id: ids.next(), clientFD: fd, peer: peer, upstream: upstream, loop: loop, context: context)
+        loop.execute { [context] in
+            context.sessionStarted(session)
+            session.start()
+        }
+    }
+
+    /// Resolves `upstream` once, at start (getaddrinfo blocks; never on a loop).
+    private static func resolve(_ endpoint: Endpoint) throws(RelayError) -> SocketAddress {
+        if let address = IPAddress(endpoint.host) { return SocketAddress(address: address, port: endpoint.port) }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(endpoint.host, nil, &hints, &result) == 0, let first = result else {
+            throw .unresolvable(endpoint.description)
+        }
+        defer { freeaddrinfo(result) }
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { raw in
+            raw.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
+        }
+        guard let address = SocketAddress(storage: storage) else { throw .unresolvable(endpoint.description) }
+        return SocketAddress(address: address.address, port: endpoint.port)
+    }
+}
+
+/// Session ids, unique per guard.
+final class IDSource: @unchecked Sendable {
+    private var value: UInt64 = 0
+    /// Only called on the accept loop.
+    func next() -> UInt64 {
+        value += 1
+        return value
+    }
+}

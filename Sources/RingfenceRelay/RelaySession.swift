@@ -1,0 +1,211 @@
+import Logging
+import RingfenceIO
+import RingfencePolicy
+import RingfenceTCPStore
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One relayed connection: the accepted client, its upstream, and a pump each way.
+///
+/// An explicit state machine — connecting, relaying, closed — confined to its loop. Half-closes
+/// pass through (each pump shuts its destination's write side when its source ends); the
+/// session ends when both directions have finished, or at once on an error, a gate violation or
+/// a deadline, with a reset where the other side must learn of it.
+final class RelaySession: @unchecked Sendable {
+    enum State {
+        case connecting(since: ContinuousClock.Instant)
+        case relaying
+        case closed
+    }
+
+    /// Why a session ended, as logged.
+    enum Ending {
+        case completed
+        case clientError(Errno)
+        case upstreamUnreachable(String)
+        case violation(TCPStoreViolation)
+        case timeout(String)
+        case shutdown
+    }
+
+    let id: UInt64
+    let peer: SocketAddress
+    let upstreamAddress: SocketAddress
+    let loop: EventLoop
+    private let context: RelayContext
+    private var state: State
+    private let acceptedAt: ContinuousClock.Instant
+    private var lastActivity: ContinuousClock.Instant
+    private var client: Channel!
+    private var upstream: Channel?
+    private var clientToUpstream: (any Pump)?
+    private var upstreamToClient: (any Pump)?
+    private var finishedDirections = 0
+
+    init(id: UInt64, clientFD: Int32, peer: SocketAddress, upstream: SocketAddress, loop: EventLoop, context: RelayContext) {
+        self.id = id
+        self.peer = peer
+        upstreamAddress = upstream
+        self.loop = loop
+        self.context = context
+        acceptedAt = .now
+        lastActivity = acceptedAt
+        state = .connecting(since: acceptedAt)
+        client = Channel(
+            fd: clientFD, loop: loop,
+            onReadable: { [unowned self] in handle(clientToUpstream?.sourceReadable()) },
+            onWritable: { [unowned self] in handle(upstreamToClient?.destinationWritable()) })
+    }
+
+    /// Starts the upstream connect. On the session's loop.
+    func start() {
+        loop.preconditionInLoop()
+        let fd: Int32
+        do throws(Errno) {
+            fd = try Posix.tcpSocket(family: upstreamAddress.family)
+        } catch {
+            return close(.upstreamUnreachable("socket: \(error)"))
+        }
+        let channel = Channel(
+            fd: fd, loop: loop,
+            onReadable: { [unowned self] in handle(upstreamToClient?.sourceReadable()) },
+            onWritable: { [unowned self] in
+                if case .connecting = state { connected() } else { handle(clientToUpstream?.destinationWritable()) }
+            })
+        upstream = channel
+        do throws(Errno) {
+            switch try Posix.connect(fd, upstreamAddress) {
+            case .done: connected()
+            case .wouldBlock: channel.setWriting(true)
+            }
+        } catch {
+            close(.upstreamUnreachable("\(error)"))
+        }
+    }
+
+    private func connected() {
+        guard case .connecting = state, let upstream else { return }
+        upstream.setWriting(false)
+        if let error = Posix.pendingError(upstream.fd) {
+            return close(.upstreamUnreachable("\(error)"))
+        }
+        state = .relaying
+        do throws(Errno) {
+            let capacity = context.settings.bufferBytes.bytes
+            let toUpstream: any Pump
+            if context.settings.appProtocol == .tcpstore {
+                let gated = GatedPump(
+                    from: client, to: upstream, capacity: min(capacity, 256 << 10),
+                    gate: TCPStoreGate(limits: context.tcpstoreLimits))
+                gated.onProgress = { [unowned self] in lastActivity = .now }
+                toUpstream = gated
+            } else {
+                let spliced = try SplicePump(from: client, to: upstream, capacity: capacity)
+                spliced.onProgress = { [unowned self] in lastActivity = .now }
+                toUpstream = spliced
+            }
+            clientToUpstream = toUpstream
+            let toClient = try SplicePump(from: upstream, to: client, capacity: capacity)
+            toClient.onProgress = { [unowned self] in lastActivity = .now }
+            upstreamToClient = toClient
+        } catch {
+            return close(.upstreamUnreachable("pipe: \(error)"))
+        }
+        context.logger.debug(
+            "connection relayed",
+            metadata: ["guard": "\(context.guardName)", "peer": "\(peer)", "upstream": "\(upstreamAddress)"])
+        clientToUpstream?.kick = { [unowned self] in
+            loop.execute { [weak self] in self?.handle(self?.clientToUpstream?.sourceReadable()) }
+        }
+        upstreamToClient?.kick = { [unowned self] in
+            loop.execute { [weak self] in self?.handle(self?.upstreamToClient?.sourceReadable()) }
+        }
+        clientToUpstream?.start()
+        upstreamToClient?.start()
+    }
+
+    private func handle(_ step: PumpStep?) {
+        guard let step else { return }
+        if case .closed = state { return }
+        switch step {
+        case .ok:
+            break
+        case .finished:
+            finishedDirections += 1
+            if finishedDirections == 2 { close(.completed) }
+        case .failed(let error):
+            close(.clientError(error))
+        case .violation(let violation):
+            close(.violation(violation))
+        }
+    }
+
+    /// Enforces the connect, handshake, partial-command and idle deadlines. On the loop.
+    func checkDeadlines(now: ContinuousClock.Instant) {
+        let settings = context.settings
+        switch state {
+        case .closed:
+            return
+        case .connecting(let since):
+            if now - since > settings.connectTimeout { close(.upstreamUnreachable("connect timeout")) }
+            return
+        case .relaying:
+            break
+        }
+        if settings.appProtocol == .tcpstore, let gated = clientToUpstream as? GatedPump {
+            if !gated.gate.isValidated && now - acceptedAt > settings.handshakeTimeout {
+                return close(.timeout("handshake_timeout"))
+            }
+            if let since = gated.midCommandSince, now - since > settings.partialTimeout {
+                return close(.timeout("partial_timeout"))
+            }
+        }
+        if settings.idleTimeout > .zero && now - lastActivity > settings.idleTimeout {
+            close(.timeout("idle_timeout"))
+        }
+    }
+
+    /// Ends the session: both sockets closed (with a reset where the other side must learn of
+    /// an abnormal end), pumps released, the admission slot given back, the end logged.
+    func close(_ ending: Ending) {
+        if case .closed = state { return }
+        let wasConnecting: Bool
+        if case .connecting = state { wasConnecting = true } else { wasConnecting = false }
+        state = .closed
+        let abnormal: Bool
+        if case .completed = ending { abnormal = false } else { abnormal = true }
+        client.close(reset: abnormal)
+        upstream?.close(reset: abnormal && !wasConnecting)
+        clientToUpstream?.close()
+        upstreamToClient?.close()
+        context.sessionEnded(self)
+        log(ending)
+    }
+
+    private func log(_ ending: Ending) {
+        var metadata: Logger.Metadata = [
+            "guard": "\(context.guardName)", "peer": "\(peer.address)", "upstream": "\(upstreamAddress)",
+            "bytes_in": "\(clientToUpstream?.bytesForwarded ?? 0)", "bytes_out": "\(upstreamToClient?.bytesForwarded ?? 0)",
+        ]
+        switch ending {
+        case .completed, .shutdown:
+            context.logger.debug("connection closed", metadata: metadata)
+        case .clientError(let error):
+            metadata["error"] = "\(error)"
+            context.logger.info("connection closed: socket error", metadata: metadata)
+        case .upstreamUnreachable(let reason):
+            metadata["error"] = "\(reason)"
+            context.logger.error("upstream unreachable", metadata: metadata)
+        case .violation(let violation):
+            metadata["rule"] = "\(violation.rule.rawValue)"
+            metadata["detail"] = "\(violation.description)"
+            context.logger.warning("connection closed: protocol violation", metadata: metadata)
+        case .timeout(let rule):
+            metadata["rule"] = "\(rule)"
+            context.logger.warning("connection closed: timeout", metadata: metadata)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Dispatch
+import RingfenceAddresses
+import Testing
+
+@testable import RingfenceIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct ChannelTests {
+    /// A connected, non-blocking pair of stream sockets.
+    static func socketPair() -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        let result = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds)
+        precondition(result == 0)
+        return (fds[0], fds[1])
+    }
+
+    static func isOpen(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) != -1 }
+
+    @Test func readsWhenReadingIsOnAndClosesTheDescriptorOnlyAfterCancellation() async throws {
+        let loop = EventLoop(index: 0)
+        let (local, remote) = Self.socketPair()
+        let received = ReceivedBytes()
+        let channel = Channel(
+            fd: local, loop: loop,
+            onReadable: {
+                var buffer = [UInt8](repeating: 0, count: 64)
+                let count = buffer.withUnsafeMutableBytes { Glibc.read(local, $0.baseAddress, $0.count) }
+                if count > 0 { received.append(Array(buffer[0..<count])) }
+            },
+            onWritable: {})
+        _ = "hello".withCString { Glibc.write(remote, $0, 5) }
+        // Reading is off: nothing is delivered.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(received.bytes.isEmpty)
+        loop.queue.sync { channel.setReading(true) }
+        try await waitUntil { received.bytes == Array("hello".utf8) }
+        loop.queue.sync { channel.close() }
+        try await waitUntil { !Self.isOpen(local) }
+        Glibc.close(remote)
+    }
+
+    @Test func closingANeverActivatedChannelIsSafe() async throws {
+        let loop = EventLoop(index: 0)
+        let (local, remote) = Self.socketPair()
+        let channel = Channel(fd: local, loop: loop, onReadable: {}, onWritable: {})
+        loop.queue.sync { channel.close(reset: false) }
+        try await waitUntil { !Self.isOpen(local) }
+        Glibc.close(remote)
+    }
+
+    @Test func pipeAndSpliceMoveBytesBetweenSocketsAndAPipe() throws {
+        let (a, b) = Self.socketPair()
+        defer {
+            Glibc.close(a)
+            Glibc.close(b)
+        }
+        let pipe = try Posix.pipe(capacity: 1 << 20)
+        defer {
+            Posix.close(pipe.read)
+            Posix.close(pipe.write)
+        }
+        #expect(pipe.capacity >= 1 << 16)
+        // A pipe is empty: reading from it would block.
+        if case .done = try Posix.splice(from: pipe.read, to: b, count: 10) { Issue.record("spliced from an empty pipe") }
+        let payload = Array("ringfence".utf8)
+        _ = payload.withUnsafeBytes { Glibc.write(a, $0.baseAddress, $0.count) }
+        guard case .done(let moved) = try Posix.splice(from: b, to: pipe.write, count: 64) else {
+            Issue.record("nothing spliced")
+            return
+        }
+        #expect(moved == payload.count)
+    }
+
+    @Test func socketAddressesConvertBothWays() {
+        let v4 = SocketAddress(address: IPAddress("10.1.2.3")!, port: 29500)
+        let v6 = SocketAddress(address: IPAddress("fd77::1")!, port: 5557)
+        #expect(v4.description == "10.1.2.3:29500")
+        #expect(v6.description == "[fd77::1]:5557")
+        for address in [v4, v6] {
+            let back = address.withSockAddr { pointer, length -> SocketAddress? in
+                var storage = sockaddr_storage()
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: Int(length))) }
+                return SocketAddress(storage: storage)
+            }
+            #expect(back == address)
+        }
+    }
+}
+
+/// Bytes gathered on a loop and read from the test.
+final class ReceivedBytes: @unchecked Sendable {
+    private let lock = DispatchQueue(label: "received")
+    private var storage: [UInt8] = []
+    func append(_ more: [UInt8]) { lock.sync { storage += more } }
+    var bytes: [UInt8] { lock.sync { storage } }
+}
+
+/// Polls `condition` every 10 ms for up to 2 s.
+func waitUntil(_ condition: () -> Bool) async throws {
+    for _ in 0..<200 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("condition not met within 2 s")
+}
