@@ -2,22 +2,41 @@
 # the integration tests and the demo create network namespaces and load nftables rules).
 
 SWIFT ?= swift
-PYTHON ?= /usr/bin/python3
+# The tests' interpreter: a virtualenv over Debian's python3 (which brings pytest and python3-zmq)
+# with PyTorch's CPU build for the real TCPStore (Debian's python3-torch 1.13 speaks an older protocol).
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+TORCH := torch==2.13.0+cpu
 # Debian packages the build, the tests and the demo need.
-DEBIAN_PACKAGES := nftables libnftables-dev libzmq3-dev python3-zmq python3-pytest iproute2 iputils-ping pkg-config
+DEBIAN_PACKAGES := nftables libnftables-dev libzmq3-dev python3-zmq python3-pytest python3-venv iproute2 iputils-ping pkg-config
+# What the benchmarks add: HAProxy, run beside the relay for comparison.
+BENCH_PACKAGES := haproxy
 
-.PHONY: all deps build test unit-test integration-test demo bench clean
+.PHONY: all deps bench-deps install-packages venv build test unit-test integration-test demo bench bench-relay clean
 
 all: build
 
 # Installs whichever of DEBIAN_PACKAGES is missing (apt-get update first, once).
 deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEBIAN_PACKAGES)"
+
+bench-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# Creates the virtualenv and installs PyTorch (CPU) into it, once.
+venv: deps
+	@if ! $(PYTHON) -c "import torch, numpy" 2>/dev/null; then \
+	  /usr/bin/python3 -m venv --system-site-packages $(VENV) && \
+	  $(PYTHON) -m pip install -q --disable-pip-version-check '$(TORCH)' numpy; \
 	fi
 
 build: deps
@@ -26,7 +45,7 @@ build: deps
 unit-test: build
 	$(SWIFT) test
 
-integration-test: build
+integration-test: build venv
 	RINGFENCE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(PYTHON) -m pytest -v Tests/integration
 
 # The whole suite: Swift unit tests, then the namespace integration tests against the built binaries.
@@ -39,5 +58,10 @@ bench: deps
 	$(SWIFT) build -c release --product PolicyBenchmark
 	"$$($(SWIFT) build -c release --show-bin-path)/PolicyBenchmark"
 
+# The relay benchmark (root: it makes network namespaces): direct vs relay vs HAProxy.
+bench-relay: bench-deps venv
+	$(SWIFT) build -c release --product proxyd
+	$(PYTHON) Benchmarks/relay/bench_relay.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)"
+
 clean:
-	rm -rf .build
+	rm -rf .build $(VENV)

@@ -50,6 +50,15 @@ public enum Posix {
         _ = try must { setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
+    /// TCP_NODELAY on both sockets of a relayed pair: a relay must not add Nagle delays that
+    /// neither endpoint asked for.
+    public static func setNoDelay(clientFD: Int32, upstreamFD: Int32) {
+        var on: Int32 = 1
+        for fd in [clientFD, upstreamFD] {
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
     /// SO_LINGER with a zero timeout: `close` then sends a reset instead of a FIN.
     public static func setResetOnClose(_ fd: Int32) {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)

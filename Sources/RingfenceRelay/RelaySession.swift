@@ -76,6 +76,8 @@ final class RelaySession: @unchecked Sendable {
                 if case .connecting = state { connected() } else { handle(clientToUpstream?.destinationWritable()) }
             })
         upstream = channel
+        // Small request/response protocols (TCPStore) must not wait on Nagle's algorithm in the middle.
+        Posix.setNoDelay(clientFD: client.fd, upstreamFD: fd)
         do throws(Errno) {
             switch try Posix.connect(fd, upstreamAddress) {
             case .done: connected()
