@@ -51,7 +51,12 @@ public final class RelayGuard: @unchecked Sendable {
         let acceptLoop = group.loops[0]
         for address in [SocketAddress(address: .v4(0), port: settings.listenPort), SocketAddress(address: .v6(0), port: settings.listenPort)] {
             do throws(Errno) {
-                let listener = try Listener(address: address, loop: acceptLoop) { [unowned self] fd, peer in
+                // Weak: an accept or timer event may still be running on a loop when the daemon lets go.
+                let listener = try Listener(address: address, loop: acceptLoop) { [weak self] fd, peer in
+                    guard let self else {
+                        Posix.setResetOnClose(fd)
+                        return Posix.close(fd)
+                    }
                     accepted(fd: fd, peer: peer)
                 }
                 listeners.append(listener)
@@ -65,13 +70,13 @@ public final class RelayGuard: @unchecked Sendable {
             }
         }
         for loop in group.loops {
-            let timer = loop.repeatingTimer(every: .milliseconds(200)) { [unowned self] in
+            let timer = loop.repeatingTimer(every: .milliseconds(200)) { [context] in
                 let now = ContinuousClock.now
                 for session in context.sessions(on: loop) { session.checkDeadlines(now: now) }
             }
             timers.append(timer)
         }
-        timers.append(acceptLoop.repeatingTimer(every: .seconds(5)) { [unowned self] in
+        timers.append(acceptLoop.repeatingTimer(every: .seconds(5)) { [denials, context] in
             denials.flush()
             context.admission.prune()
         })
