@@ -155,7 +155,7 @@ public final class Daemon: @unchecked Sendable {
         var started: [String: RelayGuard] = [:]
         do throws(DaemonError) {
             for spec in next.guards where spec.kind == .tcp {
-                if let running = relays[spec.name], running.spec == spec {
+                if let running = relays[spec.name], running.canUpdate(to: spec) {
                     kept[spec.name] = running
                     continue
                 }
@@ -173,6 +173,10 @@ public final class Daemon: @unchecked Sendable {
             throw error
         }
         for (name, relay) in relays where kept[name] == nil { relay.stop() }
+        // Allowlist changes are applied in place, after the fence: nothing else is disturbed.
+        for spec in next.guards where kept[spec.name] != nil && kept[spec.name]?.spec != spec {
+            kept[spec.name]?.update(to: spec)
+        }
         relays = kept.merging(started) { $1 }
     }
 

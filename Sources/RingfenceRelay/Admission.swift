@@ -25,25 +25,31 @@ final class Admission: Sendable {
     }
 
     private struct State {
+        var allow: AddressSet
         var total = 0
         var perPeer: [IPAddress: Int] = [:]
         var buckets: [IPAddress: Bucket] = [:]
     }
 
-    let allow: AddressSet
     let limits: Limits
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(allow: AddressSet, limits: Limits) {
-        self.allow = allow
+        state = Mutex(State(allow: allow))
         self.limits = limits
+    }
+
+    /// The allowlist in force.
+    var allow: AddressSet {
+        get { state.withLock { $0.allow } }
+        set { state.withLock { $0.allow = newValue } }
     }
 
     /// Admits `peer` (counting its connection) or says why not.
     func admit(_ peer: IPAddress, now: ContinuousClock.Instant = .now) -> Denial? {
-        guard allow.contains(peer) else { return .notAllowed }
         let rate = Double(limits.acceptRatePerPeer)
         return state.withLock { state in
+            guard state.allow.contains(peer) else { return .notAllowed }
             var bucket = state.buckets[peer] ?? Bucket(tokens: rate, refilledAt: now)
             let elapsed = now - bucket.refilledAt
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -13,7 +13,8 @@ import Glibc
 /// accept, and a relay session per admitted connection to the connection's original
 /// destination (SO_ORIGINAL_DST, after the kernel's redirect) or to the policy's `upstream`.
 public final class RelayGuard: @unchecked Sendable {
-    public let spec: Guard
+    /// The guard as last started or updated. Only changed on the daemon's queue.
+    public private(set) var spec: Guard
     private let settings: RelaySettings
     private let group: EventLoopGroup
     private let context: RelayContext
@@ -100,6 +101,27 @@ public final class RelayGuard: @unchecked Sendable {
         for loop in group.loops {
             loop.execute { [context] in
                 for session in context.sessions(on: loop) { session.close(.shutdown) }
+            }
+        }
+    }
+
+    /// Whether `next` differs from the running guard only in its allowlist, which `update` can
+    /// change without touching the connections of peers that stay allowed.
+    public func canUpdate(to next: Guard) -> Bool {
+        next.name == spec.name && next.ports == spec.ports && next.settings == spec.settings
+    }
+
+    /// Swaps the allowlist in place and closes the live connections of peers it no longer admits
+    /// (the kernel fence cuts them too); every other connection carries on.
+    public func update(to next: Guard) {
+        precondition(canUpdate(to: next))
+        spec = next
+        context.admission.allow = next.allow
+        for loop in group.loops {
+            loop.execute { [context] in
+                for session in context.sessions(on: loop) where !next.allow.contains(session.peer.address) {
+                    session.close(.shutdown)
+                }
             }
         }
     }
