@@ -93,7 +93,9 @@ final class GatedPump: Pump {
                 releasable -= count
                 bytesForwarded += UInt64(count)
             case .wouldBlock:
+                // The server is not taking more: wait for it, and read no more until drained.
                 destination.setWriting(true)
+                source.setReading(false)
                 return .ok
             }
         }

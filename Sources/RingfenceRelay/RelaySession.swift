@@ -118,7 +118,7 @@ final class RelaySession: @unchecked Sendable {
         }
         context.logger.debug(
             "connection relayed",
-            metadata: ["guard": "\(context.guardName)", "peer": "\(peer)", "upstream": "\(upstreamAddress)"])
+            metadata: ["guard": "\(context.guardName)", "peer": "\(peer.address)", "upstream": "\(upstreamAddress)"])
         clientToUpstream?.kick = { [unowned self] in
             loop.execute { [weak self] in self?.handle(self?.clientToUpstream?.sourceReadable()) }
         }

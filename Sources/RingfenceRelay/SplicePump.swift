@@ -52,9 +52,8 @@ final class SplicePump: Pump {
                     inPipe += count
                     onProgress()
                 case .wouldBlock:
-                    // With bytes in the pipe this can mean that the pipe's slots are full rather than
-                    // the socket empty: pause (a level-triggered source would spin) until drained.
-                    if inPipe > 0 { source.setReading(false) }
+                    // The socket is drained — or the pipe's slots are full; `flush` pauses reading if
+                    // the pipe cannot be emptied now, so a level-triggered source cannot spin either way.
                     break reading
                 }
             }
@@ -80,7 +79,9 @@ final class SplicePump: Pump {
                 inPipe -= count
                 bytesForwarded += UInt64(count)
             case .wouldBlock:
+                // The destination is full: wait for it, and read no more until the pipe drains.
                 destination.setWriting(true)
+                source.setReading(false)
                 return .ok
             }
         }
