@@ -15,8 +15,11 @@ public final class Listener: @unchecked Sendable {
     /// Binds and listens at once (so a port in use fails here, loudly), then accepts on `loop`.
     /// - Parameter onAccept: called on `loop` with each new non-blocking socket and its peer; the
     ///   callee owns the descriptor.
+    /// - Parameter onError: called on `loop` when accepting fails for want of resources; accepting
+    ///   pauses for 100 ms each time.
     public init(
         address: SocketAddress, loop: EventLoop, backlog: Int32 = 1024,
+        onError: @escaping (Errno) -> Void = { _ in },
         onAccept: @escaping (Int32, SocketAddress) -> Void
     ) throws(Errno) {
         self.address = address
@@ -32,17 +35,30 @@ public final class Listener: @unchecked Sendable {
             Posix.close(fd)
             throw error
         }
+        let pause = AcceptPause()
         let channel = Channel(
             fd: fd, loop: loop,
             onReadable: {
                 // Bounded per wake-up so one busy listener cannot starve the loop.
                 for _ in 0..<64 {
-                    guard let result = try? Posix.accept(fd) else { continue }
-                    guard case .done(let accepted) = result else { return }
-                    onAccept(accepted.fd, accepted.peer)
+                    do throws(Errno) {
+                        guard case .done(let accepted) = try Posix.accept(fd) else { return }
+                        onAccept(accepted.fd, accepted.peer)
+                    } catch {
+                        // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays
+                        // queued and the socket readable, so a level-triggered source would spin.
+                        // Stop accepting for a moment instead, and say so.
+                        if error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem || error == .noMemory
+                            || error == .noBufferSpace
+                        {
+                            pause.pause(loop: loop, error: error, onError: onError)
+                            return
+                        }
+                    }
                 }
             },
             onWritable: {})
+        pause.channel = channel
         self.channel = channel
         loop.execute { channel.setReading(true) }
     }
@@ -52,5 +68,19 @@ public final class Listener: @unchecked Sendable {
         guard let channel else { return }
         self.channel = nil
         channel.loop.execute { channel.close() }
+    }
+}
+
+/// Pauses a listener's accepting for a moment. Confined to the listener's loop.
+final class AcceptPause: @unchecked Sendable {
+    weak var channel: Channel?
+
+    func pause(loop: EventLoop, error: Errno, onError: (Errno) -> Void) {
+        guard let channel, channel.isReading else { return }
+        channel.setReading(false)
+        onError(error)
+        loop.queue.asyncAfter(deadline: .now() + .milliseconds(100)) { [weak channel] in
+            channel?.setReading(true)
+        }
     }
 }

@@ -34,6 +34,12 @@ final class DenialLog: Sendable {
         if first { emit(key, count: 1) }
     }
 
+    /// Accepting failed for want of resources (out of descriptors): logged like a refusal of the
+    /// unknown peer 0.0.0.0, at once and then at most once per interval with a count.
+    func recordAcceptFailure(error: String) {
+        record(peer: .v4(0), reason: "accept-failed: \(error)")
+    }
+
     /// Logs the counts gathered since the last flush; call once per interval.
     func flush() {
         let counts = pending.withLock { pending -> [Key: Int] in

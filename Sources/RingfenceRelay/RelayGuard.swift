@@ -53,7 +53,12 @@ public final class RelayGuard: @unchecked Sendable {
         for address in [SocketAddress(address: .v4(0), port: settings.listenPort), SocketAddress(address: .v6(0), port: settings.listenPort)] {
             do throws(Errno) {
                 // Weak: an accept or timer event may still be running on a loop when the daemon lets go.
-                let listener = try Listener(address: address, loop: acceptLoop) { [weak self] fd, peer in
+                let listener = try Listener(
+                    address: address, loop: acceptLoop,
+                    onError: { [weak self] error in
+                        self?.denials.recordAcceptFailure(error: "\(error)")
+                    }
+                ) { [weak self] fd, peer in
                     guard let self else {
                         Posix.setResetOnClose(fd)
                         return Posix.close(fd)

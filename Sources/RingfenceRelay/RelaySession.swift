@@ -26,6 +26,8 @@ final class RelaySession: @unchecked Sendable {
         case completed
         case clientError(Errno)
         case upstreamUnreachable(String)
+        /// A socket or pipe could not be made (out of descriptors or memory).
+        case resources(String)
         case violation(TCPStoreViolation)
         case timeout(String)
         case shutdown
@@ -67,7 +69,7 @@ final class RelaySession: @unchecked Sendable {
         do throws(Errno) {
             fd = try Posix.tcpSocket(family: upstreamAddress.family)
         } catch {
-            return close(.upstreamUnreachable("socket: \(error)"))
+            return close(.resources("socket: \(error)"))
         }
         let channel = Channel(
             fd: fd, loop: loop,
@@ -114,7 +116,7 @@ final class RelaySession: @unchecked Sendable {
             toClient.onProgress = { [unowned self] in lastActivity = .now }
             upstreamToClient = toClient
         } catch {
-            return close(.upstreamUnreachable("pipe: \(error)"))
+            return close(.resources("pipe: \(error)"))
         }
         context.logger.debug(
             "connection relayed",
@@ -201,6 +203,9 @@ final class RelaySession: @unchecked Sendable {
         case .upstreamUnreachable(let reason):
             metadata["error"] = "\(reason)"
             context.logger.error("upstream unreachable", metadata: metadata)
+        case .resources(let reason):
+            metadata["error"] = "\(reason)"
+            context.logger.error("connection closed: out of resources", metadata: metadata)
         case .violation(let violation):
             metadata["rule"] = "\(violation.rule.rawValue)"
             metadata["detail"] = "\(violation.description)"
