@@ -7,34 +7,21 @@ import SystemPackage
 /// (a 4 MiB value is not held whole); a violation stops the pump before the offending field's
 /// bytes leave. The buffer is bounded; a full buffer stops reading the client.
 final class GatedPump: Pump {
-    private let source: Channel
-    private let destination: Channel
     private let buffer: UnsafeMutableRawBufferPointer
     /// Unsent bytes are `buffer[head..<tail]`.
     private var head = 0
     private var tail = 0
-    private var sourceEnded = false
-    private var shutDown = false
     private(set) var gate: TCPStoreGate
-    private(set) var bytesForwarded: UInt64 = 0
     /// When the current partial command began, for `partial_timeout`; nil at a command boundary.
     private(set) var midCommandSince: ContinuousClock.Instant?
-    var onProgress: () -> Void = {}
-    var kick: () -> Void = {}
 
     init(from source: Channel, to destination: Channel, capacity: Int, gate: TCPStoreGate) {
-        self.source = source
-        self.destination = destination
         self.gate = gate
         buffer = .allocate(byteCount: capacity, alignment: 16)
+        super.init(from: source, to: destination)
     }
 
-    func start() {
-        source.setReading(true)
-        kick()
-    }
-
-    func sourceReadable() -> PumpStep {
+    override func sourceReadable() -> PumpStep {
         guard !sourceEnded else { return .ok }
         do throws(Errno) {
             var attempts = 0
@@ -75,15 +62,7 @@ final class GatedPump: Pump {
         }
     }
 
-    func destinationWritable() -> PumpStep {
-        do throws(Errno) {
-            return try flush()
-        } catch {
-            return .failed(error)
-        }
-    }
-
-    private func flush() throws(Errno) -> PumpStep {
+    override func flush() throws(Errno) -> PumpStep {
         // Bytes released by the gate and not yet written; at most what is buffered.
         var releasable = min(Int(gate.released - bytesForwarded), tail - head)
         while releasable > 0 {
@@ -93,30 +72,15 @@ final class GatedPump: Pump {
                 releasable -= count
                 bytesForwarded += UInt64(count)
             case .wouldBlock:
-                // The server is not taking more: wait for it, and read no more until drained.
-                destination.setWriting(true)
-                source.setReading(false)
-                return .ok
+                return blocked()
             }
         }
         if head == tail {
             head = 0
             tail = 0
         }
-        destination.setWriting(false)
-        if !sourceEnded {
-            if !source.isReading {
-                source.setReading(true)
-                kick()
-            }
-            return .ok
-        }
-        // The client ended; a command it left unfinished is never released, and never sent.
-        if !shutDown {
-            shutDown = true
-            Posix.shutdownWrite(destination.fd)
-        }
-        return .finished
+        // At the client's end, a command it left unfinished is never released, and never sent.
+        return drained()
     }
 
     private func compact() {
@@ -128,7 +92,7 @@ final class GatedPump: Pump {
         tail = count
     }
 
-    func close() {
+    override func close() {
         buffer.deallocate()
     }
 }

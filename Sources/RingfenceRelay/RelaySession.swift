@@ -43,8 +43,8 @@ final class RelaySession: @unchecked Sendable {
     private var lastActivity: ContinuousClock.Instant
     private var client: Channel!
     private var upstream: Channel?
-    private var clientToUpstream: (any Pump)?
-    private var upstreamToClient: (any Pump)?
+    private var clientToUpstream: Pump?
+    private var upstreamToClient: Pump?
     private var finishedDirections = 0
 
     init(id: UInt64, clientFD: Int32, peer: SocketAddress, upstream: SocketAddress, loop: EventLoop, context: RelayContext) {
@@ -99,7 +99,7 @@ final class RelaySession: @unchecked Sendable {
         state = .relaying
         do throws(Errno) {
             let capacity = context.settings.bufferBytes.bytes
-            let toUpstream: any Pump
+            let toUpstream: Pump
             if context.settings.appProtocol == .tcpstore {
                 let gated = GatedPump(
                     from: client, to: upstream, capacity: min(capacity, 256 << 10),

@@ -5,34 +5,20 @@ import SystemPackage
 /// enters user space. The pipe is the direction's bounded buffer: when it is full the source is
 /// not read, so a reader that stops reading stops its writer (and the relay's memory stays flat).
 final class SplicePump: Pump {
-    private let source: Channel
-    private let destination: Channel
     private let pipeRead: Int32
     private let pipeWrite: Int32
     private let capacity: Int
     private var inPipe = 0
-    private var sourceEnded = false
-    private var shutDown = false
-    private(set) var bytesForwarded: UInt64 = 0
-    /// Called as bytes arrive, for activity tracking.
-    var onProgress: () -> Void = {}
-    var kick: () -> Void = {}
 
     init(from source: Channel, to destination: Channel, capacity: Int) throws(Errno) {
-        self.source = source
-        self.destination = destination
         let pipe = try Posix.pipe(capacity: capacity)
         pipeRead = pipe.read
         pipeWrite = pipe.write
         self.capacity = pipe.capacity
+        super.init(from: source, to: destination)
     }
 
-    func start() {
-        source.setReading(true)
-        kick()
-    }
-
-    func sourceReadable() -> PumpStep {
+    override func sourceReadable() -> PumpStep {
         guard !sourceEnded else { return .ok }
         do throws(Errno) {
             // Read and write in turn a few times per wake-up: fewer trips through the loop per byte.
@@ -62,43 +48,20 @@ final class SplicePump: Pump {
         }
     }
 
-    func destinationWritable() -> PumpStep {
-        do throws(Errno) {
-            return try flush()
-        } catch {
-            return .failed(error)
-        }
-    }
-
-    private func flush() throws(Errno) -> PumpStep {
+    override func flush() throws(Errno) -> PumpStep {
         while inPipe > 0 {
             switch try Posix.splice(from: pipeRead, to: destination.fd, count: inPipe) {
             case .done(let count):
                 inPipe -= count
                 bytesForwarded += UInt64(count)
             case .wouldBlock:
-                // The destination is full: wait for it, and read no more until the pipe drains.
-                destination.setWriting(true)
-                source.setReading(false)
-                return .ok
+                return blocked()
             }
         }
-        destination.setWriting(false)
-        if !sourceEnded {
-            if !source.isReading {
-                source.setReading(true)
-                kick()
-            }
-            return .ok
-        }
-        if !shutDown {
-            shutDown = true
-            Posix.shutdownWrite(destination.fd)
-        }
-        return .finished
+        return drained()
     }
 
-    func close() {
+    override func close() {
         Posix.close(pipeRead)
         Posix.close(pipeWrite)
     }

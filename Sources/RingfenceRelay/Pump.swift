@@ -1,0 +1,89 @@
+import RingfenceIO
+import RingfenceTCPStore
+import SystemPackage
+
+/// What moving bytes in one direction of a relayed connection came to.
+enum PumpStep {
+    /// Keep going.
+    case ok
+    /// The source ended and everything was delivered; the destination's write side is shut.
+    case finished
+    /// A socket error on either side (a reset, a broken pipe).
+    case failed(Errno)
+    /// The TCPStore gate refused the client's bytes.
+    case violation(TCPStoreViolation)
+}
+
+/// One direction of a relayed connection: from `source`'s read side to `destination`'s write
+/// side through a bounded buffer, with backpressure (a full buffer stops reading the source).
+///
+/// A pump never waits for its read source to fire for bytes that may already be queued: once a
+/// socket has seen a hang-up, libdispatch's epoll backend reports it once and then stops watching
+/// the descriptor, so bytes left behind (by backpressure, or by the per-wake-up bound) would
+/// never be read. Whenever a pump stops reading with bytes possibly queued and later can take
+/// more, it asks for another read attempt through `kick`, which the session schedules on the loop.
+class Pump {
+    let source: Channel
+    let destination: Channel
+    /// The source has ended (read returned 0).
+    var sourceEnded = false
+    private var shutDown = false
+    /// Bytes delivered to the destination so far.
+    var bytesForwarded: UInt64 = 0
+    /// Schedules a read attempt on the loop (set by the session).
+    var kick: () -> Void = {}
+    /// Called as bytes arrive, for activity tracking (set by the session).
+    var onProgress: () -> Void = {}
+
+    init(from source: Channel, to destination: Channel) {
+        self.source = source
+        self.destination = destination
+    }
+
+    func start() {
+        source.setReading(true)
+        kick()
+    }
+
+    /// Reads what the source has and passes it on. Overridden.
+    func sourceReadable() -> PumpStep { .ok }
+
+    func destinationWritable() -> PumpStep {
+        do throws(Errno) {
+            return try flush()
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    /// Writes what may be written. Overridden; ends with `blocked()` or `drained()`.
+    func flush() throws(Errno) -> PumpStep { drained() }
+
+    /// The destination takes no more: wait for it to become writable, and read no more meanwhile.
+    func blocked() -> PumpStep {
+        destination.setWriting(true)
+        source.setReading(false)
+        return .ok
+    }
+
+    /// Everything read has been written: read on (with a fresh attempt, in case reading was paused
+    /// while bytes were queued), or, once the source has ended, shut the destination's write side.
+    func drained() -> PumpStep {
+        destination.setWriting(false)
+        if !sourceEnded {
+            if !source.isReading {
+                source.setReading(true)
+                kick()
+            }
+            return .ok
+        }
+        if !shutDown {
+            shutDown = true
+            Posix.shutdownWrite(destination.fd)
+        }
+        return .finished
+    }
+
+    /// Releases the pump's own descriptors or memory. Overridden.
+    func close() {}
+}
