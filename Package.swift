@@ -122,6 +122,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RingfenceDaemonTests",
+            dependencies: ["RingfenceDaemon", "RingfencePolicy"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceRelayTests",
+            dependencies: ["RingfenceRelay", "RingfenceAddresses"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RingfenceIOTests",
             dependencies: ["RingfenceIO", "RingfenceAddresses"],
             swiftSettings: strict
