@@ -22,7 +22,7 @@ final class GatedPump: Pump {
     }
 
     override func sourceReadable() -> PumpStep {
-        guard !sourceEnded else { return .ok }
+        guard !sourceEnded, !isClosed else { return .ok }
         do throws(Errno) {
             var attempts = 0
             reading: while true {
@@ -63,6 +63,7 @@ final class GatedPump: Pump {
     }
 
     override func flush() throws(Errno) -> PumpStep {
+        guard !isClosed else { return .ok }
         // Bytes released by the gate and not yet written; at most what is buffered.
         var releasable = min(Int(gate.released - bytesForwarded), tail - head)
         while releasable > 0 {
@@ -92,7 +93,10 @@ final class GatedPump: Pump {
         tail = count
     }
 
-    override func close() {
+    @discardableResult
+    override func close() -> Bool {
+        guard super.close() else { return false }
         buffer.deallocate()
+        return true
     }
 }

@@ -84,6 +84,15 @@ class Pump {
         return .finished
     }
 
-    /// Releases the pump's own descriptors or memory. Overridden.
-    func close() {}
+    /// Releases the pump's own descriptors or memory: subclasses call `super.close()` first and
+    /// release only if it returns true, so that nothing is released twice.
+    @discardableResult
+    func close() -> Bool {
+        guard !isClosed else { return false }
+        isClosed = true
+        return true
+    }
+
+    /// Whether `close` has run; a closed pump moves no more bytes.
+    private(set) var isClosed = false
 }

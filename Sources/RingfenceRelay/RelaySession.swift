@@ -121,11 +121,19 @@ final class RelaySession: @unchecked Sendable {
         context.logger.debug(
             "connection relayed",
             metadata: ["guard": "\(context.guardName)", "peer": "\(peer.address)", "upstream": "\(upstreamAddress)"])
+        // A kick runs later: by then the session may have closed and its descriptors' numbers been
+        // reused, so it touches nothing unless the session is still relaying.
         clientToUpstream?.kick = { [unowned self] in
-            loop.execute { [weak self] in self?.handle(self?.clientToUpstream?.sourceReadable()) }
+            loop.execute { [weak self] in
+                guard let self, case .relaying = state else { return }
+                handle(clientToUpstream?.sourceReadable())
+            }
         }
         upstreamToClient?.kick = { [unowned self] in
-            loop.execute { [weak self] in self?.handle(self?.upstreamToClient?.sourceReadable()) }
+            loop.execute { [weak self] in
+                guard let self, case .relaying = state else { return }
+                handle(upstreamToClient?.sourceReadable())
+            }
         }
         clientToUpstream?.start()
         upstreamToClient?.start()

@@ -19,7 +19,7 @@ final class SplicePump: Pump {
     }
 
     override func sourceReadable() -> PumpStep {
-        guard !sourceEnded else { return .ok }
+        guard !sourceEnded, !isClosed else { return .ok }
         do throws(Errno) {
             // Read and write in turn a few times per wake-up: fewer trips through the loop per byte.
             for _ in 0..<8 {
@@ -49,6 +49,7 @@ final class SplicePump: Pump {
     }
 
     override func flush() throws(Errno) -> PumpStep {
+        guard !isClosed else { return .ok }
         while inPipe > 0 {
             switch try Posix.splice(from: pipeRead, to: destination.fd, count: inPipe) {
             case .done(let count):
@@ -61,8 +62,11 @@ final class SplicePump: Pump {
         return drained()
     }
 
-    override func close() {
+    @discardableResult
+    override func close() -> Bool {
+        guard super.close() else { return false }
         Posix.close(pipeRead)
         Posix.close(pipeWrite)
+        return true
     }
 }
