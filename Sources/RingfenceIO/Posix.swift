@@ -127,6 +127,16 @@ public enum Posix {
         try call { Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// Gathered write of the given buffers (writev), without SIGPIPE.
+    public static func writeVectors(_ fd: Int32, _ vectors: [iovec]) throws(Errno) -> IOResult<Int> {
+        var header = msghdr()
+        return try vectors.withUnsafeBufferPointer { buffers throws(Errno) in
+            header.msg_iov = UnsafeMutablePointer(mutating: buffers.baseAddress)
+            header.msg_iovlen = buffers.count
+            return try call { sendmsg(fd, &header, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     /// Moves up to `count` bytes between a socket and a pipe without copying them to user space.
     public static func splice(from source: Int32, to destination: Int32, count: Int) throws(Errno) -> IOResult<Int> {
         try call { CRingfenceLinux_splice(source, destination, count, CRingfenceLinux_SPLICE_F_MOVE | CRingfenceLinux_SPLICE_F_NONBLOCK) }

@@ -1,0 +1,175 @@
+import DequeModule
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A stream connection on one loop: reads delivered to a handler, and writes through a bounded
+/// queue of byte arrays flushed with gathered writes (writev).
+///
+/// Queued arrays are not copied: the same array enqueued on many connections shares one buffer,
+/// which is what a fan-out needs. `write` refuses what would take the queue past `writeLimit`,
+/// so the owner decides what overflow means (drop, disconnect); `onDrained` says when the queue
+/// has emptied. Half-close: `shutdownWrite()` sends a FIN once the queue is flushed. Like the
+/// relay's pumps, a read is re-attempted by the connection itself after reading was paused, as
+/// libdispatch reports a hang-up only once. Confined to its loop.
+public final class Connection: @unchecked Sendable {
+    public let loop: EventLoop
+    /// The most bytes the write queue may hold.
+    public let writeLimit: Int
+    /// Called with the bytes of each read.
+    public var onRead: (UnsafeRawBufferPointer) -> Void = { _ in }
+    /// Called once when the peer has finished sending.
+    public var onEndOfInput: () -> Void = {}
+    /// Called once on a socket error; the connection is closed.
+    public var onError: (Errno) -> Void = { _ in }
+    /// Called whenever the write queue becomes empty after having held bytes.
+    public var onDrained: () -> Void = {}
+
+    private var channel: Channel!
+    private var chunks = Deque<[UInt8]>()
+    /// Bytes of `chunks[0]` already written.
+    private var firstOffset = 0
+    public private(set) var queuedBytes = 0
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    private var wantsShutdown = false
+    private var inputEnded = false
+    public private(set) var isClosed = false
+
+    public init(fd: Int32, loop: EventLoop, writeLimit: Int, readBufferSize: Int = 64 << 10) {
+        self.loop = loop
+        self.writeLimit = writeLimit
+        readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        channel = Channel(
+            fd: fd, loop: loop,
+            onReadable: { [unowned self] in readAvailable() },
+            onWritable: { [unowned self] in flush() })
+    }
+
+    deinit {
+        readBuffer.deallocate()
+    }
+
+    public var fd: Int32 { channel.fd }
+
+    /// Turns reading on or off (backpressure from the owner). On the loop.
+    public func setReading(_ on: Bool) {
+        guard !isClosed, !inputEnded, on != channel.isReading else { return }
+        channel.setReading(on)
+        if on { loop.execute { [weak self] in self?.readAvailable() } }
+    }
+
+    /// Queues `bytes`, writing at once what the socket takes.
+    /// - Returns: false, queuing nothing, when the queue would pass `writeLimit` or the
+    ///   connection is closed or shutting down.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        guard !isClosed, !wantsShutdown else { return false }
+        guard queuedBytes + bytes.count <= writeLimit else { return false }
+        guard !bytes.isEmpty else { return true }
+        chunks.append(bytes)
+        queuedBytes += bytes.count
+        if chunks.count == 1 { flush() }
+        return true
+    }
+
+    /// Sends a FIN once everything queued has been written.
+    public func shutdownWrite() {
+        guard !isClosed, !wantsShutdown else { return }
+        wantsShutdown = true
+        if queuedBytes == 0 { Posix.shutdownWrite(channel.fd) }
+    }
+
+    /// Closes the socket; queued bytes are discarded. `reset` sends an RST instead of a FIN.
+    public func close(reset: Bool = false) {
+        guard !isClosed else { return }
+        isClosed = true
+        chunks.removeAll()
+        queuedBytes = 0
+        channel.close(reset: reset)
+    }
+
+    private func readAvailable() {
+        guard !isClosed, !inputEnded, channel.isReading else { return }
+        for _ in 0..<4 {
+            do throws(Errno) {
+                switch try Posix.read(channel.fd, into: readBuffer) {
+                case .done(0):
+                    inputEnded = true
+                    channel.setReading(false)
+                    onEndOfInput()
+                    return
+                case .done(let count):
+                    onRead(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                    if isClosed || !channel.isReading { return }
+                case .wouldBlock:
+                    return
+                }
+            } catch {
+                fail(error)
+                return
+            }
+        }
+        // More may be queued: another turn, fair to the loop's other connections.
+        loop.execute { [weak self] in self?.readAvailable() }
+    }
+
+    private func flush() {
+        guard !isClosed else { return }
+        while queuedBytes > 0 {
+            let written: Int
+            do throws(Errno) {
+                guard case .done(let count) = try writeGathered() else {
+                    channel.setWriting(true)
+                    return
+                }
+                written = count
+            } catch {
+                return fail(error)
+            }
+            consume(written)
+        }
+        channel.setWriting(false)
+        if wantsShutdown { Posix.shutdownWrite(channel.fd) }
+        onDrained()
+    }
+
+    /// One writev of up to 64 queued chunks.
+    private func writeGathered() throws(Errno) -> IOResult<Int> {
+        let count = min(chunks.count, 64)
+        var vectors = [iovec](repeating: iovec(), count: count)
+        return try withExtendedLifetime(chunks) { () throws(Errno) -> IOResult<Int> in
+            for index in 0..<count {
+                let offset = index == 0 ? firstOffset : 0
+                chunks[index].withUnsafeBytes { raw in
+                    vectors[index] = iovec(
+                        iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + offset),
+                        iov_len: raw.count - offset)
+                }
+            }
+            return try Posix.writeVectors(channel.fd, vectors)
+        }
+    }
+
+    private func consume(_ written: Int) {
+        var left = written
+        queuedBytes -= written
+        while left > 0 {
+            let available = chunks[0].count - firstOffset
+            if left >= available {
+                left -= available
+                chunks.removeFirst()
+                firstOffset = 0
+            } else {
+                firstOffset += left
+                left = 0
+            }
+        }
+    }
+
+    private func fail(_ error: Errno) {
+        close(reset: true)
+        onError(error)
+    }
+}
