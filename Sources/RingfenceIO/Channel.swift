@@ -16,6 +16,12 @@ public final class Channel: @unchecked Sendable {
     public private(set) var isReading = false
     public private(set) var isWriting = false
     public private(set) var isClosed = false
+    /// Whether the owner is polling the descriptor itself (busy polling): the read source is then
+    /// suspended whatever `isReading` says, so that no thread is woken for bytes the owner will
+    /// read anyway.
+    public private(set) var isPolled = false
+    /// Whether the read source is resumed: `isReading && !isPolled`.
+    private var readSourceOn = false
 
     /// - Parameters:
     ///   - onReadable: called on the loop while reading is on and the descriptor is readable.
@@ -38,9 +44,23 @@ public final class Channel: @unchecked Sendable {
         assert(isClosed, "a Channel must be closed before it is released")
     }
 
+    /// Starts or stops the owner's own polling of the descriptor (see `isPolled`).
+    public func setPolled(_ polled: Bool) {
+        guard !isClosed, polled != isPolled else { return }
+        isPolled = polled
+        updateReadSource()
+    }
+
     public func setReading(_ on: Bool) {
         guard !isClosed, on != isReading else { return }
         isReading = on
+        updateReadSource()
+    }
+
+    private func updateReadSource() {
+        let on = isReading && !isPolled
+        guard on != readSourceOn else { return }
+        readSourceOn = on
         if on { readSource.resume() } else { readSource.suspend() }
     }
 
@@ -62,7 +82,7 @@ public final class Channel: @unchecked Sendable {
         writeSource.cancel()
         // A suspended or never-activated source must be resumed to deliver its cancellation
         // (and may not be released otherwise).
-        if !isReading { readSource.resume() }
+        if !readSourceOn { readSource.resume() }
         if !isWriting { writeSource.resume() }
     }
 }

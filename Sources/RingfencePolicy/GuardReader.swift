@@ -8,7 +8,7 @@ struct GuardReader {
         .firewall: ["ports"],
         .tcp: [
             "listen_port", "upstream", "max_connections", "max_connections_per_peer", "accept_rate_per_peer",
-            "buffer_bytes", "connect_timeout", "idle_timeout", "protocol", "handshake_timeout", "partial_timeout",
+            "buffer_bytes", "connect_timeout", "idle_timeout", "protocol", "busy_poll", "handshake_timeout", "partial_timeout",
             "max_key_bytes", "max_value_bytes", "max_keys",
         ],
         .zmqXPUB: [
@@ -118,6 +118,15 @@ struct GuardReader {
         relay.connectTimeout = reader.duration("connect_timeout", default: relay.connectTimeout)
         relay.idleTimeout = reader.duration("idle_timeout", default: relay.idleTimeout, allowZero: true)
         relay.appProtocol = reader.choice("protocol", default: relay.appProtocol)
+        relay.busyPoll = reader.duration(
+            "busy_poll", default: relay.appProtocol == .tcpstore ? RelaySettings.defaultTCPStoreBusyPoll : .zero,
+            allowZero: true)
+        if relay.busyPoll > RelaySettings.maxBusyPoll {
+            sink.report(
+                reader.keyPath("busy_poll"),
+                "\(PolicyDuration.format(relay.busyPoll)) is more than \(PolicyDuration.format(RelaySettings.maxBusyPoll)); a longer spin only burns CPU")
+            relay.busyPoll = RelaySettings.maxBusyPoll
+        }
         relay.handshakeTimeout = reader.duration("handshake_timeout", default: relay.handshakeTimeout)
         relay.partialTimeout = reader.duration("partial_timeout", default: relay.partialTimeout)
         relay.maxKeyBytes = reader.size("max_key_bytes", default: relay.maxKeyBytes)

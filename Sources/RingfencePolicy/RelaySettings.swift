@@ -23,6 +23,15 @@ public struct RelaySettings: Hashable, Sendable {
     /// Zero means no idle limit: TCPStore clients sit idle for hours between barriers.
     public var idleTimeout = Duration.zero
     public var appProtocol = AppProtocol.none
+    /// After bytes move on a connection, how long the relay keeps polling that connection itself
+    /// instead of sleeping until Dispatch wakes it. A request/response protocol's next message is
+    /// then picked up without a thread wake-up, which on a small VM costs more than the relaying
+    /// itself; the price is up to this much CPU after each burst. Zero turns it off.
+    /// Default: `defaultTCPStoreBusyPoll` with `protocol = "tcpstore"`, zero otherwise.
+    public var busyPoll = Duration.zero
+    public static let defaultTCPStoreBusyPoll = Duration.microseconds(200)
+    /// The most `busy_poll` may be: past this, spinning buys nothing a wake-up would not.
+    public static let maxBusyPoll = Duration.milliseconds(10)
     /// TCPStore only: VALIDATE must arrive within this time.
     public var handshakeTimeout = Duration.seconds(5)
     /// TCPStore only: a command must arrive whole within this time once begun (slowloris).

@@ -46,6 +46,8 @@ final class RelaySession: @unchecked Sendable {
     private var clientToUpstream: Pump?
     private var upstreamToClient: Pump?
     private var finishedDirections = 0
+    /// A busy-poll turn is queued on the loop.
+    private var pollScheduled = false
 
     init(id: UInt64, clientFD: Int32, peer: SocketAddress, upstream: SocketAddress, loop: EventLoop, context: RelayContext) {
         self.id = id
@@ -139,9 +141,49 @@ final class RelaySession: @unchecked Sendable {
         upstreamToClient?.start()
     }
 
-    private func handle(_ step: PumpStep?) {
+    // MARK: Busy polling
+
+    /// After an event that moved bytes, the session polls its two sockets itself, one turn at a
+    /// time on the loop (other work queued there runs in between), until `busy_poll` has passed
+    /// without a byte. Meanwhile its read sources are suspended: the next request or reply is
+    /// read by a thread that is already running instead of one Dispatch must wake, and a
+    /// wake-up costs more than relaying a small command does. Then the sources resume and one
+    /// last read picks up what arrived in between.
+    private func startPolling() {
+        guard context.settings.busyPoll > .zero, !pollScheduled, case .relaying = state else { return }
+        client.setPolled(true)
+        upstream?.setPolled(true)
+        schedulePoll()
+    }
+
+    private func schedulePoll() {
+        pollScheduled = true
+        loop.execute { [weak self] in self?.poll() }
+    }
+
+    private func poll() {
+        pollScheduled = false
+        guard case .relaying = state else { return }
+        readBoth()
+        guard case .relaying = state else { return }
+        if ContinuousClock.now - lastActivity < context.settings.busyPoll {
+            schedulePoll()
+        } else {
+            client.setPolled(false)
+            upstream?.setPolled(false)
+            readBoth()
+        }
+    }
+
+    private func readBoth() {
+        handle(clientToUpstream?.sourceReadable(), polling: true)
+        handle(upstreamToClient?.sourceReadable(), polling: true)
+    }
+
+    private func handle(_ step: PumpStep?, polling: Bool = false) {
         guard let step else { return }
         if case .closed = state { return }
+        if !polling { startPolling() }
         switch step {
         case .ok:
             break

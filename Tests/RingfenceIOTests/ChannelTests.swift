@@ -42,6 +42,38 @@ import Glibc
         Glibc.close(remote)
     }
 
+    @Test func aPolledChannelsReadSourceStaysQuietUntilPollingStops() async throws {
+        let loop = EventLoop(index: 0)
+        let (local, remote) = Self.socketPair()
+        let events = ReceivedBytes()
+        let channel = Channel(
+            fd: local, loop: loop, onReadable: { events.append([1]) }, onWritable: {})
+        loop.queue.sync {
+            channel.setReading(true)
+            channel.setPolled(true)
+        }
+        _ = "x".withCString { Glibc.write(remote, $0, 1) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(events.bytes.isEmpty, "the owner polls: no event while polled")
+        // Reading turned off and on while polled changes nothing either; stopping polling does.
+        loop.queue.sync {
+            channel.setReading(false)
+            channel.setReading(true)
+            #expect(channel.isReading && channel.isPolled)
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(events.bytes.isEmpty)
+        loop.queue.sync { channel.setPolled(false) }
+        try await waitUntil { !events.bytes.isEmpty }
+        // Closing while polled releases the suspended source and the descriptor.
+        loop.queue.sync {
+            channel.setPolled(true)
+            channel.close()
+        }
+        try await waitUntil { !Self.isOpen(local) }
+        Glibc.close(remote)
+    }
+
     @Test func closingANeverActivatedChannelIsSafe() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = Self.socketPair()

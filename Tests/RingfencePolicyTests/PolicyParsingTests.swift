@@ -22,6 +22,7 @@ import Testing
         }
         var expectedRelay = RelaySettings(listenPort: 39600)
         expectedRelay.appProtocol = .tcpstore
+        expectedRelay.busyPoll = RelaySettings.defaultTCPStoreBusyPoll
         #expect(relay == expectedRelay)
         #expect(broker == BrokerSettings(listenPort: 15557))
         #expect(policy.firewall == FirewallSettings())
@@ -59,6 +60,7 @@ import Testing
         #expect(relay.bufferBytes == .mebibytes(1) && relay.connectTimeout == .seconds(5) && relay.idleTimeout == .zero)
         #expect(relay.appProtocol == .none && relay.handshakeTimeout == .seconds(5) && relay.partialTimeout == .seconds(10))
         #expect(relay.maxKeyBytes == .kibibytes(4) && relay.maxValueBytes == .mebibytes(4) && relay.maxKeys == 16384)
+        #expect(relay.busyPoll == .zero, "bytes only: no busy polling unless asked")
         #expect(broker.listenPort == 15557 && broker.upstream == nil)
         #expect(broker.maxSubscribers == 32 && broker.maxSubscribersPerPeer == 8 && broker.maxSubscriptionsPerPeer == 64)
         #expect(broker.maxTopicBytes == 245 && broker.maxMessageBytes == .mebibytes(64))
@@ -66,6 +68,19 @@ import Testing
         #expect(broker.onOverflow == .disconnect && broker.handshakeTimeout == .seconds(5))
         // An empty allowlist admits nobody.
         #expect(policy.guards[1].allow.isEmpty)
+    }
+
+    @Test func busyPollDefaultsOnForTheTCPStoreGateOnly() throws {
+        func busyPoll(_ keys: String) throws -> Duration {
+            let policy = try Policy.parse(
+                "[[guard]]\nname = \"s\"\nkind = \"tcp\"\nport = 29500\nallow = []\n" + keys, file: "p.toml")
+            guard case .relay(let relay) = policy.guards[0].settings else { throw PolicyError(diagnostics: []) }
+            return relay.busyPoll
+        }
+        #expect(try busyPoll("protocol = \"tcpstore\"\n") == .microseconds(200))
+        #expect(try busyPoll("protocol = \"tcpstore\"\nbusy_poll = \"0s\"\n") == .zero)
+        #expect(try busyPoll("busy_poll = \"50us\"\n") == .microseconds(50))
+        #expect(try busyPoll("busy_poll = \"10ms\"\n") == .milliseconds(10))
     }
 
     @Test func limitsAreRead() throws {

@@ -22,14 +22,14 @@ import Testing
     }
 
     @Test(arguments: [
-        ("250ms", Duration.milliseconds(250)), ("5s", .seconds(5)), ("2m", .seconds(120)), ("0s", .zero),
+        ("200us", Duration.microseconds(200)), ("250ms", .milliseconds(250)), ("5s", .seconds(5)), ("2m", .seconds(120)), ("0s", .zero),
     ])
     func durations(text: String, expected: Duration) throws {
         #expect(try PolicyDuration.parse(text).get() == expected)
         #expect(PolicyDuration.format(expected) == (text == "0s" ? "0s" : text))
     }
 
-    @Test(arguments: ["5", "5h", "1.5s", "s", "", "-5s", "5 s"])
+    @Test(arguments: ["5", "5h", "5ns", "1.5s", "s", "", "-5s", "5 s"])
     func badDurations(text: String) {
         #expect(throws: PolicyValueError.self) { try PolicyDuration.parse(text).get() }
     }

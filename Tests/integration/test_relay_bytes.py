@@ -17,14 +17,18 @@ from relaykit import (RELAY_PORT, STORE_PORT, ClosingEchoServer, HalfCloseServer
 
 MiB = 1 << 20
 FAMILIES = [pytest.param(HOST_V4, id="ipv4"), pytest.param(HOST_V6, id="ipv6")]
+# The relay's two ways of waiting for bytes: Dispatch read sources (the default for protocol =
+# "none"), and its own polling after activity (busy_poll, the default for the TCPStore gate).
+WAITING = [pytest.param("0s", id="sleeping"), pytest.param("200us", id="busy-poll")]
 
 
+@pytest.mark.parametrize("busy_poll", WAITING)
 @pytest.mark.parametrize("host_addr", FAMILIES)
-def test_byte_relay_echoes_8_mib_of_random_data_intact(topo, host_addr):
+def test_byte_relay_echoes_8_mib_of_random_data_intact(topo, host_addr, busy_poll):
     """8 MiB of random bytes from peer_ok through the relay to an echo server on the host and
     back, sent and received concurrently: the sha256 of what comes back equals what was sent."""
     topo.echo_server(STORE_PORT)
-    d = start_relay(topo, relay_policy(protocol="none"))
+    d = start_relay(topo, relay_policy(protocol="none", busy_poll=busy_poll))
     payload = os.urandom(8 * MiB)
     s = topo.connect(topo.peer_ok, host_addr, STORE_PORT)
     s.settimeout(20)
@@ -46,13 +50,14 @@ def test_byte_relay_echoes_8_mib_of_random_data_intact(topo, host_addr):
     assert_alive(d)
 
 
-def test_half_close_travels_both_ways_through_the_relay(topo):
+@pytest.mark.parametrize("busy_poll", WAITING)
+def test_half_close_travels_both_ways_through_the_relay(topo, busy_poll):
     """Over IPv4 and IPv6: peer_ok sends 1 MiB and shuts down its sending side; the server on
     the host sees EOF, then answers with what it counted and closes; the client, which can no
     longer send, still receives that whole answer and then EOF."""
     srv = HalfCloseServer(topo.host, STORE_PORT)
     topo.servers.append(srv)
-    d = start_relay(topo, relay_policy(protocol="none"))
+    d = start_relay(topo, relay_policy(protocol="none", busy_poll=busy_poll))
     payload = os.urandom(MiB)
     expected = f"got {len(payload)} bytes sha256 {hashlib.sha256(payload).hexdigest()}".encode()
     for host_addr in (HOST_V4, HOST_V6):
@@ -78,7 +83,8 @@ STREAM_TOTAL = 200 * MiB
 RSS_SLACK = 16 * MiB
 
 
-def test_client_that_does_not_read_backpressures_upstream_and_proxyd_memory_stays_bounded(topo):
+@pytest.mark.parametrize("busy_poll", WAITING)
+def test_client_that_does_not_read_backpressures_upstream_and_proxyd_memory_stays_bounded(topo, busy_poll):
     """buffer_bytes = 1MiB. A server on the host tries to send 200 MiB to a peer_ok client that
     connects and does not read. After 3 s the server is stuck (its send blocks well short of
     200 MiB, with no progress in the last second) and proxyd's VmRSS is within 16 MiB of what
@@ -86,7 +92,7 @@ def test_client_that_does_not_read_backpressures_upstream_and_proxyd_memory_stay
     counting pattern, byte i = i mod 251), followed by EOF."""
     srv = StreamServer(topo.host, STORE_PORT, STREAM_TOTAL)
     topo.servers.append(srv)
-    d = start_relay(topo, relay_policy(protocol="none", buffer_bytes="1MiB"))
+    d = start_relay(topo, relay_policy(protocol="none", buffer_bytes="1MiB", busy_poll=busy_poll))
     pid = proxyd_pid(d)
     baseline = rss_bytes(pid)
 
