@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Ringfence relay benchmark: the same traffic direct, through proxyd's relay, and through HAProxy.
+"""Ringfence relay benchmark: the same traffic direct, through proxyd's relay, through HAProxy, and
+(bulk only) through a minimal splice(2) relay.
 
 Run as root (it makes network namespaces and loads nftables rules in them):
 
@@ -10,7 +11,7 @@ Run as root (it makes network namespaces and loads nftables rules in them):
 
 Topology (two namespaces of its own, removed at the end, on Ctrl-C and on SIGTERM too):
 
-    rfbench-PID-host  rfb0 10.79.0.1/24   server agent, TCPStore masters, proxyd, HAProxy
+    rfbench-PID-host  rfb0 10.79.0.1/24   server agent, TCPStore masters, proxyd, HAProxy, splice relay
     rfbench-PID-peer  eth0 10.79.0.2/24   client agent (veth to rfb0; no bridge)
 
 Paths, with the server always in the host namespace:
@@ -19,6 +20,8 @@ Paths, with the server always in the host namespace:
              which connects to the original destination 10.79.0.1:29500 (protocol = "none");
              TCPStore: 29501 -> 39501, protocol = "tcpstore" (the gate on)
     haproxy  client -> HAProxy (mode tcp) on 29700 -> 10.79.0.1:29600; TCPStore: 29701 -> 29601
+    splice   bulk only: client -> splice_relay.py on 29702 -> 10.79.0.1:29600 (HAProxy's upstream);
+             what a minimal zero-copy relay does on this machine (--no-splice skips it)
 Every main-table measurement runs with proxyd's nftables table loaded (so conntrack is on for
 every path alike); one extra run per metric before proxyd starts gives the "no Ringfence at all"
 baseline. See README.md beside this file for the choices and how to read the numbers.
@@ -49,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 AGENT = HERE / "bench_agent.py"
 HAPROXY_TEMPLATE = HERE / "haproxy.cfg.template"
+SPLICE_RELAY = HERE / "splice_relay.py"
 
 HOST_IP, PEER_IP, LOOPBACK = "10.79.0.1", "10.79.0.2", "127.0.0.1"
 SUBNET_BITS = 24
@@ -62,9 +66,14 @@ STORE_GUARDED, STORE_DIRECT = 29501, 29601
 LO_GUARDED = 29503
 RELAY_BENCH, RELAY_STORE, RELAY_LO = 39500, 39501, 39503
 HAPROXY_BENCH, HAPROXY_STORE = 29700, 29701
+# The minimal splice relay (bulk only): one port for both bulk metrics, upstream as HAProxy's.
+SPLICE_BENCH = 29702
 
 NS_RE = re.compile(r"rfbench-(\d+)-(host|peer)")
-PATHS = ("direct", "relay", "haproxy")
+PATHS = ("direct", "relay", "haproxy")  # every metric
+SPLICE = "splice"  # the bulk metrics only, unless --no-splice
+BULK_METRICS = ("bulk_ns", "bulk_lo")
+METRICS = (*BULK_METRICS, "store", "connrate")
 TORCH_ENV = {"TORCH_CPP_LOG_LEVEL": "ERROR", "TORCH_SHOW_CPP_STACKTRACES": "0", "OMP_NUM_THREADS": "1"}
 
 
@@ -399,6 +408,23 @@ class Proxyd:
         self._log.close()
 
 
+def wait_listening(ns: str, proc: subprocess.Popen, ports: list[int], name: str, log_path: Path,
+                   timeout: float = 10.0) -> None:
+    """Waits until something listens on every one of `ports` in namespace `ns` (ss), or fails
+    with the log's tail should `proc` exit first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = run("ip", "netns", "exec", ns, "ss", "-Hltn", check=False).stdout
+        listening = {int(m) for m in re.findall(r":(\d+)\s", out)}
+        if all(p in listening for p in ports):
+            return
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited (rc={proc.returncode}):\n{log_path.read_text(errors='replace')[-2000:]}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{name} is not listening on {ports} after {timeout:g} s")
+        time.sleep(0.05)
+
+
 class HAProxy:
     def __init__(self, ns: str, cfg: Path, logdir: Path, ports: list[int]):
         self.log_path = logdir / "haproxy.log"
@@ -411,20 +437,39 @@ class HAProxy:
                                      start_new_session=True)
         CLEANUP.add("haproxy", self.stop)
         self.pid = self.proc.pid  # `ip netns exec` execs haproxy in place; -db: no fork
-        deadline = time.monotonic() + 10
-        while True:
-            out = run("ip", "netns", "exec", ns, "ss", "-Hltn", check=False).stdout
-            listening = {int(m) for m in re.findall(r":(\d+)\s", out)}
-            if all(p in listening for p in ports):
-                break
-            if self.proc.poll() is not None:
-                raise BenchError(f"haproxy exited (rc={self.proc.returncode}):\n{self.log_path.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"haproxy is not listening on {ports} after 10 s")
-            time.sleep(0.05)
+        wait_listening(ns, self.proc, ports, "haproxy", self.log_path)
 
     def stop(self) -> None:
         stop_process(self.proc, 5)
+        self._log.close()
+
+
+class SpliceRelay:
+    """splice_relay.py in a namespace: the minimal zero-copy relay the bulk rows compare with."""
+
+    def __init__(self, ns: str, logdir: Path, port: int, upstream: tuple[str, int]):
+        self.log_path = logdir / "splice_relay.log"
+        self._log = open(self.log_path, "wb")
+        self.exit_code: int | None = None
+        self.stopped = False
+        argv = [sys.executable, str(SPLICE_RELAY), "--listen", str(port),
+                "--upstream", f"{upstream[0]}:{upstream[1]}"]
+        self.proc = subprocess.Popen(in_ns(ns, *argv), stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        CLEANUP.add("splice relay", self.stop)
+        self.pid = self.proc.pid  # setpriv and `ip netns exec` exec in place: the pid is Python's
+        wait_listening(ns, self.proc, [port], "splice relay", self.log_path)
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.exit_code = stop_process(self.proc, 5)
         self._log.close()
 
 
@@ -532,6 +577,12 @@ class Bench:
         self.proxy_pids: dict[str, int] = {}
         self.na: dict[tuple[str, str], str] = {}  # (metric, path) -> why not measured
 
+    def paths(self, metric: str) -> tuple[str, ...]:
+        """The paths a metric is measured on: the splice relay only for bulk, and not with --no-splice."""
+        if metric in BULK_METRICS and not self.args.no_splice:
+            return (*PATHS, SPLICE)
+        return PATHS
+
     # -- one measurement ------------------------------------------------------------------------
 
     def measure(self, agent: Agent, cmd: dict, path: str, budget: float) -> dict:
@@ -568,7 +619,7 @@ class Bench:
     def bulk(self, metric: str, agent: Agent, targets: dict[str, tuple[str, int]], reps: int) -> None:
         nbytes = self.args.bulk_mib << 20
         for rep in range(reps):
-            for path in PATHS:
+            for path in self.paths(metric):
                 if (metric, path) in self.na:
                     continue
                 host, port = targets[path]
@@ -632,7 +683,7 @@ class Bench:
         self.machine = machine_info(proxyd_bin)
         have_haproxy = shutil.which("haproxy") is not None
         if not have_haproxy:
-            for metric in ("bulk_ns", "bulk_lo", "store", "connrate"):
+            for metric in METRICS:
                 self.na[(metric, "haproxy")] = "haproxy not installed (make bench-deps)"
 
         logdir = Path(a.log_dir) if a.log_dir else Path(tempfile.mkdtemp(prefix="rfbench-"))
@@ -670,9 +721,9 @@ class Bench:
             self.machine["torch"] = torch_answer.get("torch")
 
         ns_targets = {"direct": (HOST_IP, BENCH_DIRECT), "relay": (HOST_IP, BENCH_GUARDED),
-                      "haproxy": (HOST_IP, HAPROXY_BENCH)}
+                      "haproxy": (HOST_IP, HAPROXY_BENCH), SPLICE: (HOST_IP, SPLICE_BENCH)}
         lo_targets = {"direct": (LOOPBACK, BENCH_DIRECT), "relay": (LOOPBACK, LO_GUARDED),
-                      "haproxy": (LOOPBACK, HAPROXY_BENCH)}
+                      "haproxy": (LOOPBACK, HAPROXY_BENCH), SPLICE: (LOOPBACK, SPLICE_BENCH)}
         store_targets = {"direct": (HOST_IP, STORE_DIRECT), "relay": (HOST_IP, STORE_GUARDED),
                          "haproxy": (HOST_IP, HAPROXY_STORE)}
 
@@ -717,9 +768,15 @@ class Bench:
             self.haproxy = HAProxy(topo.host, cfg, logdir, [HAPROXY_BENCH, HAPROXY_STORE])
             self.proxy_pids["haproxy"] = self.haproxy.pid
 
+        if not a.no_splice:
+            log("starting the splice relay")
+            # The same upstream as HAProxy's, for both bulk metrics.
+            self.splice = SpliceRelay(topo.host, logdir, SPLICE_BENCH, (HOST_IP, BENCH_DIRECT))
+            self.proxy_pids[SPLICE] = self.splice.pid
+
         # Smoke test of every path (also warms ARP and the conntrack tables).
         for agent, targets, metric in ((peer, ns_targets, "bulk_ns"), (local, lo_targets, "bulk_lo")):
-            for path in PATHS:
+            for path in self.paths(metric):
                 if (metric, path) in self.na:
                     continue
                 host, port = targets[path]
@@ -739,7 +796,22 @@ class Bench:
         self.machine["loadavg_end"] = loadavg()
 
         self.proxyd_report()
+        if not a.no_splice:
+            self.splice_report()
         return 0
+
+    def splice_report(self) -> None:
+        """Stops the splice relay; notes a crash, an unclean exit, or sessions that failed."""
+        s = self.splice
+        if not s.alive():
+            self.failures.append(f"the splice relay exited during the run (rc={s.proc.returncode})")
+        else:
+            s.stop()
+            if s.exit_code != 0:
+                self.notes.append(f"splice relay exit code on SIGTERM: {s.exit_code}")
+        problems = s.text().splitlines()
+        if problems:
+            self.notes.append(f"the splice relay logged {len(problems)} lines, first: {problems[0]}")
 
     def proxyd_report(self) -> None:
         d = self.proxyd
@@ -799,13 +871,19 @@ class Bench:
             ("store", f"TCPStore set/get, ≤{a.store_ops:,} ops or {a.store_seconds:g} s{rbest} (ops/s)"),
             ("connrate", f"connections (connect, 1 B echo, close), ≤{a.conn_count:,} or {a.conn_seconds:g} s{rbest} (/s)"),
         ]
-        out = ["| metric | direct | relay | haproxy | relay/direct | relay/haproxy |",
-               "|---|---:|---:|---:|---:|---:|"]
+        splice = not a.no_splice
+        fmt = lambda r: "" if r is None else f"{r:.2f}"  # noqa: E731
+        out = ["| metric | direct | relay | haproxy | " + ("splice | " if splice else "")
+               + "relay/direct | relay/haproxy |" + (" relay/splice |" if splice else ""),
+               "|---|" + "---:|" * (7 if splice else 5)]
         for metric, label in rows:
-            rd, rh = self.ratio(metric, "relay", "direct"), self.ratio(metric, "relay", "haproxy")
-            out.append(f"| {label} | {self.cell(metric, 'direct')} | {self.cell(metric, 'relay')} | "
-                       f"{self.cell(metric, 'haproxy')} | {'' if rd is None else f'{rd:.2f}'} | "
-                       f"{'' if rh is None else f'{rh:.2f}'} |")
+            cells = [label, *(self.cell(metric, path) for path in PATHS)]
+            if splice:
+                cells.append(self.cell(metric, SPLICE) if SPLICE in self.paths(metric) else "—")
+            cells += [fmt(self.ratio(metric, "relay", "direct")), fmt(self.ratio(metric, "relay", "haproxy"))]
+            if splice:
+                cells.append(fmt(self.ratio(metric, "relay", SPLICE)) if SPLICE in self.paths(metric) else "—")
+            out.append("| " + " | ".join(cells) + " |")
         return "\n".join(out)
 
     def targets(self) -> list[tuple[str, float | None, float, bool | None]]:
@@ -858,29 +936,32 @@ class Bench:
             if parts:
                 lines.append("Direct before proxyd started (no nftables table, so no conntrack), 1 run each: "
                              + ", ".join(parts) + ".")
+        cost_paths = ("relay", "haproxy") + (() if self.args.no_splice else (SPLICE,))
         cost_rows = []
         for metric, label, unit in (("bulk_ns", "bulk peer → host", "CPU s per GiB"),
                                     ("bulk_lo", "bulk loopback", "CPU s per GiB"),
                                     ("store", "TCPStore", "CPU µs / context switches per op"),
                                     ("connrate", "connections", "CPU µs / context switches per connection")):
             cells = []
-            for path in ("relay", "haproxy"):
+            for path in cost_paths:
                 cost = self.proxy_cost(metric, path)
-                if cost is None:
+                if path not in self.paths(metric):
+                    cells.append("—")
+                elif cost is None:
                     cells.append("")
                 elif cost[1] is None:
                     cells.append(f"{cost[0]:.2f}" if metric.startswith("bulk") else f"{cost[0]:.0f}")
                 else:
                     cells.append(f"{cost[0]:.0f} / {cost[1]:.1f}")
-            if any(cells):
-                cost_rows.append(f"| {label}: {unit} | {cells[0]} | {cells[1]} |")
+            if any(c not in ("", "—") for c in cells):
+                cost_rows.append(f"| {label}: {unit} | " + " | ".join(cells) + " |")
         if cost_rows:
+            header = "| proxy cost | relay (proxyd) | haproxy |" + ("" if self.args.no_splice else " splice relay |")
             lines += ["Cost in the proxy process itself (its run with the best rate; context switches summed over "
-                      "its threads):", "", "| proxy cost | relay (proxyd) | haproxy |", "|---|---:|---:|",
-                      *cost_rows, ""]
+                      "its threads):", "", header, "|---|" + "---:|" * len(cost_paths), *cost_rows, ""]
         noisy = []
-        for metric in ("bulk_ns", "bulk_lo", "store", "connrate"):
-            for path in PATHS:
+        for metric in METRICS:
+            for path in self.paths(metric):
                 sp = self.spread(metric, path)
                 if sp is not None and sp > 0.25:
                     noisy.append(f"{metric}/{path} {sp:.0%}")
@@ -896,6 +977,10 @@ class Bench:
         lines.append(f"Loopback relay: Ringfence never redirects local traffic, so the benchmark adds its own nat "
                      f"output rule (table ip rfbench) sending {LOOPBACK}:{LO_GUARDED} to the relay's {RELAY_LO} "
                      f"(guard bench_lo, upstream {LOOPBACK}:{BENCH_DIRECT}).")
+        if not self.args.no_splice:
+            lines.append(f"Splice: {SPLICE_RELAY.name}, a minimal zero-copy relay (os.splice through a 1 MiB "
+                         f"pipe, one blocking thread per direction) on :{SPLICE_BENCH}, upstream "
+                         f"{HOST_IP}:{BENCH_DIRECT} like HAProxy's; bulk rows only.")
         info = getattr(self, "proxyd_info", None)
         if info:
             mib = lambda b: f"{b / (1 << 20):.0f} MiB" if b else "?"  # noqa: E731
@@ -911,6 +996,10 @@ class Bench:
             state = "not measured" if ok is None else ("met" if ok else "MISSED")
             shown = "—" if value is None else f"{value:.3f}"
             lines.append(f"- {name} ≥ {goal:g}: {shown} — {state}")
+        if not self.args.no_splice:
+            value = self.ratio("bulk_ns", "relay", SPLICE)
+            lines.append(f"- relay/splice (bulk peer→host): {'—' if value is None else f'{value:.3f}'} "
+                         f"— for information, no target")
         if self.notes or self.failures:
             lines.append("")
             lines.append("Observations:")
@@ -920,12 +1009,14 @@ class Bench:
 
     def json_data(self) -> dict:
         summary = {}
-        for metric in ("bulk_ns", "bulk_lo", "store", "connrate"):
-            summary[metric] = {path: self.best(metric, path) for path in PATHS}
+        for metric in METRICS:
+            summary[metric] = {path: self.best(metric, path) for path in self.paths(metric)}
             summary[metric]["relay/direct"] = self.ratio(metric, "relay", "direct")
             summary[metric]["relay/haproxy"] = self.ratio(metric, "relay", "haproxy")
+            if SPLICE in self.paths(metric):
+                summary[metric]["relay/splice"] = self.ratio(metric, "relay", SPLICE)
             summary[metric]["median"] = {}
-            for path in PATHS:
+            for path in self.paths(metric):
                 samples = sorted(self.results.get(metric, {}).get(path, {}).get("samples", []))
                 summary[metric]["median"][path] = samples[len(samples) // 2] if samples else None
         return {
@@ -944,7 +1035,8 @@ class Bench:
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description="Direct vs proxyd relay vs HAProxy, in network namespaces.")
+    ap = argparse.ArgumentParser(description="Direct vs proxyd relay vs HAProxy (and, for bulk, a minimal "
+                                             "splice relay), in network namespaces.")
     ap.add_argument("--bin-dir", default=str(REPO_ROOT / ".build" / "release"),
                     help="directory with proxyd (and proxyctl); default .build/release")
     ap.add_argument("--json", metavar="FILE", help="also write all results as JSON to FILE")
@@ -960,6 +1052,8 @@ def parse_args(argv=None):
     ap.add_argument("--haproxy-splice", action="store_true", help="add `option splice-auto` to HAProxy")
     ap.add_argument("--haproxy-threads", type=int, help="HAProxy nbthread (default: HAProxy's, = CPUs)")
     ap.add_argument("--no-bare", action="store_true", help="skip the direct runs before proxyd starts")
+    ap.add_argument("--no-splice", action="store_true",
+                    help="skip the minimal splice(2) relay (splice_relay.py) in the bulk rows")
     ap.add_argument("--log-dir", help="keep proxyd/haproxy/agent logs here (default: a temporary directory, "
                                       "removed unless something failed)")
     ap.add_argument("--keep-logs", action="store_true", help="keep the temporary log directory")
