@@ -60,11 +60,17 @@ let package = Package(
         ),
         // PyTorch TCPStore's wire protocol as a pure, incremental gate (no I/O).
         .target(name: "RingfenceTCPStore", swiftSettings: strict),
+        // Who may connect to a guard: allowlist, caps, accept rate; refusals logged without flooding.
+        .target(
+            name: "RingfenceAdmission",
+            dependencies: ["RingfenceAddresses", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // The `kind = "tcp"` guard: admission, transparent relaying, the TCPStore gate.
         .target(
             name: "RingfenceRelay",
             dependencies: [
-                "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses",
+                "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -129,8 +135,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "RingfenceRelayTests",
-            dependencies: ["RingfenceRelay", "RingfenceAddresses"],
+            name: "RingfenceAdmissionTests",
+            dependencies: ["RingfenceAdmission", "RingfenceAddresses"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import CRingfenceLinux
+import RingfenceAddresses
 import SystemPackage
 
 #if canImport(Glibc)
@@ -172,5 +173,22 @@ public enum Posix {
     /// Ignores SIGPIPE process-wide: a write to a closed peer must fail with EPIPE, not kill us.
     public static func ignoreSIGPIPE() {
         signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// An IP address as is, or the first address a host name resolves to (getaddrinfo: it
+    /// blocks, so never call it on a loop), with `port`.
+    public static func resolve(host: String, port: UInt16) -> SocketAddress? {
+        if let address = IPAddress(host) { return SocketAddress(address: address, port: port) }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { raw in
+            raw.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
+        }
+        guard let address = SocketAddress(storage: storage) else { return nil }
+        return SocketAddress(address: address.address, port: port)
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import RingfenceAdmission
 import RingfenceIO
 import RingfencePolicy
 import RingfenceTCPStore

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import RingfenceAddresses
+import RingfenceAdmission
 import RingfenceIO
 import RingfencePolicy
 import SystemPackage
@@ -165,20 +166,10 @@ public final class RelayGuard: @unchecked Sendable {
 
     /// Resolves `upstream` once, at start (getaddrinfo blocks; never on a loop).
     private static func resolve(_ endpoint: Endpoint) throws(RelayError) -> SocketAddress {
-        if let address = IPAddress(endpoint.host) { return SocketAddress(address: address, port: endpoint.port) }
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(endpoint.host, nil, &hints, &result) == 0, let first = result else {
+        guard let address = Posix.resolve(host: endpoint.host, port: endpoint.port) else {
             throw .unresolvable(endpoint.description)
         }
-        defer { freeaddrinfo(result) }
-        var storage = sockaddr_storage()
-        withUnsafeMutableBytes(of: &storage) { raw in
-            raw.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
-        }
-        guard let address = SocketAddress(storage: storage) else { throw .unresolvable(endpoint.description) }
-        return SocketAddress(address: address.address, port: endpoint.port)
+        return address
     }
 }
 

@@ -1,7 +1,7 @@
 import RingfenceAddresses
 import Testing
 
-@testable import RingfenceRelay
+@testable import RingfenceAdmission
 
 @Suite struct AdmissionTests {
     static let allowed = AddressSet([try! CIDR(parsing: "10.0.0.0/24"), try! CIDR(parsing: "fd00::/64")])

@@ -5,7 +5,7 @@ import Synchronization
 /// Logs refused connections without letting a flood flood the log: the first refusal of a
 /// peer for a reason in an interval is logged at once; the rest are counted and logged as one
 /// line per peer and reason when the interval ends (`count=N`).
-final class DenialLog: Sendable {
+public final class DenialLog: Sendable {
     private struct Key: Hashable {
         var peer: IPAddress
         var reason: String
@@ -16,12 +16,12 @@ final class DenialLog: Sendable {
     /// Refusals not yet logged, by peer and reason; a key present with 0 was logged at once.
     private let pending = Mutex([Key: Int]())
 
-    init(logger: Logger, guardName: String) {
+    public init(logger: Logger, guardName: String) {
         self.logger = logger
         self.guardName = guardName
     }
 
-    func record(peer: IPAddress, reason: String) {
+    public func record(peer: IPAddress, reason: String) {
         let key = Key(peer: peer, reason: reason)
         let first = pending.withLock { pending -> Bool in
             if let count = pending[key] {
@@ -36,12 +36,12 @@ final class DenialLog: Sendable {
 
     /// Accepting failed for want of resources (out of descriptors): logged like a refusal of the
     /// unknown peer 0.0.0.0, at once and then at most once per interval with a count.
-    func recordAcceptFailure(error: String) {
+    public func recordAcceptFailure(error: String) {
         record(peer: .v4(0), reason: "accept-failed: \(error)")
     }
 
     /// Logs the counts gathered since the last flush; call once per interval.
-    func flush() {
+    public func flush() {
         let counts = pending.withLock { pending -> [Key: Int] in
             defer { pending = [:] }
             return pending

@@ -1,22 +1,29 @@
 import RingfenceAddresses
 import Synchronization
 
-/// The relay's admission check at accept, before a byte is read: the allowlist (the same address
+/// A guard's admission check at accept, before a byte is read: the allowlist (the same address
 /// set the kernel fence loads: one policy, two checks that agree), connection caps per peer and
-/// in total, and a per-peer accept rate (a token bucket). Shared by the guard's loops.
-final class Admission: Sendable {
+/// in total, and a per-peer accept rate (a token bucket). Shared by the guard's loops; used by
+/// the relay and the broker alike.
+public final class Admission: Sendable {
     /// Why a connection was refused; the raw value is what the log says.
-    enum Denial: String, Sendable {
+    public enum Denial: String, Sendable {
         case notAllowed = "not-allowed"
         case peerLimit = "peer-limit"
         case totalLimit = "total-limit"
         case rateLimit = "rate-limit"
     }
 
-    struct Limits: Sendable {
-        var maxConnections: Int
-        var maxConnectionsPerPeer: Int
-        var acceptRatePerPeer: Int
+    public struct Limits: Sendable {
+        public var maxConnections: Int
+        public var maxConnectionsPerPeer: Int
+        public var acceptRatePerPeer: Int
+
+        public init(maxConnections: Int, maxConnectionsPerPeer: Int, acceptRatePerPeer: Int) {
+            self.maxConnections = maxConnections
+            self.maxConnectionsPerPeer = maxConnectionsPerPeer
+            self.acceptRatePerPeer = acceptRatePerPeer
+        }
     }
 
     private struct Bucket {
@@ -31,22 +38,22 @@ final class Admission: Sendable {
         var buckets: [IPAddress: Bucket] = [:]
     }
 
-    let limits: Limits
+    public let limits: Limits
     private let state: Mutex<State>
 
-    init(allow: AddressSet, limits: Limits) {
+    public init(allow: AddressSet, limits: Limits) {
         state = Mutex(State(allow: allow))
         self.limits = limits
     }
 
     /// The allowlist in force.
-    var allow: AddressSet {
+    public var allow: AddressSet {
         get { state.withLock { $0.allow } }
         set { state.withLock { $0.allow = newValue } }
     }
 
     /// Admits `peer` (counting its connection) or says why not.
-    func admit(_ peer: IPAddress, now: ContinuousClock.Instant = .now) -> Denial? {
+    public func admit(_ peer: IPAddress, now: ContinuousClock.Instant = .now) -> Denial? {
         let rate = Double(limits.acceptRatePerPeer)
         return state.withLock { state in
             guard state.allow.contains(peer) else { return .notAllowed }
@@ -67,7 +74,7 @@ final class Admission: Sendable {
     }
 
     /// Gives back an admitted connection's place.
-    func release(_ peer: IPAddress) {
+    public func release(_ peer: IPAddress) {
         state.withLock { state in
             state.total -= 1
             let left = state.perPeer[peer, default: 1] - 1
@@ -77,7 +84,7 @@ final class Admission: Sendable {
 
     /// Forgets rate buckets that have refilled, so that a scan from many addresses cannot grow
     /// the table without bound.
-    func prune(now: ContinuousClock.Instant = .now) {
+    public func prune(now: ContinuousClock.Instant = .now) {
         let refillTime = Duration.seconds(1)
         state.withLock { state in
             state.buckets = state.buckets.filter { now - $0.value.refilledAt < refillTime }
@@ -85,5 +92,5 @@ final class Admission: Sendable {
     }
 
     /// Connections admitted and not yet released.
-    var connectionCount: Int { state.withLock { $0.total } }
+    public var connectionCount: Int { state.withLock { $0.total } }
 }
