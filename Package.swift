@@ -66,6 +66,8 @@ let package = Package(
             dependencies: ["RingfenceAddresses", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // ZMTP 3.0/3.1 as a pure codec (no I/O): greeting, NULL handshake, frames, commands, subscriptions.
+        .target(name: "RingfenceZMTP", swiftSettings: strict),
         // The `kind = "tcp"` guard: admission, transparent relaying, the TCPStore gate.
         .target(
             name: "RingfenceRelay",
@@ -137,6 +139,11 @@ let package = Package(
         .testTarget(
             name: "RingfenceAdmissionTests",
             dependencies: ["RingfenceAdmission", "RingfenceAddresses"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceZMTPTests",
+            dependencies: ["RingfenceZMTP", "CZeroMQ"],
             swiftSettings: strict
         ),
         .testTarget(
