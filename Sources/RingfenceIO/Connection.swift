@@ -6,10 +6,13 @@ import Glibc
 #endif
 
 /// A stream connection on one loop: reads delivered to a handler, and writes through a bounded
-/// queue of byte arrays flushed with gathered writes (writev).
+/// queue of shared buffers flushed with gathered writes (writev).
 ///
-/// Queued arrays are not copied: the same array enqueued on many connections shares one buffer,
-/// which is what a fan-out needs. `write` refuses what would take the queue past `writeLimit`,
+/// Queued buffers are not copied: the same `SharedBytes` enqueued on many connections is one
+/// buffer, which is what a fan-out needs; a group of buffers (a whole message) is queued all or
+/// nothing, and its flush may be deferred so that many small messages leave in one writev. A
+/// reader of large bodies can have the next read land straight in its own buffer (`readTarget`).
+/// `write` refuses what would take the queue past `writeLimit`,
 /// so the owner decides what overflow means (drop, disconnect); `onDrained` says when the queue
 /// has emptied. Half-close: `shutdownWrite()` sends a FIN once the queue is flushed. Like the
 /// relay's pumps, a read is re-attempted by the connection itself after reading was paused, as
@@ -28,10 +31,18 @@ public final class Connection: @unchecked Sendable {
     public var onDrained: () -> Void = {}
 
     private var channel: Channel!
-    private var chunks = Deque<[UInt8]>()
+    /// Where the next read goes instead of the connection's own buffer (a large body read straight
+    /// into place), or nil for the connection's buffer; such reads are reported to `onReadIntoTarget`.
+    public var readTarget: () -> UnsafeMutableRawBufferPointer? = { nil }
+    /// Called with the byte count of each read into `readTarget`'s buffer.
+    public var onReadIntoTarget: (Int) -> Void = { _ in }
+
+    private var chunks = Deque<SharedBytes>()
     /// Bytes of `chunks[0]` already written.
     private var firstOffset = 0
     public private(set) var queuedBytes = 0
+    /// Bytes written to the socket since the connection was made.
+    public private(set) var bytesWritten: UInt64 = 0
     private let readBuffer: UnsafeMutableRawBufferPointer
     private var wantsShutdown = false
     private var inputEnded = false
@@ -44,7 +55,7 @@ public final class Connection: @unchecked Sendable {
         channel = Channel(
             fd: fd, loop: loop,
             onReadable: { [unowned self] in readAvailable() },
-            onWritable: { [unowned self] in flush() })
+            onWritable: { [unowned self] in flushQueue() })
     }
 
     deinit {
@@ -65,13 +76,32 @@ public final class Connection: @unchecked Sendable {
     ///   connection is closed or shutting down.
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
+        write([SharedBytes(bytes)])
+    }
+
+    /// Queues `buffers` whole or not at all.
+    /// - Parameter flush: write at once what the socket takes; false leaves that to `flush()`
+    ///   (or to the socket's next writable event), so several writes leave in one writev.
+    /// - Returns: false, queuing nothing, when the queue would pass `writeLimit` or the
+    ///   connection is closed or shutting down.
+    @discardableResult
+    public func write(_ buffers: [SharedBytes], flush: Bool = true) -> Bool {
         guard !isClosed, !wantsShutdown else { return false }
-        guard queuedBytes + bytes.count <= writeLimit else { return false }
-        guard !bytes.isEmpty else { return true }
-        chunks.append(bytes)
-        queuedBytes += bytes.count
-        if chunks.count == 1 { flush() }
+        var total = 0
+        for buffer in buffers { total += buffer.count }
+        guard queuedBytes + total <= writeLimit else { return false }
+        guard total > 0 else { return true }
+        let wasEmpty = chunks.isEmpty
+        for buffer in buffers where buffer.count > 0 { chunks.append(buffer) }
+        queuedBytes += total
+        if flush && wasEmpty { self.flush() }
         return true
+    }
+
+    /// Writes what the socket takes of the queue now (after writes queued with `flush: false`).
+    public func flush() {
+        guard !isClosed, !channel.isWriting, queuedBytes > 0 else { return }
+        flushQueue()
     }
 
     /// Sends a FIN once everything queued has been written.
@@ -94,14 +124,19 @@ public final class Connection: @unchecked Sendable {
         guard !isClosed, !inputEnded, channel.isReading else { return }
         for _ in 0..<4 {
             do throws(Errno) {
-                switch try Posix.read(channel.fd, into: readBuffer) {
+                let target = readTarget()
+                switch try Posix.read(channel.fd, into: target ?? readBuffer) {
                 case .done(0):
                     inputEnded = true
                     channel.setReading(false)
                     onEndOfInput()
                     return
                 case .done(let count):
-                    onRead(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                    if target != nil {
+                        onReadIntoTarget(count)
+                    } else {
+                        onRead(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                    }
                     if isClosed || !channel.isReading { return }
                 case .wouldBlock:
                     return
@@ -115,7 +150,7 @@ public final class Connection: @unchecked Sendable {
         loop.execute { [weak self] in self?.readAvailable() }
     }
 
-    private func flush() {
+    private func flushQueue() {
         guard !isClosed else { return }
         while queuedBytes > 0 {
             let written: Int
@@ -155,6 +190,7 @@ public final class Connection: @unchecked Sendable {
     private func consume(_ written: Int) {
         var left = written
         queuedBytes -= written
+        bytesWritten += UInt64(written)
         while left > 0 {
             let available = chunks[0].count - firstOffset
             if left >= available {
