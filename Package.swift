@@ -77,11 +77,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The `kind = "zmq-xpub"` guard: ZMTP subscribers in, one XSUB link to the engine's XPUB,
+        // fan-out with per-subscriber high-water marks.
+        .target(
+            name: "RingfenceBroker",
+            dependencies: [
+                "RingfenceIO", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
         // The daemon's life cycle: load, apply, reload on SIGHUP, shut down.
         .target(
             name: "RingfenceDaemon",
             dependencies: [
-                "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceIO",
+                "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -139,6 +150,11 @@ let package = Package(
         .testTarget(
             name: "RingfenceAdmissionTests",
             dependencies: ["RingfenceAdmission", "RingfenceAddresses"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceBrokerTests",
+            dependencies: ["RingfenceBroker", "RingfenceZMTP", "RingfenceIO"],
             swiftSettings: strict
         ),
         .testTarget(

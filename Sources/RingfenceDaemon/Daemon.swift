@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import RingfenceBroker
 import RingfenceFirewall
 import RingfenceIO
 import RingfencePolicy
@@ -28,8 +29,8 @@ public final class Daemon: @unchecked Sendable {
     private let group = EventLoopGroup()
     /// The policy in force. Only touched on `queue`.
     private var policy: Policy?
-    /// The running relay guards, by name. Only touched on `queue`.
-    private var relays: [String: RelayGuard] = [:]
+    /// The running relay and broker guards, by name. Only touched on `queue`.
+    private var services: [String: any GuardService] = [:]
     private var signalSources: [any DispatchSourceSignal] = []
 
     /// Takes over SIGHUP, SIGTERM and SIGINT at once, so that no signal can kill the process with
@@ -53,9 +54,6 @@ public final class Daemon: @unchecked Sendable {
         onSignal(SIGTERM) { $0.shutdown(signal: "SIGTERM") }
         onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
     }
-
-    /// The kinds this build runs. The broker comes with a later release.
-    static let runnableKinds: Set<Guard.Kind> = [.firewall, .tcp]
 
     /// Loads the policy and applies its fence, on the daemon's queue. Call once, before `run()`.
     /// - Throws: `DaemonError` saying what is wrong; nothing was applied.
@@ -102,7 +100,7 @@ public final class Daemon: @unchecked Sendable {
 
     private func shutdown(signal: String) -> Never {
         dispatchPrecondition(condition: .onQueue(queue))
-        for relay in relays.values { relay.stop() }
+        for service in services.values { service.stop() }
         if let policy, policy.firewall.apply {
             if policy.firewall.removeOnExit {
                 do {
@@ -131,53 +129,61 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private static func load(_ path: String) throws(DaemonError) -> Policy {
-        let policy: Policy
         do {
-            policy = try Policy.load(path: path)
+            return try Policy.load(path: path)
         } catch {
             throw .policy(error)
         }
-        let unsupported = policy.guards.filter { !runnableKinds.contains($0.kind) }
-        guard unsupported.isEmpty else {
-            throw .unsupportedGuards(unsupported.map { item in
-                "\(path): guard '\(item.name)': kind \"\(item.kind.rawValue)\" is not supported by this proxyd yet "
-                    + "(it runs kind = \"firewall\" and \"tcp\" guards); `proxyctl nft` renders its rules"
-            })
-        }
-        return policy
     }
 
-    /// Starts the relay guards that are new or changed, then applies the fence, then stops the
-    /// guards replaced or removed. If a guard cannot start or nftables refuses, the guards just
-    /// started are stopped and everything in force stays.
+    /// Starts the relay and broker guards that are new or changed, then applies the fence, then
+    /// stops the guards replaced or removed. If a guard cannot start or nftables refuses, the
+    /// guards just started are stopped and everything in force stays.
     private func replaceGuardsAndFence(with next: Policy) throws(DaemonError) {
-        var kept: [String: RelayGuard] = [:]
-        var started: [String: RelayGuard] = [:]
+        var kept: [String: any GuardService] = [:]
+        var started: [String: any GuardService] = [:]
         do throws(DaemonError) {
-            for spec in next.guards where spec.kind == .tcp {
-                if let running = relays[spec.name], running.canUpdate(to: spec) {
+            for spec in next.guards where spec.kind != .firewall {
+                if let running = services[spec.name], running.canUpdate(to: spec) {
                     kept[spec.name] = running
                     continue
                 }
-                do throws(RelayError) {
-                    let relay = try RelayGuard(spec, group: group, logger: logger)
-                    try relay.start()
-                    started[spec.name] = relay
-                } catch {
-                    throw DaemonError.guardFailed(error.description)
-                }
+                started[spec.name] = try startService(spec)
             }
             try applyFence(next, replacing: policy)
         } catch {
-            for relay in started.values { relay.stop() }
+            for service in started.values { service.stop() }
             throw error
         }
-        for (name, relay) in relays where kept[name] == nil { relay.stop() }
+        for (name, service) in services where kept[name] == nil { service.stop() }
         // Allowlist changes are applied in place, after the fence: nothing else is disturbed.
         for spec in next.guards where kept[spec.name] != nil && kept[spec.name]?.spec != spec {
             kept[spec.name]?.update(to: spec)
         }
-        relays = kept.merging(started) { $1 }
+        services = kept.merging(started) { $1 }
+    }
+
+    private func startService(_ spec: Guard) throws(DaemonError) -> any GuardService {
+        switch spec.kind {
+        case .tcp:
+            do throws(RelayError) {
+                let relay = try RelayGuard(spec, group: group, logger: logger)
+                try relay.start()
+                return relay
+            } catch {
+                throw .guardFailed(error.description)
+            }
+        case .zmqXPUB:
+            do throws(BrokerError) {
+                let broker = try BrokerGuard(spec, group: group, logger: logger)
+                try broker.start()
+                return broker
+            } catch {
+                throw .guardFailed(error.description)
+            }
+        case .firewall:
+            preconditionFailure("firewall guards live in the kernel only")
+        }
     }
 
     private func applyFence(_ next: Policy, replacing previous: Policy?) throws(DaemonError) {
@@ -215,6 +221,19 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 }
+
+/// A guard that carries traffic (the relay or the broker), as the daemon starts, updates in
+/// place and stops it.
+protocol GuardService: AnyObject {
+    var spec: Guard { get }
+    func stop()
+    /// Whether `update(to:)` can apply `next` without replacing the guard.
+    func canUpdate(to next: Guard) -> Bool
+    func update(to next: Guard)
+}
+
+extension RelayGuard: GuardService {}
+extension BrokerGuard: GuardService {}
 
 /// The guards a reload adds, removes or changes, by name.
 public struct GuardChanges: Hashable, Sendable {

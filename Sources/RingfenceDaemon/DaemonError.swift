@@ -5,8 +5,6 @@ import RingfencePolicy
 public enum DaemonError: Error, Sendable, CustomStringConvertible {
     /// The file does not parse or validate; every problem is listed.
     case policy(PolicyError)
-    /// The policy names guards of kinds this build cannot run yet.
-    case unsupportedGuards([String])
     /// nftables refused the rules.
     case firewall(FirewallError)
     /// A relay or broker could not start (its port is taken, its upstream does not resolve).
@@ -15,7 +13,6 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .policy(let error): return error.description
-        case .unsupportedGuards(let lines): return lines.joined(separator: "\n")
         case .firewall(let error): return error.description
         case .guardFailed(let reason): return reason
         }

@@ -97,14 +97,3 @@ def test_nft_renders_the_example_as_one_atomic_replacement():
     assert result.returncode == 0, result.stderr
     statements = [line for line in result.stdout.splitlines() if line and not line.startswith(("#", "\t", "}"))]
     assert statements == ["table inet ringfence", "delete table inet ringfence", "table inet ringfence {"]
-
-
-def test_proxyd_refuses_guard_kinds_it_cannot_run_yet():
-    check_binaries()
-    result = subprocess.run(
-        [str(PROXYD), "--policy", str(EXAMPLE_POLICY)], capture_output=True, text=True, timeout=30
-    )
-    assert result.returncode == 1
-    assert "guard 'tp-broadcast': kind \\\"zmq-xpub\\\" is not supported by this proxyd yet" in result.stderr
-    assert "guard 'tcpstore'" not in result.stderr
-    assert "fence applied" not in result.stderr

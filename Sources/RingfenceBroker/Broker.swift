@@ -1,0 +1,222 @@
+import Logging
+import RingfenceAdmission
+import RingfenceIO
+import RingfenceZMTP
+
+/// The state of one broker guard, all on one loop (a fan-out never crosses loops): its
+/// subscribers, the topic counts that decide what goes upstream, the upstream link, and the
+/// fan-out of each upstream message to the subscribers whose topics match it.
+final class Broker: @unchecked Sendable {
+    let loop: EventLoop
+    private let guardName: String
+    private let logger: Logger
+    private let admission: Admission
+    let limits: BrokerLimits
+    private(set) var subscribers: [UInt64: SubscriberSession] = [:]
+    private var counts = TopicCounts()
+    let upstream: UpstreamLink
+    /// Subscribers with writes queued in the current upstream batch, flushed at its end.
+    private var pendingFlush: [SubscriberSession] = []
+    private(set) var evictions: UInt64 = 0
+    private(set) var drops: UInt64 = 0
+    private(set) var oversizedMessages: UInt64 = 0
+
+    init(loop: EventLoop, guardName: String, logger: Logger, admission: Admission, limits: BrokerLimits) {
+        self.loop = loop
+        self.guardName = guardName
+        self.logger = logger
+        self.admission = admission
+        self.limits = limits
+        upstream = UpstreamLink(loop: loop, logger: logger, guardName: guardName, limits: limits)
+        upstream.subscriptions = { [unowned self] in counts.subscriptions }
+        upstream.onMessage = { [unowned self] frames in publish(frames) }
+        upstream.onOversized = { [unowned self] bytes in oversized(bytes) }
+        upstream.onBatchEnd = { [unowned self] in flushPending() }
+    }
+
+    /// Takes an admitted connection: greeting and READY go out at once; the subscriber counts
+    /// only once its handshake is done and it subscribes.
+    func add(_ session: SubscriberSession) {
+        loop.preconditionInLoop()
+        subscribers[session.id] = session
+        session.connection.onRead = { [unowned self, unowned session] bytes in received(bytes, from: session) }
+        session.connection.onEndOfInput = { [unowned self, unowned session] in
+            remove(session, reason: "closed by the subscriber", level: .debug)
+        }
+        session.connection.onError = { [unowned self, unowned session] error in
+            remove(session, reason: "socket error: \(error)", level: .info)
+        }
+        session.start()
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer, from session: SubscriberSession) {
+        var inputs: [SubscriberSession.Input] = []
+        do throws(SubscriberViolation) {
+            try session.receive(bytes, into: &inputs)
+        } catch {
+            apply(inputs, from: session)
+            logger.warning(
+                "subscriber closed: protocol violation",
+                metadata: [
+                    "guard": "\(guardName)", "peer": "\(session.peer.address)", "rule": "\(error.rule)",
+                    "detail": "\(error.description)",
+                ])
+            return remove(session, reason: nil, error: error.errorReason)
+        }
+        apply(inputs, from: session)
+    }
+
+    private func apply(_ inputs: [SubscriberSession.Input], from session: SubscriberSession) {
+        for input in inputs {
+            switch input {
+            case .ready:
+                logger.debug("subscriber ready", metadata: ["guard": "\(guardName)", "peer": "\(session.peer.address)"])
+            case .subscribe(let topic):
+                counts.add(topic)
+                upstream.send(.subscribe(topic))
+                logger.info(
+                    "subscribed",
+                    metadata: [
+                        "guard": "\(guardName)", "peer": "\(session.peer.address)", "topic": "\(Self.printable(topic))",
+                        "upstream": upstream.isReady ? "connected" : "pending",
+                    ])
+            case .cancel(let topic):
+                if counts.remove(topic) { upstream.send(.cancel(topic)) }
+            }
+        }
+    }
+
+    /// One upstream message to every active subscriber whose topics match it.
+    private func publish(_ frames: [SharedBytes]) {
+        let message = BrokerMessage(frames: frames)
+        for session in subscribers.values where session.isActive && session.matches(message.topicFrame) {
+            switch session.deliver(message) {
+            case .queued:
+                if !session.needsFlush {
+                    session.needsFlush = true
+                    pendingFlush.append(session)
+                }
+            case .overflow:
+                overflow(session, bytes: message.wireBytes)
+            }
+        }
+    }
+
+    private func overflow(_ session: SubscriberSession, bytes: Int) {
+        switch limits.onOverflow {
+        case .drop:
+            drops += 1
+            let first = session.dropped == 0
+            session.countDrop()
+            if first {
+                session.unloggedDrops = 0
+                logger.warning(
+                    "subscriber queue full: dropping messages",
+                    metadata: [
+                        "guard": "\(guardName)", "peer": "\(session.peer.address)",
+                        "queued_messages": "\(session.queuedMessages)", "queued_bytes": "\(session.queuedBytes)",
+                        "hwm_messages": "\(limits.hwmMessages)", "hwm_bytes": "\(limits.hwmBytes)",
+                    ])
+            }
+        case .disconnect:
+            evictions += 1
+            logger.warning(
+                "subscriber evicted: queue full",
+                metadata: [
+                    "guard": "\(guardName)", "peer": "\(session.peer.address)",
+                    "queued_messages": "\(session.queuedMessages)", "queued_bytes": "\(session.queuedBytes)",
+                    "hwm_messages": "\(limits.hwmMessages)", "hwm_bytes": "\(limits.hwmBytes)",
+                    "delivered": "\(session.delivered)", "message_bytes": "\(bytes)",
+                ])
+            remove(session, reason: nil)
+        }
+    }
+
+    /// A message over max_message_bytes was read past: every subscriber that might have wanted
+    /// it loses it, and is treated as overflowing (evicted, or its drop counted).
+    private func oversized(_ bytes: Int) {
+        oversizedMessages += 1
+        logger.error(
+            "upstream message over max_message_bytes: not delivered",
+            metadata: ["guard": "\(guardName)", "bytes": "\(bytes)", "max_message_bytes": "\(limits.maxMessageBytes)"])
+        for session in subscribers.values where session.isActive && !session.topics.isEmpty {
+            overflow(session, bytes: bytes)
+        }
+    }
+
+    private func flushPending() {
+        for session in pendingFlush {
+            session.needsFlush = false
+            if !session.isClosed { session.connection.flush() }
+        }
+        pendingFlush.removeAll(keepingCapacity: true)
+    }
+
+    /// Logs the drops counted since the last call, one line per subscriber.
+    func logDrops() {
+        for session in subscribers.values where session.unloggedDrops > 0 {
+            logger.warning(
+                "messages dropped",
+                metadata: [
+                    "guard": "\(guardName)", "peer": "\(session.peer.address)", "count": "\(session.unloggedDrops)",
+                    "dropped_total": "\(session.dropped)",
+                ])
+            session.unloggedDrops = 0
+        }
+    }
+
+    /// Closes `session` and gives back what it held: its topics (a CANCEL upstream for each it
+    /// was the last to hold) and its admission slot.
+    func remove(_ session: SubscriberSession, reason: String?, level: Logger.Level = .info, error: String? = nil) {
+        guard subscribers.removeValue(forKey: session.id) != nil else { return }
+        session.close(error: error)
+        for topic in session.topics where counts.remove(topic) { upstream.send(.cancel(topic)) }
+        admission.release(session.peer.address)
+        if let reason {
+            logger.log(
+                level: level, "subscriber closed",
+                metadata: [
+                    "guard": "\(guardName)", "peer": "\(session.peer.address)", "reason": "\(reason)",
+                    "delivered": "\(session.delivered)", "dropped": "\(session.dropped)",
+                ])
+        }
+    }
+
+    /// Handshake deadlines, for subscribers and the upstream link. On the loop, every 200 ms.
+    func checkDeadlines(now: ContinuousClock.Instant) {
+        for session in subscribers.values {
+            if case .handshaking(_, let since) = session.state, now - since > limits.handshakeTimeout {
+                logger.warning(
+                    "subscriber closed: timeout",
+                    metadata: ["guard": "\(guardName)", "peer": "\(session.peer.address)", "rule": "handshake_timeout"])
+                remove(session, reason: nil)
+            }
+        }
+        upstream.checkDeadline(now: now)
+    }
+
+    /// Closes every subscriber and the upstream link.
+    func shutdown() {
+        for session in subscribers.values { remove(session, reason: nil) }
+        upstream.stop()
+    }
+
+    /// A topic for the log: printable ASCII as is, other bytes as \xNN.
+    static func printable(_ topic: [UInt8]) -> String {
+        var result = ""
+        for byte in topic {
+            if byte >= 0x20 && byte < 0x7F && byte != 0x5C {
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                result += "\\x" + String(byte, radix: 16, uppercase: false).leftPadded(to: 2)
+            }
+        }
+        return result
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

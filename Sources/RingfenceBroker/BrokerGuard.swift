@@ -1,0 +1,167 @@
+import Dispatch
+import Logging
+import RingfenceAddresses
+import RingfenceAdmission
+import RingfenceIO
+import RingfencePolicy
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running `kind = "zmq-xpub"` guard: listeners on the listen port (IPv4 and IPv6), admission
+/// at accept, and the broker between the admitted subscribers and the engine's XPUB — reached
+/// at the first subscriber's original destination (SO_ORIGINAL_DST, after the kernel's
+/// redirect) or at the policy's `upstream`, which is connected at start.
+///
+/// Everything of one guard runs on one loop: accepting, every subscriber, the upstream link and
+/// the fan-out.
+public final class BrokerGuard: @unchecked Sendable {
+    /// The guard as last started or updated. Only changed on the daemon's queue.
+    public private(set) var spec: Guard
+    private let settings: BrokerSettings
+    private let loop: EventLoop
+    private let admission: Admission
+    private let denials: DenialLog
+    private let logger: Logger
+    private let broker: Broker
+    private var listeners: [Listener] = []
+    private var timers: [any DispatchSourceTimer] = []
+    private var fixedUpstream: SocketAddress?
+    private var nextID: UInt64 = 0
+
+    /// - Throws: `BrokerError` when the guard is not a broker guard or its upstream cannot be resolved.
+    public init(_ spec: Guard, group: EventLoopGroup, logger: Logger) throws(BrokerError) {
+        guard case .broker(let settings) = spec.settings else { throw .notABroker(spec.name) }
+        self.spec = spec
+        self.settings = settings
+        self.logger = logger
+        loop = group.next()
+        admission = Admission(
+            allow: spec.allow,
+            limits: .init(
+                maxConnections: settings.maxSubscribers, maxConnectionsPerPeer: settings.maxSubscribersPerPeer,
+                acceptRatePerPeer: 1_000_000))
+        denials = DenialLog(logger: logger, guardName: spec.name)
+        broker = Broker(
+            loop: loop, guardName: spec.name, logger: logger, admission: admission, limits: BrokerLimits(settings))
+        if let upstream = settings.upstream {
+            fixedUpstream = try Self.resolve(upstream)
+        }
+    }
+
+    /// Binds the listen port on all IPv4 and IPv6 addresses and starts accepting; with a fixed
+    /// `upstream`, connects to it at once.
+    /// - Throws: `BrokerError.listen` when the port cannot be bound.
+    public func start() throws(BrokerError) {
+        for address in [SocketAddress(address: .v4(0), port: settings.listenPort), SocketAddress(address: .v6(0), port: settings.listenPort)] {
+            do throws(Errno) {
+                let listener = try Listener(
+                    address: address, loop: loop,
+                    onError: { [weak self] error in self?.denials.recordAcceptFailure(error: "\(error)") }
+                ) { [weak self] fd, peer in
+                    guard let self else {
+                        Posix.setResetOnClose(fd)
+                        return Posix.close(fd)
+                    }
+                    accepted(fd: fd, peer: peer)
+                }
+                listeners.append(listener)
+            } catch {
+                if !address.address.isIPv4 && (error == .addressFamilyNotSupported || error == .addressNotAvailable) {
+                    logger.warning("no IPv6 on this host: broker listens on IPv4 only", metadata: ["guard": "\(spec.name)"])
+                    continue
+                }
+                stop()
+                throw .listen(spec.name, address, error)
+            }
+        }
+        timers.append(loop.repeatingTimer(every: .milliseconds(200)) { [broker] in broker.checkDeadlines(now: .now) })
+        timers.append(loop.repeatingTimer(every: .seconds(5)) { [denials, admission, broker] in
+            denials.flush()
+            admission.prune()
+            broker.logDrops()
+        })
+        if let fixedUpstream {
+            loop.execute { [broker] in broker.upstream.connect(to: fixedUpstream) }
+        }
+        logger.info(
+            "broker listening",
+            metadata: [
+                "guard": "\(spec.name)", "port": "\(settings.listenPort)", "guarded_port": "\(spec.ports[0])",
+                "upstream": "\(fixedUpstream.map { "\($0)" } ?? "original destination")",
+                "hwm_messages": "\(settings.hwmMessages)", "hwm_bytes": "\(settings.hwmBytes)",
+                "on_overflow": "\(settings.onOverflow.rawValue)",
+            ])
+    }
+
+    /// Stops accepting and closes every subscriber and the upstream link. Returns at once.
+    public func stop() {
+        for listener in listeners { listener.close() }
+        listeners = []
+        for timer in timers { timer.cancel() }
+        timers = []
+        denials.flush()
+        loop.execute { [broker] in broker.shutdown() }
+    }
+
+    /// Whether `next` differs from the running guard only in its allowlist (see `update`).
+    public func canUpdate(to next: Guard) -> Bool {
+        next.name == spec.name && next.ports == spec.ports && next.settings == spec.settings
+    }
+
+    /// Swaps the allowlist in place and closes the subscribers it no longer admits; every
+    /// other subscriber, and the upstream link, carry on.
+    public func update(to next: Guard) {
+        precondition(canUpdate(to: next))
+        spec = next
+        admission.allow = next.allow
+        loop.execute { [broker] in
+            for session in broker.subscribers.values where !next.allow.contains(session.peer.address) {
+                broker.remove(session, reason: "no longer allowed by the policy", level: .warning)
+            }
+        }
+    }
+
+    /// Subscribers admitted and not yet closed.
+    public var subscriberCount: Int { admission.connectionCount }
+
+    /// On the loop: admission, the upstream's address, then the subscriber's handshake.
+    private func accepted(fd: Int32, peer: SocketAddress) {
+        if let denial = admission.admit(peer.address) {
+            Posix.setResetOnClose(fd)
+            Posix.close(fd)
+            denials.record(peer: peer.address, reason: denial.rawValue)
+            return
+        }
+        if broker.upstream.address == nil {
+            let family = peer.address.isIPv4 ? AF_INET : AF_INET6
+            guard let destination = fixedUpstream ?? Posix.originalDestination(fd, family: family),
+                destination.port != settings.listenPort
+            else {
+                Posix.setResetOnClose(fd)
+                Posix.close(fd)
+                admission.release(peer.address)
+                logger.warning(
+                    "connection without an original destination closed (not redirected?)",
+                    metadata: ["guard": "\(spec.name)", "peer": "\(peer.address)"])
+                return
+            }
+            broker.upstream.connect(to: destination)
+        }
+        nextID += 1
+        let session = SubscriberSession(id: nextID, fd: fd, peer: peer, loop: loop, limits: broker.limits)
+        Posix.setNoDelay(clientFD: fd, upstreamFD: fd)
+        broker.add(session)
+        logger.debug("subscriber admitted", metadata: ["guard": "\(spec.name)", "peer": "\(peer.address)"])
+    }
+
+    /// Resolves `upstream` once, at start (getaddrinfo blocks; never on a loop).
+    private static func resolve(_ endpoint: Endpoint) throws(BrokerError) -> SocketAddress {
+        guard let address = Posix.resolve(host: endpoint.host, port: endpoint.port) else {
+            throw .unresolvable(endpoint.description)
+        }
+        return address
+    }
+}

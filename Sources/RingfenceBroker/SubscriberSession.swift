@@ -1,0 +1,271 @@
+import Dispatch
+import DequeModule
+import RingfenceIO
+import RingfenceZMTP
+
+/// One admitted subscriber: its ZMTP handshake (we are the XPUB), its topics, and its queue of
+/// messages bounded by the guard's high-water marks. An explicit state machine — handshaking,
+/// active, closed — confined to the broker's loop.
+///
+/// A subscriber may send subscriptions (either wire form), PING and PONG; anything else (data,
+/// an unknown command, a topic over the cap, too many topics) closes it, with an ERROR first
+/// where ZMTP allows one. Its queue counts whole messages and their bytes; the broker decides
+/// what an overflow means (`on_overflow`).
+final class SubscriberSession: @unchecked Sendable {
+    enum State {
+        case handshaking(Handshake, since: ContinuousClock.Instant)
+        case active
+        case closed
+    }
+
+    /// What handing a message to the queue came to.
+    enum Delivery {
+        case queued
+        /// Over `hwm_messages` or `hwm_bytes`: nothing was queued.
+        case overflow
+    }
+
+    let id: UInt64
+    let peer: SocketAddress
+    let connection: Connection
+    private(set) var state: State
+    private(set) var topics: Set<[UInt8]> = []
+    private var reader: MessageReader
+    private let limits: BrokerLimits
+    /// For each queued message, the value of `queuedTotal` at its end: a message has left once
+    /// the connection has written that many bytes.
+    private var messageEnds = Deque<UInt64>()
+    /// Bytes ever queued on the connection (handshake and PONGs included).
+    private var queuedTotal: UInt64 = 0
+    private(set) var delivered: UInt64 = 0
+    private(set) var dropped: UInt64 = 0
+    /// Drops not yet logged.
+    var unloggedDrops: UInt64 = 0
+    /// Queued writes wait for the end of the upstream batch (set and cleared by the broker).
+    var needsFlush = false
+
+    init(id: UInt64, fd: Int32, peer: SocketAddress, loop: EventLoop, limits: BrokerLimits) {
+        self.id = id
+        self.peer = peer
+        self.limits = limits
+        // Room for a whole queue: the high-water marks are enforced before a write.
+        connection = Connection(fd: fd, loop: loop, writeLimit: limits.hwmBytes + (64 << 10), readBufferSize: 4096)
+        state = .handshaking(
+            Handshake(localType: .xpub, minor: 1, maxCommandBytes: limits.maxSubscriberFrameBytes), since: .now)
+        reader = MessageReader(
+            maxFrameBytes: UInt64(limits.maxSubscriberFrameBytes), maxMessageBytes: limits.maxSubscriberFrameBytes,
+            skipsOversized: false)
+    }
+
+    var isActive: Bool {
+        if case .active = state { return true }
+        return false
+    }
+
+    var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
+    /// Sends our greeting and READY at once, then reads. On the loop.
+    func start() {
+        if case .handshaking(let handshake, _) = state { write(handshake.opening) }
+        connection.setReading(true)
+    }
+
+    /// What the subscriber's bytes came to, for the broker to act on.
+    enum Input {
+        case subscribe([UInt8])
+        case cancel([UInt8])
+        case ready
+    }
+
+    /// Feeds received bytes through the handshake and the reader.
+    /// - Throws: `SubscriberViolation` — the broker closes the subscriber and logs it.
+    func receive(_ bytes: UnsafeRawBufferPointer, into inputs: inout [Input]) throws(SubscriberViolation) {
+        var rest = bytes
+        if case .handshaking(var handshake, let since) = state {
+            let consumed: Int
+            do throws(ZMTPError) {
+                consumed = try handshake.feed(bytes)
+            } catch {
+                throw .handshake(error)
+            }
+            guard handshake.state == .done else {
+                state = .handshaking(handshake, since: since)
+                return
+            }
+            state = .active
+            inputs.append(.ready)
+            rest = UnsafeRawBufferPointer(rebasing: bytes[consumed...])
+        }
+        guard isActive, !rest.isEmpty else { return }
+        var events: [MessageReader.Event] = []
+        do throws(MessageReader.Failure) {
+            try reader.consume(rest, into: &events)
+        } catch {
+            switch error {
+            case .zmtp(let zmtp): throw .frame(zmtp)
+            case .messageTooLarge(let size, let cap): throw .messageTooLarge(size: size, cap: cap)
+            }
+        }
+        for event in events { try handle(event, into: &inputs) }
+    }
+
+    private func handle(_ event: MessageReader.Event, into inputs: inout [Input]) throws(SubscriberViolation) {
+        let subscription: Subscription
+        switch event {
+        case .oversized(let bytes):
+            throw .messageTooLarge(size: bytes, cap: limits.maxSubscriberFrameBytes)
+        case .message(let frames):
+            guard frames.count == 1, let parsed = frames[0].withUnsafeBytes({ Subscription.fromMessage($0) }) else {
+                throw .dataMessage(frames: frames.count, bytes: frames.reduce(0) { $0 + $1.count })
+            }
+            subscription = parsed
+        case .command(let command):
+            switch command {
+            case .ping(_, let context):
+                write(Command.pong(context: context).encodedFrame())
+                return
+            case .pong:
+                return
+            case .error(let reason):
+                throw .peerError(reason)
+            default:
+                guard let parsed = Subscription.fromCommand(command) else { throw .unexpectedCommand("\(command.name)") }
+                subscription = parsed
+            }
+        }
+        switch subscription {
+        case .subscribe(let topic):
+            guard topic.count <= limits.maxTopicBytes else {
+                throw .topicTooLong(bytes: topic.count, cap: limits.maxTopicBytes)
+            }
+            guard !topics.contains(topic) else { return }
+            guard topics.count < limits.maxSubscriptions else { throw .tooManySubscriptions(cap: limits.maxSubscriptions) }
+            topics.insert(topic)
+            inputs.append(.subscribe(topic))
+        case .cancel(let topic):
+            guard topics.remove(topic) != nil else { return }
+            inputs.append(.cancel(topic))
+        }
+    }
+
+    /// Whether any of the subscriber's topics is a prefix of `frame` (libzmq's matching).
+    func matches(_ frame: SharedBytes) -> Bool {
+        for topic in topics where frame.starts(with: topic) { return true }
+        return false
+    }
+
+    /// Messages queued and not yet written whole.
+    var queuedMessages: Int {
+        retireWritten()
+        return messageEnds.count
+    }
+
+    var queuedBytes: Int { connection.queuedBytes }
+
+    /// Queues `message` whole unless that would pass a high-water mark; the write is left for
+    /// `connection.flush()` so that a burst leaves in few gathered writes.
+    func deliver(_ message: BrokerMessage) -> Delivery {
+        retireWritten()
+        guard messageEnds.count < limits.hwmMessages, connection.queuedBytes + message.wireBytes <= limits.hwmBytes else {
+            return .overflow
+        }
+        guard connection.write(message.chunks, flush: false) else { return .overflow }
+        queuedTotal += UInt64(message.wireBytes)
+        messageEnds.append(queuedTotal)
+        delivered += 1
+        return .queued
+    }
+
+    func countDrop() {
+        dropped += 1
+        unloggedDrops += 1
+    }
+
+    /// Sends an ERROR (where the peer is far enough in the handshake to read one) and closes.
+    func close(error reason: String? = nil) {
+        guard !isClosed else { return }
+        if let reason {
+            write(Command.error(reason: reason).encodedFrame())
+            connection.shutdownWrite()
+            // The ERROR must leave before the socket closes: close once the queue is flushed, or
+            // at once if the peer does not read it.
+            connection.onDrained = { [connection] in connection.close() }
+            if connection.queuedBytes > 0 {
+                connection.loop.queue.asyncAfter(deadline: .now() + .milliseconds(200)) { [connection] in
+                    connection.close(reset: true)
+                }
+            } else {
+                connection.close()
+            }
+        } else {
+            connection.close(reset: true)
+        }
+        state = .closed
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        if connection.write(bytes) { queuedTotal += UInt64(bytes.count) }
+    }
+
+    private func retireWritten() {
+        let written = connection.bytesWritten
+        while let end = messageEnds.first, end <= written { messageEnds.removeFirst() }
+    }
+}
+
+/// Why a subscriber was closed; the rule names are what the log says (`rule=`).
+enum SubscriberViolation: Error, CustomStringConvertible {
+    case handshake(ZMTPError)
+    case frame(ZMTPError)
+    case messageTooLarge(size: Int, cap: Int)
+    case dataMessage(frames: Int, bytes: Int)
+    case unexpectedCommand(String)
+    case peerError(String)
+    case topicTooLong(bytes: Int, cap: Int)
+    case tooManySubscriptions(cap: Int)
+
+    var rule: String {
+        switch self {
+        case .handshake(let error):
+            if case .socketTypeMismatch = error { return "socket-type" }
+            return "handshake"
+        case .frame: return "framing"
+        case .messageTooLarge: return "frame-size"
+        case .dataMessage: return "data-from-subscriber"
+        case .unexpectedCommand: return "unexpected-command"
+        case .peerError: return "peer-error"
+        case .topicTooLong: return "topic-size"
+        case .tooManySubscriptions: return "subscription-count"
+        }
+    }
+
+    /// The reason for a ZMTP ERROR command, where one may be sent; nil: just close.
+    var errorReason: String? {
+        switch self {
+        case .handshake(let error): error.errorReason
+        case .frame(let error): error.errorReason
+        case .messageTooLarge: "frame too large"
+        case .dataMessage: "subscribers may only send subscriptions"
+        case .unexpectedCommand: "unexpected command"
+        case .peerError: nil
+        case .topicTooLong: "topic too long"
+        case .tooManySubscriptions: "too many subscriptions"
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .handshake(let error): "handshake: \(error)"
+        case .frame(let error): "\(error)"
+        case .messageTooLarge(let size, let cap): "frame or message of \(size) bytes is over the \(cap)-byte cap"
+        case .dataMessage(let frames, let bytes): "a data message (\(frames) frames, \(bytes) bytes) that is not a subscription"
+        case .unexpectedCommand(let name): "unexpected command \(name)"
+        case .peerError(let reason): "the subscriber sent ERROR \(reason)"
+        case .topicTooLong(let bytes, let cap): "topic of \(bytes) bytes is over max_topic_bytes (\(cap))"
+        case .tooManySubscriptions(let cap): "more than max_subscriptions_per_peer (\(cap)) topics"
+        }
+    }
+}

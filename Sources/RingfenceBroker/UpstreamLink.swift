@@ -1,0 +1,208 @@
+import Dispatch
+import Logging
+import RingfenceIO
+import RingfenceZMTP
+import SystemPackage
+
+/// The broker's one connection to the engine's XPUB, as an XSUB: connect, handshake, send the
+/// subscriptions, read whole messages; on any loss, reconnect with backoff and send the
+/// subscriptions again, so a restarted writer counts its readers afresh. Subscribers are told
+/// nothing, exactly as with a direct libzmq connection. Confined to the broker's loop.
+final class UpstreamLink: @unchecked Sendable {
+    enum State {
+        /// No address yet (original destination, before the first subscriber).
+        case idle
+        case handshaking(Handshake, since: ContinuousClock.Instant)
+        case ready(peerMinor: UInt8)
+        /// Waiting before the next attempt.
+        case waiting
+        case stopped
+    }
+
+    private let loop: EventLoop
+    private let logger: Logger
+    private let guardName: String
+    private let limits: BrokerLimits
+    private(set) var address: SocketAddress?
+    private(set) var state = State.idle
+    private var connection: Connection?
+    private var reader: MessageReader
+    private var backoff = Duration.milliseconds(100)
+    private var failuresLogged = 0
+    /// Called on the loop with each whole message, and after each read with the batch's end.
+    var onMessage: ([SharedBytes]) -> Void = { _ in }
+    var onOversized: (Int) -> Void = { _ in }
+    var onBatchEnd: () -> Void = {}
+    /// The subscriptions to send on (re)connecting.
+    var subscriptions: () -> [[UInt8]] = { [] }
+    private(set) var messagesIn: UInt64 = 0
+    private(set) var reconnects: UInt64 = 0
+
+    init(loop: EventLoop, logger: Logger, guardName: String, limits: BrokerLimits) {
+        self.loop = loop
+        self.logger = logger
+        self.guardName = guardName
+        self.limits = limits
+        reader = Self.makeReader(limits)
+    }
+
+    private static func makeReader(_ limits: BrokerLimits) -> MessageReader {
+        MessageReader(
+            maxFrameBytes: UInt64(limits.maxMessageBytes), maxMessageBytes: limits.maxMessageBytes, skipsOversized: true)
+    }
+
+    var isReady: Bool {
+        if case .ready = state { return true }
+        return false
+    }
+
+    /// Sets the engine's address and connects, unless already connected or trying.
+    func connect(to address: SocketAddress) {
+        guard case .idle = state else { return }
+        self.address = address
+        attempt()
+    }
+
+    /// Sends one subscription change, if the link is up (otherwise it goes with the rest on connecting).
+    func send(_ subscription: Subscription) {
+        guard case .ready(let minor) = state, let connection else { return }
+        connection.write(subscription.encodedFrame(peerMinor: minor))
+    }
+
+    /// Closes the link for good.
+    func stop() {
+        state = .stopped
+        connection?.close()
+        connection = nil
+    }
+
+    /// Enforces the handshake deadline (which also bounds the connect). On the loop.
+    func checkDeadline(now: ContinuousClock.Instant) {
+        if case .handshaking(_, let since) = state, now - since > limits.handshakeTimeout {
+            fail("no ZMTP greeting and READY within handshake_timeout")
+        }
+    }
+
+    private func attempt() {
+        guard let address else { return }
+        let fd: Int32
+        do throws(Errno) {
+            fd = try Posix.tcpSocket(family: address.family)
+            Posix.setNoDelay(clientFD: fd, upstreamFD: fd)
+            _ = try Posix.connect(fd, address)
+        } catch {
+            return fail("connect: \(error)")
+        }
+        let connection = Connection(fd: fd, loop: loop, writeLimit: 16 << 20, readBufferSize: 256 << 10)
+        self.connection = connection
+        reader = Self.makeReader(limits)
+        let handshake = Handshake(localType: .xsub, minor: 1, maxCommandBytes: 4096)
+        state = .handshaking(handshake, since: .now)
+        connection.onRead = { [unowned self] bytes in received(bytes) }
+        connection.readTarget = { [unowned self] in isReady ? reader.directTarget() : nil }
+        connection.onReadIntoTarget = { [unowned self] count in
+            var events: [MessageReader.Event] = []
+            do throws(MessageReader.Failure) {
+                try reader.didReadDirectly(count, into: &events)
+            } catch {
+                return fail("\(error)")
+            }
+            handle(events)
+        }
+        connection.onEndOfInput = { [unowned self] in fail("the engine closed the connection") }
+        connection.onError = { [unowned self] error in fail("\(error)") }
+        // Written at once, or as soon as the connect completes; a refused connect fails the write or the read.
+        connection.write(handshake.opening)
+        connection.setReading(true)
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        var rest = bytes
+        if case .handshaking(var handshake, let since) = state {
+            let consumed: Int
+            do throws(ZMTPError) {
+                consumed = try handshake.feed(bytes)
+            } catch {
+                return fail("handshake: \(error)")
+            }
+            guard handshake.state == .done, let minor = handshake.peerMinor else {
+                state = .handshaking(handshake, since: since)
+                return
+            }
+            state = .ready(peerMinor: minor)
+            becameReady(minor: minor)
+            rest = UnsafeRawBufferPointer(rebasing: bytes[consumed...])
+        }
+        guard isReady, !rest.isEmpty else { return }
+        var events: [MessageReader.Event] = []
+        do throws(MessageReader.Failure) {
+            try reader.consume(rest, into: &events)
+        } catch {
+            return fail("\(error)")
+        }
+        handle(events)
+    }
+
+    private func becameReady(minor: UInt8) {
+        let subscriptions = subscriptions()
+        logger.info(
+            "upstream connected",
+            metadata: [
+                "guard": "\(guardName)", "upstream": "\(address.map { "\($0)" } ?? "")", "zmtp": "3.\(minor)",
+                "subscriptions": "\(subscriptions.count)",
+            ])
+        backoff = .milliseconds(100)
+        failuresLogged = 0
+        for topic in subscriptions {
+            connection?.write(Subscription.subscribe(topic).encodedFrame(peerMinor: minor))
+        }
+    }
+
+    private func handle(_ events: [MessageReader.Event]) {
+        for event in events {
+            switch event {
+            case .message(let frames):
+                messagesIn += 1
+                onMessage(frames)
+            case .oversized(let bytes):
+                onOversized(bytes)
+            case .command(let command):
+                if case .ping(_, let context) = command {
+                    connection?.write(Command.pong(context: context).encodedFrame())
+                }
+            }
+        }
+        onBatchEnd()
+    }
+
+    /// Drops the connection and schedules the next attempt, logging the first failures and
+    /// then only every tenth, so an engine that is down for long does not flood the log.
+    private func fail(_ reason: String) {
+        if case .stopped = state { return }
+        let wasReady = isReady
+        connection?.close(reset: true)
+        connection = nil
+        state = .waiting
+        reconnects += 1
+        if wasReady {
+            logger.warning(
+                "upstream lost; reconnecting",
+                metadata: ["guard": "\(guardName)", "upstream": "\(address.map { "\($0)" } ?? "")", "error": "\(reason)"])
+        } else if failuresLogged < 3 || failuresLogged % 10 == 0 {
+            logger.error(
+                "upstream unreachable; retrying",
+                metadata: [
+                    "guard": "\(guardName)", "upstream": "\(address.map { "\($0)" } ?? "")", "error": "\(reason)",
+                    "retry_in": "\(backoff)",
+                ])
+        }
+        failuresLogged += 1
+        let delay = backoff
+        backoff = min(backoff * 2, .seconds(5))
+        let nanoseconds = Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
+        loop.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+            guard let self, case .waiting = state else { return }
+            attempt()
+        }
+    }
+}
