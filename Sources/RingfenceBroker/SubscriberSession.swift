@@ -49,7 +49,8 @@ final class SubscriberSession: @unchecked Sendable {
         self.peer = peer
         self.limits = limits
         // Room for a whole queue: the high-water marks are enforced before a write.
-        connection = Connection(fd: fd, loop: loop, writeLimit: limits.hwmBytes + (64 << 10), readBufferSize: 4096)
+        connection = Connection(
+            fd: fd, loop: loop, writeLimit: limits.hwmBytes + limits.maxMessageBytes + (64 << 10), readBufferSize: 4096)
         state = .handshaking(
             Handshake(localType: .xpub, minor: 1, maxCommandBytes: limits.maxSubscriberFrameBytes), since: .now)
         reader = MessageReader(
@@ -169,7 +170,11 @@ final class SubscriberSession: @unchecked Sendable {
     /// `connection.flush()` so that a burst leaves in few gathered writes.
     func deliver(_ message: BrokerMessage) -> Delivery {
         retireWritten()
-        guard messageEnds.count < limits.hwmMessages, connection.queuedBytes + message.wireBytes <= limits.hwmBytes else {
+        // An empty queue always takes a message: one as large as max_message_bytes (which the
+        // policy keeps within hwm_bytes) plus its frame headers must still get through.
+        guard messageEnds.isEmpty
+            || (messageEnds.count < limits.hwmMessages && connection.queuedBytes + message.wireBytes <= limits.hwmBytes)
+        else {
             return .overflow
         }
         guard connection.write(message.chunks, flush: false) else { return .overflow }
@@ -187,12 +192,17 @@ final class SubscriberSession: @unchecked Sendable {
     /// Sends an ERROR (where the peer is far enough in the handshake to read one) and closes.
     func close(error reason: String? = nil) {
         guard !isClosed else { return }
+        // Nothing the peer sends from now on is read or reported: the broker has let go.
+        connection.setReading(false)
+        connection.onRead = { _ in }
+        connection.onEndOfInput = {}
+        connection.onError = { _ in }
         if let reason {
             write(Command.error(reason: reason).encodedFrame())
             connection.shutdownWrite()
             // The ERROR must leave before the socket closes: close once the queue is flushed, or
             // at once if the peer does not read it.
-            connection.onDrained = { [connection] in connection.close() }
+            connection.onDrained = { [weak connection] in connection?.close() }
             if connection.queuedBytes > 0 {
                 connection.loop.queue.asyncAfter(deadline: .now() + .milliseconds(200)) { [connection] in
                     connection.close(reset: true)

@@ -118,6 +118,14 @@ public final class Connection: @unchecked Sendable {
         chunks.removeAll()
         queuedBytes = 0
         channel.close(reset: reset)
+        // A closed connection calls nobody back; dropping the handlers also breaks any cycle
+        // through them (an owner that captured the connection).
+        onRead = { _ in }
+        onEndOfInput = {}
+        onError = { _ in }
+        onDrained = {}
+        readTarget = { nil }
+        onReadIntoTarget = { _ in }
     }
 
     private func readAvailable() {
@@ -205,7 +213,8 @@ public final class Connection: @unchecked Sendable {
     }
 
     private func fail(_ error: Errno) {
+        let handler = onError
         close(reset: true)
-        onError(error)
+        handler(error)
     }
 }
