@@ -10,6 +10,7 @@ struct BrokerLimits: Sendable {
     var maxMessageBytes: Int
     var handshakeTimeout: Duration
     var onOverflow: BrokerSettings.OverflowAction
+    var busyPoll: Duration
 
     /// The largest frame a subscriber may send: room for a SUBSCRIBE of the longest topic, a
     /// READY with a few properties, an ERROR; nothing a subscriber says needs more.
@@ -23,5 +24,6 @@ struct BrokerLimits: Sendable {
         maxMessageBytes = settings.maxMessageBytes.bytes
         handshakeTimeout = settings.handshakeTimeout
         onOverflow = settings.onOverflow
+        busyPoll = settings.busyPoll
     }
 }

@@ -94,6 +94,7 @@ final class UpstreamLink: @unchecked Sendable {
             return fail("connect: \(error)")
         }
         let connection = Connection(fd: fd, loop: loop, writeLimit: 16 << 20, readBufferSize: 256 << 10)
+        connection.busyPoll = limits.busyPoll
         self.connection = connection
         reader = Self.makeReader(limits)
         let handshake = Handshake(localType: .xsub, minor: 1, maxCommandBytes: 4096)

@@ -37,6 +37,14 @@ public final class Connection: @unchecked Sendable {
     /// Called with the byte count of each read into `readTarget`'s buffer.
     public var onReadIntoTarget: (Int) -> Void = { _ in }
 
+    /// After a read that brought bytes, how long the connection keeps reading by polling, its
+    /// read source suspended, before it sleeps until Dispatch wakes it: the next message is
+    /// read by a thread already running instead of one woken through Dispatch's epoll thread
+    /// (the relay's `busy_poll`, for a connection). Zero: off.
+    public var busyPoll = Duration.zero
+    private var lastReadAt = ContinuousClock.now
+    private var polling = false
+
     private var chunks = Deque<SharedBytes>()
     /// Bytes of `chunks[0]` already written.
     private var firstOffset = 0
@@ -140,6 +148,7 @@ public final class Connection: @unchecked Sendable {
                     onEndOfInput()
                     return
                 case .done(let count):
+                    if busyPoll > .zero { startPolling() }
                     if target != nil {
                         onReadIntoTarget(count)
                     } else {
@@ -156,6 +165,29 @@ public final class Connection: @unchecked Sendable {
         }
         // More may be queued: another turn, fair to the loop's other connections.
         loop.execute { [weak self] in self?.readAvailable() }
+    }
+
+    private func startPolling() {
+        lastReadAt = .now
+        guard !polling else { return }
+        polling = true
+        channel.setPolled(true)
+        loop.execute { [weak self] in self?.poll() }
+    }
+
+    /// One polling turn: read what is there; go on while bytes came within `busyPoll`, else
+    /// hand the descriptor back to Dispatch (and read once more, for what came in between).
+    private func poll() {
+        guard !isClosed, polling else { return }
+        readAvailable()
+        guard !isClosed else { return }
+        if ContinuousClock.now - lastReadAt < busyPoll && channel.isReading {
+            loop.execute { [weak self] in self?.poll() }
+        } else {
+            polling = false
+            channel.setPolled(false)
+            readAvailable()
+        }
     }
 
     private func flushQueue() {

@@ -30,6 +30,10 @@ public struct BrokerSettings: Hashable, Sendable {
     public var onOverflow = OverflowAction.disconnect
     /// Greeting and READY must arrive within this time.
     public var handshakeTimeout = Duration.seconds(5)
+    /// After a message arrives from the engine, how long the broker keeps polling that
+    /// connection instead of sleeping until Dispatch wakes it (as the relay's `busy_poll`): the
+    /// next message is fanned out without a thread wake-up. Zero turns it off.
+    public var busyPoll = RelaySettings.defaultTCPStoreBusyPoll
 
     public init(listenPort: UInt16) { self.listenPort = listenPort }
 }

@@ -14,6 +14,7 @@ struct GuardReader {
         .zmqXPUB: [
             "listen_port", "upstream", "max_subscribers", "max_subscribers_per_peer", "max_subscriptions_per_peer",
             "max_topic_bytes", "max_message_bytes", "hwm_messages", "hwm_bytes", "on_overflow", "handshake_timeout",
+            "busy_poll",
         ],
     ]
 
@@ -118,15 +119,8 @@ struct GuardReader {
         relay.connectTimeout = reader.duration("connect_timeout", default: relay.connectTimeout)
         relay.idleTimeout = reader.duration("idle_timeout", default: relay.idleTimeout, allowZero: true)
         relay.appProtocol = reader.choice("protocol", default: relay.appProtocol)
-        relay.busyPoll = reader.duration(
-            "busy_poll", default: relay.appProtocol == .tcpstore ? RelaySettings.defaultTCPStoreBusyPoll : .zero,
-            allowZero: true)
-        if relay.busyPoll > RelaySettings.maxBusyPoll {
-            sink.report(
-                reader.keyPath("busy_poll"),
-                "\(PolicyDuration.format(relay.busyPoll)) is more than \(PolicyDuration.format(RelaySettings.maxBusyPoll)); a longer spin only burns CPU")
-            relay.busyPoll = RelaySettings.maxBusyPoll
-        }
+        relay.busyPoll = readBusyPoll(
+            default: relay.appProtocol == .tcpstore ? RelaySettings.defaultTCPStoreBusyPoll : .zero)
         relay.handshakeTimeout = reader.duration("handshake_timeout", default: relay.handshakeTimeout)
         relay.partialTimeout = reader.duration("partial_timeout", default: relay.partialTimeout)
         relay.maxKeyBytes = reader.size("max_key_bytes", default: relay.maxKeyBytes)
@@ -146,6 +140,18 @@ struct GuardReader {
         return relay
     }
 
+    /// `busy_poll`, for either kind: a duration from zero (off) to `RelaySettings.maxBusyPoll`.
+    private mutating func readBusyPoll(default fallback: Duration) -> Duration {
+        let value = reader.duration("busy_poll", default: fallback, allowZero: true)
+        guard value <= RelaySettings.maxBusyPoll else {
+            sink.report(
+                reader.keyPath("busy_poll"),
+                "\(PolicyDuration.format(value)) is more than \(PolicyDuration.format(RelaySettings.maxBusyPoll)); a longer spin only burns CPU")
+            return RelaySettings.maxBusyPoll
+        }
+        return value
+    }
+
     private mutating func readBroker(port: UInt16) -> BrokerSettings? {
         guard let listenPort = readListenPort(port: port) else { return nil }
         var broker = BrokerSettings(listenPort: listenPort)
@@ -161,6 +167,7 @@ struct GuardReader {
         broker.hwmBytes = reader.size("hwm_bytes", default: broker.hwmBytes)
         broker.onOverflow = reader.choice("on_overflow", default: broker.onOverflow)
         broker.handshakeTimeout = reader.duration("handshake_timeout", default: broker.handshakeTimeout)
+        broker.busyPoll = readBusyPoll(default: broker.busyPoll)
         if broker.maxMessageBytes > broker.hwmBytes {
             // Blame the key the author wrote; with both written, the message cap.
             let key = reader.has("max_message_bytes") || !reader.has("hwm_bytes") ? "max_message_bytes" : "hwm_bytes"

@@ -38,6 +38,29 @@ import Glibc
         Glibc.close(remote)
     }
 
+    @Test func busyPollingReadsWhilePolledAndHandsTheSocketBackWhenQuiet() async throws {
+        let loop = EventLoop(index: 0)
+        let (local, remote) = ChannelTests.socketPair()
+        let received = ReceivedBytes()
+        let connection = Connection(fd: local, loop: loop, writeLimit: 1024)
+        loop.queue.sync {
+            connection.busyPoll = .milliseconds(100)
+            connection.onRead = { received.append(Array($0)) }
+            connection.setReading(true)
+        }
+        _ = "a".withCString { Glibc.write(remote, $0, 1) }
+        try await waitUntil { received.bytes == Array("a".utf8) }
+        // Within the window: read by polling.
+        _ = "b".withCString { Glibc.write(remote, $0, 1) }
+        try await waitUntil { received.bytes == Array("ab".utf8) }
+        // Well after it: the read source is back in charge and wakes the loop.
+        try await Task.sleep(for: .milliseconds(400))
+        _ = "c".withCString { Glibc.write(remote, $0, 1) }
+        try await waitUntil { received.bytes == Array("abc".utf8) }
+        loop.queue.sync { connection.close() }
+        Glibc.close(remote)
+    }
+
     @Test func sharedArraysAreWrittenInOrderAndTheQueueIsBounded() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
