@@ -242,6 +242,7 @@ enum SubscriberViolation: Error, CustomStringConvertible {
         case .handshake(let error):
             if case .socketTypeMismatch = error { return "socket-type" }
             return "handshake"
+        case .frame(.frameTooLarge), .frame(.commandTooLarge): return "frame-size"
         case .frame: return "framing"
         case .messageTooLarge: return "frame-size"
         case .dataMessage: return "data-from-subscriber"

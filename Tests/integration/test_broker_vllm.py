@@ -1,0 +1,139 @@
+"""vLLM's MessageQueue through the broker (kind = "zmq-xpub"), with real libzmq on both sides.
+
+The writer is what vLLM 0.33's `MessageQueue` does on the engine: an XPUB with XPUB_VERBOSE
+bound on the host's IP at port 0 (the guard's port is the one it got), one blocking recv() per
+expected remote reader, then send(b"READY"), then multipart messages (a protocol-5 pickle and
+its out-of-band buffers of 1 MiB and more). The readers are vLLM's remote readers: a SUB that
+subscribes "", connects to the engine's address from another namespace (redirected by the
+kernel to the broker), asserts the first message is b"READY" and then decodes every message
+with `pickle.loads(frame0, buffers=frames[1:])`.
+
+Proven here: the handshake completes with exactly one subscription per reader; every reader
+gets every message whole, in order and intact; a denied peer that connects first takes no slot
+in the writer's count (the kernel fence stops it before the broker); and when the engine
+restarts on the same port, the broker reconnects and subscribes again on behalf of readers that
+stayed connected, so the new writer counts them and they receive its READY and messages.
+"""
+
+from brokerkit import GUARD, MiB, Reader, Writer, broker_policy, narrow_host_port_range, start_broker
+from conftest import BAD_V4, OK_V4
+from relaykit import OK2_V4, OK2_V6, add_peer, assert_alive, events, peers, wait_event  # noqa: F401
+
+HANDSHAKE_WITHIN = 10.0  # seconds for both readers' subscriptions to reach the writer
+
+
+def two_readers(topo, peers, port: int) -> tuple[Reader, Reader]:
+    """vLLM readers in peer_ok and in a fourth allowed namespace, "okb" (10.77.0.4)."""
+    okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
+    return (Reader(peers, topo.peer_ok, port, name="reader_ok"),
+            Reader(peers, okb, port, name="reader_okb"))
+
+
+def test_vllm_handshake_then_50_multipart_messages_reach_both_readers_whole_in_order_and_intact(topo, peers):
+    """Writer on 10.77.0.1:<ephemeral>, proxyd guarding that port (default limits, default
+    listen_port = port + 10000), two readers from two allowed namespaces. The writer's two
+    blocking recv() calls return b"\\x01" each (one SUBSCRIBE "" per reader) and nothing more
+    comes; both readers then get b"READY"; then 50 messages of three frames (pickle, 1 MiB,
+    3 MiB of random bytes) reach both readers, read concurrently in their own processes: every
+    sequence number in order, every frame's sha256 equal to what the writer sent, every pickle
+    loading with its out-of-band buffers. proxyd logged one `subscribed` per reader, topic ""."""
+    narrow_host_port_range(topo)
+    writer = Writer(peers, topo.host)
+    d = start_broker(topo, broker_policy(writer.port), writer.port + 10000)
+    readers = two_readers(topo, peers, writer.port)
+
+    assert writer.wait_subs(2, HANDSHAKE_WITHIN) == [b"\x01", b"\x01"]
+    assert writer.drain(0.3) == [], "more subscriptions than readers reached the writer"
+    writer.ready()
+    for r in readers:
+        r.expect_ready(10)
+
+    sent = writer.stream(50, [MiB, 3 * MiB])
+    for r in readers:
+        r.expect_stream(sent, 60)
+        assert all(m["frames"] == 3 and m["sizes"][1:] == [MiB, 3 * MiB] for m in r.messages[1:])
+    for r in readers:
+        assert r.nothing_more(0.3) == [], f"{r.name} received messages nobody sent"
+
+    for peer in (OK_V4, OK2_V4):
+        assert len(events(d, "subscribed", guard=GUARD, peer=peer, topic="")) == 1, d.log()[-3000:]
+    assert_alive(d)
+
+
+def test_denied_subscriber_connecting_first_takes_no_slot_in_the_writers_reader_count(topo, peers):
+    """vLLM's writer counts any subscription message as a reader (§1.4 of the fact sheet): a
+    rogue SUB that subscribes first would get the count satisfied and the real readers would
+    miss READY. Here a libzmq SUB in peer_bad (not allowed) connects first and keeps retrying
+    for a second: the kernel fence refuses it (a raw connect from peer_bad is refused), the
+    writer receives nothing, proxyd never admits or subscribes 10.77.0.3; only once both real
+    readers have connected does the writer's count of 2 complete, both get READY and then the
+    messages, and the denied SUB receives nothing at all."""
+    narrow_host_port_range(topo)
+    writer = Writer(peers, topo.host)
+    d = start_broker(topo, broker_policy(writer.port), writer.port + 10000)
+
+    bad = Reader(peers, topo.peer_bad, writer.port, name="reader_bad")
+    assert writer.drain(1.0) == [], "a subscription reached the writer before any allowed reader connected"
+    try:
+        topo.connect(topo.peer_bad, "10.77.0.1", writer.port, timeout=2).close()
+        raise AssertionError("peer_bad could connect to the guarded port")
+    except ConnectionRefusedError:
+        pass
+
+    readers = two_readers(topo, peers, writer.port)
+    assert writer.wait_subs(2, HANDSHAKE_WITHIN) == [b"\x01", b"\x01"]
+    writer.ready()
+    for r in readers:
+        r.expect_ready(10)
+    sent = writer.stream(5, [MiB])
+    for r in readers:
+        r.expect_stream(sent, 20)
+
+    assert bad.nothing_more(0.5) == [], "the denied subscriber received messages"
+    assert writer.drain(0.3) == []
+    for msg in ("subscriber admitted", "subscribed", "subscriber closed: protocol violation"):
+        assert events(d, msg, peer=BAD_V4) == [], f"{msg!r} logged for the denied peer:\n{d.log()[-3000:]}"
+    assert_alive(d)
+
+
+def test_engine_restart_on_the_same_port_broker_resubscribes_for_connected_readers_and_they_get_the_new_ready(topo, peers):
+    """After a first writer's handshake and 5 messages, the writer is killed (SIGKILL, as an
+    engine crash). proxyd logs `upstream lost; reconnecting`, then `upstream unreachable;
+    retrying` while nothing listens; a new writer binds the same port and proxyd logs `upstream
+    connected ... subscriptions=2`. The new writer's count of 2 completes (b"\\x01" twice: the
+    broker subscribed again for the two readers, who never reconnected: no subscriber was
+    closed or admitted meanwhile), and both readers receive its READY and its 5 messages
+    intact, in order."""
+    narrow_host_port_range(topo)
+    first = Writer(peers, topo.host, name="writer1")
+    port = first.port
+    d = start_broker(topo, broker_policy(port), port + 10000)
+    readers = two_readers(topo, peers, port)
+    assert first.wait_subs(2, HANDSHAKE_WITHIN) == [b"\x01", b"\x01"]
+    first.ready()
+    for r in readers:
+        r.expect_ready(10)
+    sent = first.stream(5, [MiB])
+    for r in readers:
+        r.expect_stream(sent, 20)
+
+    since = d.log_size()
+    first.kill()
+    wait_event(d, "upstream lost; reconnecting", since, guard=GUARD)
+    wait_event(d, "upstream unreachable; retrying", since, guard=GUARD)
+
+    second = Writer(peers, topo.host, port=port, name="writer2")
+    wait_event(d, "upstream connected", since, guard=GUARD, subscriptions="2")
+    assert second.wait_subs(2, HANDSHAKE_WITHIN) == [b"\x01", b"\x01"]
+    assert second.drain(0.3) == []
+    second.ready()
+    for r in readers:
+        r.expect_ready(10)
+    sent = second.stream(5, [MiB, 2 * MiB])
+    for r in readers:
+        r.expect_stream(sent, 20)
+
+    for msg in ("subscriber admitted", "subscriber closed", "subscriber closed: protocol violation",
+                "subscriber closed: timeout", "subscriber evicted: queue full"):
+        assert events(d, msg, since) == [], f"{msg!r} during the restart:\n{d.log()[since:]}"
+    assert_alive(d)
