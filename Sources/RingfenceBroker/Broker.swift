@@ -193,6 +193,10 @@ final class Broker: @unchecked Sendable {
             }
         }
         upstream.checkDeadline(now: now)
+        // A safety net against a missed Dispatch event (see Connection.nudge): cheap, and a
+        // no-op when nothing is pending.
+        upstream.nudge()
+        for session in subscribers.values where session.queuedBytes > 0 { session.connection.nudge() }
     }
 
     /// Closes every subscriber and the upstream link.

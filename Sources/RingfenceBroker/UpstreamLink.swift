@@ -76,6 +76,11 @@ final class UpstreamLink: @unchecked Sendable {
         connection = nil
     }
 
+    /// A read and write attempt on the engine's connection (see `Connection.nudge`).
+    func nudge() {
+        connection?.nudge()
+    }
+
     /// Enforces the handshake deadline (which also bounds the connect). On the loop.
     func checkDeadline(now: ContinuousClock.Instant) {
         if case .handshaking(_, let since) = state, now - since > limits.handshakeTimeout {

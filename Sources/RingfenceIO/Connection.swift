@@ -106,6 +106,14 @@ public final class Connection: @unchecked Sendable {
         return true
     }
 
+    /// One read attempt and one write attempt now, whatever the Dispatch sources say: a
+    /// safety net against a missed event (see the relay's sweep), for an owner's periodic check.
+    public func nudge() {
+        guard !isClosed else { return }
+        if queuedBytes > 0 { flushQueue() }
+        readAvailable()
+    }
+
     /// Writes what the socket takes of the queue now (after writes queued with `flush: false`).
     public func flush() {
         guard !isClosed, !channel.isWriting, queuedBytes > 0 else { return }

@@ -48,6 +48,8 @@ final class RelaySession: @unchecked Sendable {
     private var finishedDirections = 0
     /// A busy-poll turn is queued on the loop.
     private var pollScheduled = false
+    /// A nudge has moved bytes (logged once per connection).
+    private var nudgeLogged = false
 
     init(id: UInt64, clientFD: Int32, peer: SocketAddress, upstream: SocketAddress, loop: EventLoop, context: RelayContext) {
         self.id = id
@@ -218,7 +220,29 @@ final class RelaySession: @unchecked Sendable {
             }
         }
         if settings.idleTimeout > .zero && now - lastActivity > settings.idleTimeout {
-            close(.timeout("idle_timeout"))
+            return close(.timeout("idle_timeout"))
+        }
+        if now - lastActivity > .milliseconds(200) { nudge() }
+    }
+
+    /// One read and one write attempt each way, whatever the Dispatch sources say. libdispatch
+    /// has been seen to report an event once and then stop (a hang-up); if it ever drops one, a
+    /// connection that has been quiet for a sweep is moved on within 200 ms instead of stalling
+    /// for good. It moves nothing in the normal case; when it does, the log says so.
+    private func nudge() {
+        guard case .relaying = state, let clientToUpstream, let upstreamToClient else { return }
+        let before = clientToUpstream.bytesForwarded + upstreamToClient.bytesForwarded
+        for pump in [clientToUpstream, upstreamToClient] {
+            if pump.destination.isWriting { handle(pump.destinationWritable(), polling: true) }
+            handle(pump.sourceReadable(), polling: true)
+            guard case .relaying = state else { return }
+        }
+        let moved = clientToUpstream.bytesForwarded + upstreamToClient.bytesForwarded - before
+        if moved > 0 && !nudgeLogged {
+            nudgeLogged = true
+            context.logger.info(
+                "quiet connection moved bytes when nudged (an event was missed)",
+                metadata: ["guard": "\(context.guardName)", "peer": "\(peer.address)", "bytes": "\(moved)"])
         }
     }
 

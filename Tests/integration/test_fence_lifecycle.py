@@ -92,7 +92,9 @@ INVALID_POLICIES = {
     "bad_deny_value": policy_toml(deny="ignore"),
     "port_out_of_range": policy_toml(ports=[70000]),
     "unknown_peer_group": policy_toml(allow=["@nobody"]),
-    "unsupported_kind_example": None,  # policy.example.toml: valid, but has kinds tcp and zmq-xpub
+    # Valid, but its relay cannot start: the upstream's name does not resolve.
+    "guard_cannot_start": policy_toml(extra="")
+    + '\n[[guard]]\nname = "relay"\nkind = "tcp"\nport = 29501\nallow = []\nupstream = "no-such-host.invalid:1"\n',
 }
 
 
@@ -100,11 +102,8 @@ INVALID_POLICIES = {
 def test_proxyd_refuses_to_start_on_invalid_policy_and_creates_no_table(scratch_netns, tmp_path, case):
     """(j) proxyd exits 1 with a message on stderr, and no nftables table at all exists in its
     namespace afterwards (nothing was applied)."""
-    if INVALID_POLICIES[case] is None:
-        policy = EXAMPLE_POLICY
-    else:
-        policy = tmp_path / "policy.toml"
-        policy.write_text(INVALID_POLICIES[case])
+    policy = tmp_path / "policy.toml"
+    policy.write_text(INVALID_POLICIES[case])
     d = Proxyd(scratch_netns, policy, tmp_path / "proxyd.log")
     try:
         rc = d.wait_exit()
@@ -129,6 +128,22 @@ def test_proxyd_refuses_a_missing_policy_file(scratch_netns, tmp_path):
     assert rc == 1, d.log()
     assert run("ip", "netns", "exec", scratch_netns, "nft", "list", "tables").stdout.strip() == ""
 
+
+def test_proxyd_runs_every_guard_of_the_documented_example(scratch_netns, tmp_path):
+    """policy.example.toml has a firewall, a tcp and a zmq-xpub guard: proxyd starts them all
+    (the relay and the broker listen on their listen ports), applies the table, and stops on
+    SIGTERM with exit code 0."""
+    d = Proxyd(scratch_netns, EXAMPLE_POLICY, tmp_path / "proxyd.log")
+    try:
+        d.wait_running()
+        log = d.log()
+        assert 'msg="relay listening" guard=tcpstore' in log and "port=39600" in log, log
+        assert 'msg="broker listening"' in log and "guard=tp-broadcast" in log and "port=15557" in log, log
+        assert "fence applied" in log, log
+        assert "table inet ringfence" in run("ip", "netns", "exec", scratch_netns, "nft", "list", "tables").stdout
+        assert d.terminate() == 0, d.log()
+    finally:
+        d.kill()
 
 
 def test_proxyd_without_cap_net_admin_exits_with_nftables_error_text(scratch_netns):

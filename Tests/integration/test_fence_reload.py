@@ -50,7 +50,9 @@ BAD_POLICIES = {
     "toml_syntax_error": policy_toml() + "\n[[guard]\nname = \"oops\n",
     "unknown_key": policy_toml(extra='alow = ["10.77.0.3"]\n'),
     "duplicate_port": policy_toml() + '\n[[guard]]\nname = "again"\nkind = "firewall"\nport = 29500\nallow = []\n',
-    "unsupported_kind": policy_toml().replace('kind = "firewall"', 'kind = "zmq-xpub"'),
+    # Valid, but its relay cannot listen: the echo server holds 29500.
+    "relay_port_in_use": policy_toml()
+    + '\n[[guard]]\nname = "relay"\nkind = "tcp"\nport = 29501\nlisten_port = 29500\nallow = ["@ok"]\n',
     # An empty or truncated file must not open every guarded port.
     "empty_file": "",
     "no_guards_left": "[firewall]\ndeny = \"reject\"\n",
