@@ -153,7 +153,7 @@ struct MessageReader {
         } else if header.size > maxFrameBytes {
             throw .zmtp(.commandTooLarge(size: header.size, cap: maxFrameBytes))
         }
-        let frame = SharedBytes(count: Int(header.size))
+        let frame = SharedBytes(count: Int(header.size), pool: .shared)
         state = .body(header: header, frame: frame, filled: 0)
         if header.size == 0 { try advanceBody(header: header, frame: frame, filled: 0, into: &events) }
     }

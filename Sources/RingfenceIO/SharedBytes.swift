@@ -8,11 +8,20 @@
 public final class SharedBytes: @unchecked Sendable {
     public let count: Int
     private let storage: UnsafeMutableRawBufferPointer
+    /// Where the storage goes back to, for large buffers.
+    private let pool: StoragePool?
 
-    /// Uninitialized storage of `count` bytes, for the maker to fill.
-    public init(count: Int) {
+    /// Uninitialized storage of `count` bytes, for the maker to fill; large buffers take their
+    /// storage from `pool` and give it back when released.
+    public init(count: Int, pool: StoragePool? = nil) {
         self.count = count
-        storage = .allocate(byteCount: max(count, 1), alignment: 16)
+        if let pool, let capacity = pool.capacity(for: count) {
+            storage = pool.take(capacity: capacity)
+            self.pool = pool
+        } else {
+            storage = .allocate(byteCount: max(count, 1), alignment: 16)
+            self.pool = nil
+        }
     }
 
     /// A copy of `bytes`.
@@ -21,7 +30,9 @@ public final class SharedBytes: @unchecked Sendable {
         UnsafeMutableRawBufferPointer(rebasing: storage[0..<count]).copyBytes(from: bytes)
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        if let pool { pool.give(storage) } else { storage.deallocate() }
+    }
 
     public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         try body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
