@@ -31,9 +31,11 @@ public struct BrokerSettings: Hashable, Sendable {
     /// Greeting and READY must arrive within this time.
     public var handshakeTimeout = Duration.seconds(5)
     /// After a message arrives from the engine, how long the broker keeps polling that
-    /// connection instead of sleeping until Dispatch wakes it (as the relay's `busy_poll`): the
-    /// next message is fanned out without a thread wake-up. Zero turns it off.
-    public var busyPoll = RelaySettings.defaultTCPStoreBusyPoll
+    /// connection instead of sleeping until Dispatch wakes it (as the relay's `busy_poll`).
+    /// Off by default: the engine, its readers and the broker compete for the same cores, and
+    /// measured on 2 cores the spinning cost more (in the publisher's and readers' CPU) than
+    /// the wake-ups it saved.
+    public var busyPoll = Duration.zero
 
     public init(listenPort: UInt16) { self.listenPort = listenPort }
 }
