@@ -63,5 +63,12 @@ bench-relay: bench-deps venv
 	$(SWIFT) build -c release --product proxyd
 	$(PYTHON) Benchmarks/relay/bench_relay.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)"
 
+# The broker benchmark (root: it makes network namespaces): direct libzmq vs the broker vs zmq_proxy.
+# Debian's python3 with python3-zmq; no torch needed. BENCH_BROKER_ARGS=--quick for a short run.
+.PHONY: bench-broker
+bench-broker: deps
+	$(SWIFT) build -c release --product proxyd
+	/usr/bin/python3 Benchmarks/broker/bench_broker.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_BROKER_ARGS)
+
 clean:
 	rm -rf .build $(VENV)
