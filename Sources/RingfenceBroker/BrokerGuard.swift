@@ -55,27 +55,24 @@ public final class BrokerGuard: @unchecked Sendable {
     /// `upstream`, connects to it at once.
     /// - Throws: `BrokerError.listen` when the port cannot be bound.
     public func start() throws(BrokerError) {
-        for address in [SocketAddress(address: .v4(0), port: settings.listenPort), SocketAddress(address: .v6(0), port: settings.listenPort)] {
-            do throws(Errno) {
-                let listener = try Listener(
-                    address: address, loop: loop,
-                    onError: { [weak self] error in self?.denials.recordAcceptFailure(error: "\(error)") }
-                ) { [weak self] fd, peer in
-                    guard let self else {
-                        Posix.setResetOnClose(fd)
-                        return Posix.close(fd)
-                    }
-                    accepted(fd: fd, peer: peer)
+        do throws(ListenFailure) {
+            let made = try Listener.anyAddress(
+                port: settings.listenPort, loop: loop,
+                onError: { [weak self] error in self?.denials.recordAcceptFailure(error: "\(error)") }
+            ) { [weak self] fd, peer in
+                guard let self else {
+                    Posix.setResetOnClose(fd)
+                    return Posix.close(fd)
                 }
-                listeners.append(listener)
-            } catch {
-                if !address.address.isIPv4 && (error == .addressFamilyNotSupported || error == .addressNotAvailable) {
-                    logger.warning("no IPv6 on this host: broker listens on IPv4 only", metadata: ["guard": "\(spec.name)"])
-                    continue
-                }
-                stop()
-                throw .listen(spec.name, address, error)
+                accepted(fd: fd, peer: peer)
             }
+            listeners = made.listeners
+            if !made.ipv6 {
+                logger.warning("no IPv6 on this host: broker listens on IPv4 only", metadata: ["guard": "\(spec.name)"])
+            }
+        } catch {
+            stop()
+            throw .listen(spec.name, error.address, error.error)
         }
         timers.append(loop.repeatingTimer(every: .milliseconds(200)) { [broker] in broker.checkDeadlines(now: .now) })
         timers.append(loop.repeatingTimer(every: .seconds(5)) { [denials, admission, broker] in

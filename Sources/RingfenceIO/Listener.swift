@@ -71,6 +71,38 @@ public final class Listener: @unchecked Sendable {
     }
 }
 
+/// Why listening on a port failed: the address that could not be bound, and the error.
+public struct ListenFailure: Error, Sendable {
+    public let address: SocketAddress
+    public let error: Errno
+}
+
+extension Listener {
+    /// Listeners on `port` for every IPv4 and every IPv6 address, as a guard needs: on a host
+    /// without IPv6 the IPv4 listener alone (`ipv6` false), any other failure closes what was
+    /// made and throws.
+    public static func anyAddress(
+        port: UInt16, loop: EventLoop, onError: @escaping (Errno) -> Void,
+        onAccept: @escaping (Int32, SocketAddress) -> Void
+    ) throws(ListenFailure) -> (listeners: [Listener], ipv6: Bool) {
+        var listeners: [Listener] = []
+        var ipv6 = true
+        for address in [SocketAddress(address: .v4(0), port: port), SocketAddress(address: .v6(0), port: port)] {
+            do throws(Errno) {
+                listeners.append(try Listener(address: address, loop: loop, onError: onError, onAccept: onAccept))
+            } catch {
+                if !address.address.isIPv4 && (error == .addressFamilyNotSupported || error == .addressNotAvailable) {
+                    ipv6 = false
+                    continue
+                }
+                for listener in listeners { listener.close() }
+                throw ListenFailure(address: address, error: error)
+            }
+        }
+        return (listeners, ipv6)
+    }
+}
+
 /// Pauses a listener's accepting for a moment. Confined to the listener's loop.
 final class AcceptPause: @unchecked Sendable {
     weak var channel: Channel?

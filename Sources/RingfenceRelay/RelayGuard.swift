@@ -51,30 +51,25 @@ public final class RelayGuard: @unchecked Sendable {
     /// - Throws: `RelayError.listen` when the port cannot be bound (in use, no permission).
     public func start() throws(RelayError) {
         let acceptLoop = group.loops[0]
-        for address in [SocketAddress(address: .v4(0), port: settings.listenPort), SocketAddress(address: .v6(0), port: settings.listenPort)] {
-            do throws(Errno) {
-                // Weak: an accept or timer event may still be running on a loop when the daemon lets go.
-                let listener = try Listener(
-                    address: address, loop: acceptLoop,
-                    onError: { [weak self] error in
-                        self?.denials.recordAcceptFailure(error: "\(error)")
-                    }
-                ) { [weak self] fd, peer in
-                    guard let self else {
-                        Posix.setResetOnClose(fd)
-                        return Posix.close(fd)
-                    }
-                    accepted(fd: fd, peer: peer)
+        do throws(ListenFailure) {
+            // Weak: an accept or timer event may still be running on a loop when the daemon lets go.
+            let made = try Listener.anyAddress(
+                port: settings.listenPort, loop: acceptLoop,
+                onError: { [weak self] error in self?.denials.recordAcceptFailure(error: "\(error)") }
+            ) { [weak self] fd, peer in
+                guard let self else {
+                    Posix.setResetOnClose(fd)
+                    return Posix.close(fd)
                 }
-                listeners.append(listener)
-            } catch {
-                if !address.address.isIPv4 && (error == .addressFamilyNotSupported || error == .addressNotAvailable) {
-                    logger.warning("no IPv6 on this host: relay listens on IPv4 only", metadata: ["guard": "\(spec.name)"])
-                    continue
-                }
-                stop()
-                throw .listen(spec.name, address, error)
+                accepted(fd: fd, peer: peer)
             }
+            listeners = made.listeners
+            if !made.ipv6 {
+                logger.warning("no IPv6 on this host: relay listens on IPv4 only", metadata: ["guard": "\(spec.name)"])
+            }
+        } catch {
+            stop()
+            throw .listen(spec.name, error.address, error.error)
         }
         for loop in group.loops {
             let timer = loop.repeatingTimer(every: .milliseconds(200)) { [context] in
