@@ -51,15 +51,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import os
 import resource
 import struct
 import sys
 import threading
 import time
+from pathlib import Path
 
 import zmq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # Benchmarks/, for agentkit.py
+from agentkit import emit, serve  # noqa: E402
 
 HEADER = struct.Struct("<4sB3xIQQ")  # magic, kind, run, seq, send time
 MAGIC = b"RFBB"
@@ -68,11 +71,6 @@ ACK = struct.Struct("<BxxxIIQ")  # kind (1 warm seen, 2 progress), reader id, ru
 ACK_WARM, ACK_PROGRESS, ACK_ENDED = 1, 2, 3
 FRAME0_BYTES = 64
 SMALL_LIMIT = 1024  # up to this size a message is one frame
-
-
-def emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 def raise_fd_limit() -> None:
@@ -460,22 +458,6 @@ def zmqproxy(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def serve(handler) -> int:
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            cmd = json.loads(line)
-            result = handler(cmd.get("op"), cmd)
-            if result is None:
-                raise ValueError(f"unknown op {cmd.get('op')!r}")
-            emit(result)
-        except Exception as exc:
-            emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
-    return 0
 
 
 def main() -> int:

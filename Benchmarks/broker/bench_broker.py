@@ -29,25 +29,22 @@ See README.md beside this file for the choices and how to read the numbers.
 from __future__ import annotations
 
 import argparse
-import atexit
-import contextlib
-import datetime
-import json
 import os
-import platform
-import queue
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # Benchmarks/, for benchkit.py
+from benchkit import (  # noqa: E402
+    NOISY_SPREAD, Agent, BenchError, ProxyCost, add_log_options, add_namespaces, add_veth,
+    arg_parser, cpu_seconds, fd_count, load_line, loadavg, log, machine_info, machine_line,
+    make_logdir, note_descriptor_growth, observations, proxyd_binary, proxyd_line, run,
+    run_bench, start_proxyd, stat_cpu, status_field, sweep_stale, verdict, wait_reachable)
+
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
 AGENT = HERE / "bench_agent.py"
 
 HOST_IP, PEER_IP = "10.78.0.1", "10.78.0.2"
@@ -70,22 +67,6 @@ SIZES = (64, 64 * KiB, 4 * MiB)
 COUNTS = {64: (100000, 40000), 64 * KiB: (10000, 4000), 4 * MiB: (300, 100)}
 WINDOWS = {64: (256, 64), 64 * KiB: (64, 16), 4 * MiB: (8, 2)}
 READERS = 4
-
-
-class BenchError(Exception):
-    """A setup step failed, or an agent stopped answering: the run cannot go on."""
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def run(*args, check: bool = True, timeout: float = 20.0, input: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, input=input)
-    if check and proc.returncode != 0:
-        raise BenchError(f"`{' '.join(map(str, args))}` failed (rc={proc.returncode}): "
-                         f"{(proc.stderr or proc.stdout).strip()}")
-    return proc
 
 
 def size_label(size: int) -> str:
@@ -111,103 +92,7 @@ def percentile(sorted_values: list[int], q: float) -> int | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Cleanup: one registry, run once, from `finally`, atexit, or a signal
-
-
-class Cleanup:
-    def __init__(self):
-        self.actions: list[tuple[str, callable]] = []
-        self.done = False
-        self.lock = threading.Lock()
-
-    def add(self, what: str, action) -> None:
-        self.actions.append((what, action))
-
-    def run(self) -> list[str]:
-        with self.lock:
-            if self.done:
-                return []
-            self.done = True
-        # A second Ctrl-C must not cut the teardown short.
-        with contextlib.suppress(ValueError):  # not on the main thread (atexit is)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        problems = []
-        for what, action in reversed(self.actions):
-            try:
-                action()
-            except Exception as exc:  # keep tearing down
-                problems.append(f"{what}: {exc}")
-        return problems
-
-
-CLEANUP = Cleanup()
-
-
-def _raise_interrupt(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-# --------------------------------------------------------------------------------------------
-# Namespaces
-
-
-def netns_exists(name: str) -> bool:
-    return Path("/run/netns", name).exists()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def kill_netns_processes(name: str) -> None:
-    """Ends what still runs in one of our namespaces (only ever ours), by pid: SIGTERM, then
-    SIGKILL after 3 s."""
-    out = run("ip", "netns", "pids", name, check=False).stdout
-    pids = [int(p) for p in out.split() if p.isdigit() and int(p) != os.getpid()]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 3
-    while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if pid_alive(p) and not _zombie(p)]
-        time.sleep(0.05)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def netns_delete(name: str) -> None:
-    if netns_exists(name):
-        kill_netns_processes(name)
-        run("ip", "netns", "del", name, check=False)
-        if netns_exists(name):
-            raise BenchError(f"could not delete namespace {name}")
-
-
-def sweep_stale() -> None:
-    """Deletes rfbbench-PID-* namespaces of earlier runs whose process is gone (SIGKILL)."""
-    d = Path("/run/netns")
-    if not d.is_dir():
-        return
-    for entry in d.iterdir():
-        m = NS_RE.fullmatch(entry.name)
-        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
-            log(f"removing stale namespace {entry.name}")
-            netns_delete(entry.name)
+# Namespaces (created, deleted and swept by benchkit)
 
 
 class Topology:
@@ -217,91 +102,20 @@ class Topology:
         self.evil = f"rfbbench-{os.getpid()}-evil"
 
     def build(self) -> None:
-        for ns in (self.host, self.peer, self.evil):
-            run("ip", "netns", "add", ns)
-            CLEANUP.add(f"namespace {ns}", lambda ns=ns: netns_delete(ns))
-            run("ip", "-n", ns, "link", "set", "lo", "up")
         h = self.host
-        for host_if, ns, host_addr, addr in (("rfb0", self.peer, HOST_IP, PEER_IP),
-                                              ("rfb1", self.evil, EVIL_GW, EVIL_IP)):
-            run("ip", "-n", h, "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            run("ip", "-n", h, "addr", "add", f"{host_addr}/{SUBNET_BITS}", "dev", host_if)
-            run("ip", "-n", h, "link", "set", host_if, "up")
-            run("ip", "-n", ns, "addr", "add", f"{addr}/{SUBNET_BITS}", "dev", "eth0")
-            run("ip", "-n", ns, "link", "set", "eth0", "up")
+        add_namespaces(h, self.peer, self.evil)
+        add_veth(h, "rfb0", f"{HOST_IP}/{SUBNET_BITS}", self.peer, f"{PEER_IP}/{SUBNET_BITS}")
+        add_veth(h, "rfb1", f"{EVIL_GW}/{SUBNET_BITS}", self.evil, f"{EVIL_IP}/{SUBNET_BITS}")
         # The evil namespace reaches the publisher's address (10.78.0.1) through rfb1.
         run("ip", "-n", self.evil, "route", "add", "default", "via", EVIL_GW)
         # Ephemeral ports of the host namespace never take the benchmark's own ports.
         run("ip", "netns", "exec", h, "sysctl", "-qw", "net.ipv4.ip_local_reserved_ports=29600-29799,39600-39699")
         for ns in (self.peer, self.evil):
-            deadline = time.monotonic() + 5
-            while run("ip", "netns", "exec", ns, "ping", "-c1", "-W1", HOST_IP, check=False).returncode != 0:
-                if time.monotonic() > deadline:
-                    raise BenchError(f"{ns} cannot reach {HOST_IP}")
+            wait_reachable(ns, HOST_IP, f"{ns} cannot reach {HOST_IP}")
 
 
 # --------------------------------------------------------------------------------------------
-# /proc
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process (all its threads), in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def context_switches(pid: int) -> int | None:
-    """Voluntary + involuntary context switches summed over the threads that exist now."""
-    total = 0
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return None
-    for tid in tasks:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
-                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                    total += int(line.split()[1])
-    return total
-
-
-def stat_cpu() -> tuple[int, int] | None:
-    """(total, busy) jiffies of the whole machine, from /proc/stat."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return None
-    return sum(fields), sum(fields) - fields[3] - fields[4]
-
-
-def busy_cpus(seconds: float = 1.0) -> float | None:
-    """How many CPUs' worth of time the machine spent busy over `seconds`: other people's work,
-    measured before the benchmark starts anything."""
-    a = stat_cpu()
-    time.sleep(seconds)
-    b = stat_cpu()
-    if not a or not b or b[0] == a[0]:
-        return None
-    return (b[1] - a[1]) / (b[0] - a[0]) * os.cpu_count()
-
-
-def loadavg() -> str:
-    with contextlib.suppress(OSError):
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    return "?"
-
-
-def status_field(pid: int, key: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+# Memory (the other /proc readings are benchkit's)
 
 
 def reset_peak_rss(pid: int) -> bool:
@@ -311,13 +125,6 @@ def reset_peak_rss(pid: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def fd_count(pid: int) -> int | None:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return None
 
 
 class MemorySampler:
@@ -347,143 +154,7 @@ class MemorySampler:
 
 
 # --------------------------------------------------------------------------------------------
-# Processes in the namespaces
-
-
-SETPRIV = shutil.which("setpriv")
-
-
-def in_ns(ns: str, *argv: str) -> list[str]:
-    """The command line that runs `argv` in namespace `ns`. With util-linux's setpriv, the
-    process also gets SIGTERM should this script die without cleaning up (SIGKILL); setpriv
-    and `ip netns exec` exec in place, so the pid is the program's own."""
-    prefix = [SETPRIV, "--pdeathsig", "TERM"] if SETPRIV else []
-    return [*prefix, "ip", "netns", "exec", ns, *argv]
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
-    """SIGTERM, then SIGKILL; returns the exit code (None if it had to be killed)."""
-    if proc.poll() is not None:
-        return proc.returncode
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-        return None
-
-
-class Agent:
-    """bench_agent.py in a namespace, one JSON line per request and per answer."""
-
-    def __init__(self, ns: str, name: str, logdir: Path, *args: str):
-        self.name = name
-        self.stderr_path = logdir / f"{name}.stderr"
-        self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            in_ns(ns, sys.executable, str(AGENT), *args),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1,
-            start_new_session=True)
-        self.pid = self.proc.pid
-        CLEANUP.add(f"agent {name}", self.stop)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True, name=f"pump-{name}").start()
-
-    def _pump(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def describe(self) -> str:
-        tail = ""
-        with contextlib.suppress(OSError):
-            tail = self.stderr_path.read_text(errors="replace")[-2000:]
-        return f"{self.name} (rc={self.proc.poll()}), stderr tail:\n{tail}"
-
-    def read(self, timeout: float) -> dict:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise BenchError(f"no answer from {self.name} within {timeout:.0f}s") from None
-        if line is None:
-            raise BenchError(f"{self.name} ended: {self.describe()}")
-        try:
-            return json.loads(line)
-        except ValueError:
-            raise BenchError(f"{self.name} printed {line!r}: {self.describe()}") from None
-
-    def send(self, cmd: dict) -> None:
-        try:
-            self.proc.stdin.write(json.dumps(cmd) + "\n")
-            self.proc.stdin.flush()
-        except (OSError, ValueError) as exc:
-            raise BenchError(f"{self.name}: cannot write its stdin ({exc}): {self.describe()}") from None
-
-    def request(self, cmd: dict, timeout: float) -> dict:
-        self.send(cmd)
-        return self.read(timeout)
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            stop_process(self.proc, 3)
-        self._stderr.close()
-
-
-class Proxyd:
-    def __init__(self, binary: Path, ns: str, policy: Path, logdir: Path, guards: list[str]):
-        self.log_path = logdir / "proxyd.log"
-        self._log = open(self.log_path, "wb")
-        self.exit_code: int | None = None
-        self.stopped = False
-        # `ip netns exec` execs proxyd in place: the Popen pid is proxyd's own.
-        self.proc = subprocess.Popen(
-            in_ns(ns, str(binary), "--policy", str(policy), "--control-socket", str(logdir / "control.sock")),
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        CLEANUP.add("proxyd", self.stop)
-        self.wait_for(r"msg=running\b")
-        for guard in guards:
-            self.wait_for(rf'msg="broker listening" guard={re.escape(guard)}\b')
-        self.pid = self.proc.pid
-        with contextlib.suppress(OSError):
-            exe = os.readlink(f"/proc/{self.pid}/exe")
-            if os.path.basename(exe) != "proxyd":
-                raise BenchError(f"pid {self.pid} is {exe}, not proxyd: CPU figures would be wrong")
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def log_size(self) -> int:
-        with contextlib.suppress(OSError):
-            return self.log_path.stat().st_size
-        return 0
-
-    def text_since(self, offset: int) -> str:
-        with open(self.log_path, "rb") as f:
-            f.seek(offset)
-            return f.read().decode(errors="replace")
-
-    def wait_for(self, pattern: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not re.search(pattern, self.text()):
-            if self.proc.poll() is not None:
-                raise BenchError(f"proxyd exited (rc={self.proc.returncode}) before /{pattern}/:\n{self.text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"proxyd did not log /{pattern}/ within {timeout}s:\n{self.text()[-3000:]}")
-            time.sleep(0.05)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self.exit_code = stop_process(self.proc, 10)
-        self._log.close()
+# The idle subscribers' connections; the policy
 
 
 def established(ns: str, port: int) -> int:
@@ -531,34 +202,6 @@ max_message_bytes = "64MiB"
 
 
 # --------------------------------------------------------------------------------------------
-# Machine
-
-
-def machine_info(proxyd: Path) -> dict:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    info = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "nproc": os.cpu_count(),
-        "kernel": platform.release(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "loadavg_start": loadavg(),
-        "busy_cpus_before": busy_cpus(),
-        "proxyd": str(proxyd),
-    }
-    with contextlib.suppress(Exception):
-        rev = run("git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
-        dirty = run("git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no", check=False).stdout.strip()
-        info["commit"] = rev + ("+dirty" if dirty else "")
-    return info
-
-
-# --------------------------------------------------------------------------------------------
 # The benchmark
 
 
@@ -572,6 +215,11 @@ class Bench:
         self.failures: list[str] = []
         self.notes: list[str] = []
         self.run_id = 0
+
+    @property
+    def has_report(self) -> bool:
+        """The run went to the end (proxyd's report is made last): only then is there a report."""
+        return hasattr(self, "proxyd_info")
 
     # -- one run -----------------------------------------------------------------------------------
 
@@ -588,9 +236,7 @@ class Bench:
         w, ack = a.windows.get(size, WINDOWS.get(size, (64, 16)))
         window, ack_every = window or w, ack_every or ack
         timeout = a.run_timeout
-        pid = self.proxy_pid(path)
-        cpu0 = cpu_seconds(pid) if pid else None
-        cs0 = context_switches(pid) if pid else None
+        cost = ProxyCost(self.proxy_pid(path))
         for reader in self.readers:
             reader.send({"op": "run", "endpoint": endpoint, "run": self.run_id, "count": count,
                          "ack_every": ack_every, "latency": latency, "large": size > 1024, "timeout": timeout})
@@ -601,12 +247,7 @@ class Bench:
         answers = [r.read(timeout + a.warm_timeout + 20) for r in self.readers]
         result = {"path": path, "size": size, "count": count, "window": window, "rate": rate, "run": self.run_id,
                   "publisher": pub, "readers": [{k: v for k, v in x.items() if k != "lat_ns"} for x in answers]}
-        if pid and cpu0 is not None:
-            cpu1, cs1 = cpu_seconds(pid), context_switches(pid)
-            if cpu1 is not None:
-                result["proxy_cpu_s"] = round(cpu1 - cpu0, 3)
-            if cs0 is not None and cs1 is not None:
-                result["proxy_context_switches"] = cs1 - cs0
+        cost.add_to(result)
         errors = ([f"publisher: {pub.get('error')}"] if not pub.get("ok") else []) + \
                  [f"reader {i}: {x.get('error')}" for i, x in enumerate(answers) if not x.get("ok")]
         result["ok"] = not errors
@@ -787,42 +428,30 @@ class Bench:
 
     def run(self) -> int:
         a = self.args
-        proxyd_bin = Path(a.bin_dir) / "proxyd"
-        if not os.access(proxyd_bin, os.X_OK):
-            raise BenchError(f"{proxyd_bin} is missing: swift build -c release --product proxyd")
-        self.machine = machine_info(proxyd_bin)
+        proxyd_bin = proxyd_binary(a.bin_dir)
+        self.machine = machine_info(proxyd_bin, os.cpu_count())
         self.started = time.monotonic()
         self.stat_start = stat_cpu()
 
-        logdir = Path(a.log_dir) if a.log_dir else Path(tempfile.mkdtemp(prefix="rfbbench-"))
-        logdir.mkdir(parents=True, exist_ok=True)
-        self.logdir = logdir
-        log(f"logs in {logdir}")
+        logdir = self.logdir = make_logdir(a.log_dir, "rfbbench-")
 
-        sweep_stale()
+        sweep_stale(NS_RE)
         topo = self.topo = Topology()
         log(f"namespaces {topo.host} ({HOST_IP}, {EVIL_GW}), {topo.peer} ({PEER_IP}) and {topo.evil} ({EVIL_IP})")
         topo.build()
 
-        policy = logdir / "policy.toml"
-        policy.write_text(policy_text(logdir / "control.sock", max(a.idle, 8), a.busy_poll))
-        proxyctl = Path(a.bin_dir) / "proxyctl"
-        if os.access(proxyctl, os.X_OK):
-            check = run(proxyctl, "check", policy, check=False)
-            if check.returncode != 0:
-                raise BenchError(f"proxyctl check rejected the benchmark policy:\n{check.stderr}")
-        log("starting proxyd")
-        self.proxyd = Proxyd(proxyd_bin, topo.host, policy, logdir, [GUARD, GUARD_ATTACK])
+        policy = policy_text(logdir / "control.sock", max(a.idle, 8), a.busy_poll)
+        self.proxyd = start_proxyd(proxyd_bin, topo.host, policy, logdir, [GUARD, GUARD_ATTACK], "broker listening")
         self.proxyd_fds_start = fd_count(self.proxyd.pid)
 
         xpubs = f"broker={PUB_BROKER},broker_attack={PUB_BROKER_ATTACK},direct={PUB_DIRECT},proxy={PUB_PROXY_UP}"
-        self.publisher = Agent(topo.host, "publisher", logdir, "publisher", "--host", HOST_IP, "--xpub", xpubs,
+        self.publisher = Agent(AGENT, topo.host, "publisher", logdir, "publisher", "--host", HOST_IP, "--xpub", xpubs,
                                "--ack-port", str(ACK_PORT))
-        self.zproxy = Agent(topo.host, "zmq_proxy", logdir, "zmqproxy", "--xsub-connect",
+        self.zproxy = Agent(AGENT, topo.host, "zmq_proxy", logdir, "zmqproxy", "--xsub-connect",
                             f"tcp://{HOST_IP}:{PUB_PROXY_UP}", "--xpub-bind", f"tcp://{HOST_IP}:{PROXY_XPUB}")
-        self.readers = [Agent(topo.peer, f"reader{i}", logdir, "reader", "--id", str(i), "--ack",
+        self.readers = [Agent(AGENT, topo.peer, f"reader{i}", logdir, "reader", "--id", str(i), "--ack",
                               f"{HOST_IP}:{ACK_PORT}") for i in range(READERS)]
-        self.idle = Agent(topo.evil, "idle", logdir, "idle")
+        self.idle = Agent(AGENT, topo.evil, "idle", logdir, "idle")
         for agent in (self.publisher, self.zproxy, *self.readers, self.idle):
             hello = agent.read(30)
             if not hello.get("ready"):
@@ -851,6 +480,13 @@ class Bench:
         self.own_cpu = self.our_cpu_seconds()
         self.stat_end = stat_cpu()
         self.elapsed = time.monotonic() - self.started
+        if self.stat_start and self.stat_end:
+            # Busy time of the whole machine during the run, less what the benchmark's own processes used.
+            busy = (self.stat_end[1] - self.stat_start[1]) / os.sysconf("SC_CLK_TCK")
+            self.machine["elapsed_s"] = self.elapsed
+            self.machine["machine_busy_cpu_s"] = busy
+            self.machine["benchmark_cpu_s"] = self.own_cpu
+            self.machine["other_cpu_s"] = busy - self.own_cpu
         self.proxyd_report()
         return 0
 
@@ -863,24 +499,12 @@ class Bench:
 
     def proxyd_report(self) -> None:
         d = self.proxyd
-        report = {"alive_after_runs": d.alive(), "pid": d.pid}
-        if d.alive():
-            time.sleep(0.5)
-            report["fds_start"] = self.proxyd_fds_start
-            report["fds_end"] = fd_count(d.pid)
-            report["rss_peak_bytes_since_last_reset"] = status_field(d.pid, "VmHWM")
-            report["rss_end_bytes"] = status_field(d.pid, "VmRSS")
-            report["threads"] = len(os.listdir(f"/proc/{d.pid}/task"))
+        report = d.vitals(self.proxyd_fds_start, "rss_peak_bytes_since_last_reset")
+        if report["alive_after_runs"]:
             report["cpu_s_total"] = cpu_seconds(d.pid)
-        else:
-            self.failures.append(f"proxyd exited during the run (rc={d.proc.returncode})")
-        was_alive = d.alive()
-        d.stop()
+        d.stop_after_runs(self.failures, self.notes)
         report["exit_code"] = d.exit_code
-        if was_alive and d.exit_code != 0:
-            self.notes.append(f"proxyd exit code on SIGTERM: {d.exit_code}")
-        lines = d.text().splitlines()
-        bad = [line for line in lines if re.search(r"\blevel=(warning|error|critical)\b", line)]
+        lines, bad = d.log_lines()
         expected = [line for line in bad if 'msg="subscriber evicted: queue full"' in line
                     and f"guard={GUARD_ATTACK}" in line and f"peer={EVIL_IP}" in line]
         other = [line for line in bad if line not in expected]
@@ -893,10 +517,7 @@ class Bench:
         if other:
             self.notes.append(f"proxyd logged {len(other)} warning/error lines besides the idle subscribers' "
                               f"evictions, first: {other[0]}")
-        if report.get("fds_start") is not None and report.get("fds_end") is not None \
-                and report["fds_end"] > report["fds_start"] + 8:
-            self.notes.append(f"proxyd held {report['fds_end']} descriptors after the runs "
-                              f"({report['fds_start']} at start): sessions not closed?")
+        note_descriptor_growth(report, 8, self.notes)
         self.proxyd_info = report
 
     # -- summaries -----------------------------------------------------------------------------------
@@ -1062,26 +683,18 @@ class Bench:
         for size in self.args.sizes:
             for path in PATHS:
                 sp = self.spread([r["msgs_per_s"] for r in self.tp_ok_runs(size, path)])
-                if sp is not None and sp > 0.25:
+                if sp is not None and sp > NOISY_SPREAD:
                     noisy.append(f"{size_label(size)}/{path} {sp:.0%}")
-        busy = m.get("busy_cpus_before")
-        text = (f"Other work on the machine just before the run: {busy:.2f} of {m['nproc']} CPUs busy. "
-                if busy is not None else "")
         other = m.get("other_cpu_s")
-        if other is not None:
-            text += (f"During the run, processes other than the benchmark's used about {max(0.0, other):.0f} CPU-seconds "
-                     f"in {m['elapsed_s']:.0f} s (≈ {max(0.0, other) / m['elapsed_s']:.2f} CPUs). ")
-        text += f"Load average at start {m.get('loadavg_start', '?')}, at end {m.get('loadavg_end', '?')}"
-        if noisy:
-            text += (f"; samples spread (max−min)/max over 25%: {', '.join(noisy)} — the machine was busy or noisy, "
-                     f"rerun for firmer figures")
-        return text + "."
+        during = "" if other is None else (
+            f"During the run, processes other than the benchmark's used about {max(0.0, other):.0f} CPU-seconds "
+            f"in {m['elapsed_s']:.0f} s (≈ {max(0.0, other) / m['elapsed_s']:.2f} CPUs). ")
+        return load_line(m, noisy, during)
 
     def report(self) -> str:
         m, a = self.machine, self.args
         lines = ["", "## Ringfence broker benchmark", "",
-                 f"Machine: {m['nproc']} CPUs ({m.get('cpu', '?')}), Linux {m['kernel']}, {m['date']}; "
-                 f"proxyd {m.get('commit', '?')}; libzmq {m.get('libzmq', '?')}, pyzmq {m.get('pyzmq', '?')}, "
+                 machine_line(m) + f"; libzmq {m.get('libzmq', '?')}, pyzmq {m.get('pyzmq', '?')}, "
                  f"Python {m['python']}" + (" — quick mode" if a.quick else ""), ""]
         if not a.no_throughput:
             lines += [f"Throughput: one publisher → {READERS} readers (peer namespace), every reader receives every "
@@ -1100,20 +713,14 @@ class Bench:
         lines += [self.cost_table(), "", self.noise_line()]
         info = getattr(self, "proxyd_info", None)
         if info:
-            mib = lambda b: f"{b / MiB:.0f} MiB" if b else "?"  # noqa: E731
-            lines.append(f"proxyd: {'alive throughout' if info['alive_after_runs'] else 'EXITED during the run'}; "
-                         f"{info.get('fds_start', '?')} descriptors before the runs, {info.get('fds_end', '?')} after; "
-                         f"{info.get('threads', '?')} threads; RSS at the end {mib(info.get('rss_end_bytes'))}; "
-                         f"{info.get('cpu_s_total') or 0:.1f} CPU s in all; {info['expected_evictions']} evictions of "
-                         f"idle subscribers, {info['other_warning_count']} other warning/error log lines; "
-                         f"exit code {info.get('exit_code')}.")
+            lines.append(proxyd_line(info, "RSS at the end", "rss_end_bytes",
+                                     f"{info.get('cpu_s_total') or 0:.1f} CPU s in all; {info['expected_evictions']} "
+                                     f"evictions of idle subscribers, {info['other_warning_count']} other "
+                                     f"warning/error log lines; exit code {info.get('exit_code')}."))
         lines += ["", "Targets:"]
         for name, shown, ok in self.targets():
-            state = "not measured" if ok is None else ("met" if ok else "MISSED")
-            lines.append(f"- {name}: {shown} — {state}")
-        if self.notes or self.failures:
-            lines += ["", "Observations:"]
-            lines += [f"- {note}" for note in self.failures + self.notes]
+            lines.append(f"- {name}: {shown} — {verdict(ok)}")
+        lines += observations(self.failures, self.notes)
         return "\n".join(lines)
 
     def json_data(self) -> dict:
@@ -1147,12 +754,8 @@ def parse_size(text: str) -> int:
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description="Direct libzmq vs proxyd's ZMTP broker vs zmq_proxy, in network "
-                                             "namespaces: throughput, latency, and 200 idle subscribers.")
-    ap.add_argument("--bin-dir", default=str(REPO_ROOT / ".build" / "release"),
-                    help="directory with proxyd (and proxyctl); default .build/release")
-    ap.add_argument("--json", metavar="FILE", help="also write all results as JSON to FILE")
-    ap.add_argument("--quick", action="store_true", help="fewer messages, 1 run per path (under a minute)")
+    ap = arg_parser("Direct libzmq vs proxyd's ZMTP broker vs zmq_proxy, in network namespaces: throughput, "
+                    "latency, and 200 idle subscribers.", "fewer messages, 1 run per path (under a minute)")
     ap.add_argument("--reps", type=int, help="throughput and latency runs per path, median kept (default 3; quick 1)")
     ap.add_argument("--sizes", help="comma-separated message sizes (default 64,64KiB,4MiB)")
     ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated paths (default direct,broker,zmq_proxy)")
@@ -1181,9 +784,7 @@ def parse_args(argv=None):
     ap.add_argument("--no-throughput", action="store_true", help="skip the throughput runs")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency runs")
     ap.add_argument("--no-attack", action="store_true", help="skip the idle-subscriber runs")
-    ap.add_argument("--log-dir", help="keep proxyd's and the agents' logs here (default: a temporary directory, "
-                                      "removed unless something failed)")
-    ap.add_argument("--keep-logs", action="store_true", help="keep the temporary log directory")
+    add_log_options(ap, "proxyd's and the agents' logs")
     args = ap.parse_args(argv)
     q = args.quick
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
@@ -1224,55 +825,7 @@ def main(argv=None) -> int:
         print(f"{sys.executable} cannot import zmq: run with Debian's python3 (python3-zmq), e.g. /usr/bin/python3 "
               f"or .venv/bin/python", file=sys.stderr)
         return 2
-    if os.geteuid() != 0:
-        print("bench_broker.py needs root (network namespaces, nftables)", file=sys.stderr)
-        return 2
-    # Ctrl-C raises KeyboardInterrupt even if SIGINT came in ignored (a background job).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
-    atexit.register(CLEANUP.run)
-    bench = Bench(args)
-    rc = 0
-    started = time.monotonic()
-    try:
-        rc = bench.run()
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
-        rc = 130
-    except BenchError as exc:
-        log(f"setup failed: {exc}")
-        rc = 2
-    except Exception:
-        import traceback
-
-        log("unexpected error:\n" + traceback.format_exc())
-        rc = 2
-    finally:
-        problems = CLEANUP.run()
-        for p in problems:
-            log(f"cleanup: {p}")
-    if rc == 130 or not hasattr(bench, "machine"):
-        return rc
-    if rc == 0 and bench.failures:
-        rc = 1
-    if hasattr(bench, "stat_end") and bench.stat_start and bench.stat_end:
-        # Busy time of the whole machine during the run, less what the benchmark's own processes used.
-        busy = (bench.stat_end[1] - bench.stat_start[1]) / os.sysconf("SC_CLK_TCK")
-        bench.machine["elapsed_s"] = bench.elapsed
-        bench.machine["machine_busy_cpu_s"] = busy
-        bench.machine["benchmark_cpu_s"] = bench.own_cpu
-        bench.machine["other_cpu_s"] = busy - bench.own_cpu
-    if hasattr(bench, "proxyd_info"):
-        print(bench.report(), flush=True)
-        print(f"\n(run took {time.monotonic() - started:.0f} s; logs: "
-              f"{bench.logdir if (args.log_dir or args.keep_logs or rc) else 'removed'})", flush=True)
-        if args.json:
-            Path(args.json).write_text(json.dumps(bench.json_data(), indent=2) + "\n")
-            log(f"JSON written to {args.json}")
-    if hasattr(bench, "logdir") and not (args.log_dir or args.keep_logs or rc):
-        shutil.rmtree(bench.logdir, ignore_errors=True)
-    return rc
+    return run_bench(Bench(args), args, "bench_broker.py")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ call, so the direct path's ceiling is not lowered) and every loop is bounded in 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import selectors
 import socket
@@ -39,15 +38,14 @@ import struct
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # Benchmarks/, for agentkit.py
+from agentkit import emit, serve  # noqa: E402
 
 CHUNK = 1 << 20  # 1 MiB: the sender's sendall() and the receiver's recv_into() size
 IO_TIMEOUT = 30.0  # seconds a single blocking send/recv may stall before the run fails
 ECHO_TIMEOUT = 5.0
-
-
-def emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 def set_timeouts(s: socket.socket, seconds: float) -> None:
@@ -133,7 +131,7 @@ class Server:
             conn.close()
 
 
-def serve(args) -> int:
+def server(args) -> int:
     tcp_ports = [int(p) for p in args.tcp_ports.split(",") if p]
     store_ports = [int(p) for p in (args.store_ports or "").split(",") if p]
     try:
@@ -288,32 +286,27 @@ def store(host: str, port: int, ops: int, seconds: float) -> dict:
     return {"ops": done, "seconds": elapsed, "per_s": done / elapsed, "connect_s": connect_s}
 
 
+def client_request(op: str | None, cmd: dict) -> dict | None:
+    """One client request (see above); None for an unknown op."""
+    if op == "bulk":
+        result = bulk(cmd["host"], cmd["port"], cmd["bytes"], cmd["timeout"])
+    elif op == "connrate":
+        result = connrate(cmd["host"], cmd["port"], cmd["count"], cmd["seconds"])
+    elif op == "store":
+        result = store(cmd["host"], cmd["port"], cmd["ops"], cmd["seconds"])
+    elif op == "torch":
+        import torch
+
+        torch_dist()
+        result = {"torch": torch.__version__}
+    else:
+        return None
+    return {"ok": True, **result}
+
+
 def client(_args) -> int:
     emit({"ready": True, "pid": os.getpid()})
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            cmd = json.loads(line)
-            op = cmd["op"]
-            if op == "bulk":
-                result = bulk(cmd["host"], cmd["port"], cmd["bytes"], cmd["timeout"])
-            elif op == "connrate":
-                result = connrate(cmd["host"], cmd["port"], cmd["count"], cmd["seconds"])
-            elif op == "store":
-                result = store(cmd["host"], cmd["port"], cmd["ops"], cmd["seconds"])
-            elif op == "torch":
-                import torch
-
-                torch_dist()
-                result = {"torch": torch.__version__}
-            else:
-                raise ValueError(f"unknown op {op!r}")
-            emit({"ok": True, **result})
-        except Exception as exc:
-            emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
-    return 0
+    return serve(client_request)
 
 
 def main() -> int:
@@ -324,7 +317,7 @@ def main() -> int:
     sp.add_argument("--store-ports", default="")
     sub.add_parser("client")
     args = ap.parse_args()
-    return serve(args) if args.mode == "server" else client(args)
+    return server(args) if args.mode == "server" else client(args)
 
 
 if __name__ == "__main__":

@@ -29,27 +29,23 @@ baseline. See README.md beside this file for the choices and how to read the num
 
 from __future__ import annotations
 
-import argparse
-import atexit
-import contextlib
-import datetime
-import json
 import os
-import platform
-import queue
 import re
 import shutil
-import signal
 import string
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # Benchmarks/, for benchkit.py
+from benchkit import (  # noqa: E402
+    NOISY_SPREAD, Agent, BenchError, ProxyCost, Service, add_log_options, add_namespaces,
+    add_veth, arg_parser, fd_count, load_line, loadavg, log, machine_info, machine_line,
+    make_logdir, note_descriptor_growth, observations, proxyd_binary, proxyd_line, run,
+    run_bench, start_proxyd, sweep_stale, verdict, wait_reachable)
+
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
 AGENT = HERE / "bench_agent.py"
 HAPROXY_TEMPLATE = HERE / "haproxy.cfg.template"
 SPLICE_RELAY = HERE / "splice_relay.py"
@@ -77,120 +73,8 @@ METRICS = (*BULK_METRICS, "store", "connrate")
 TORCH_ENV = {"TORCH_CPP_LOG_LEVEL": "ERROR", "TORCH_SHOW_CPP_STACKTRACES": "0", "OMP_NUM_THREADS": "1"}
 
 
-class BenchError(Exception):
-    """A setup step failed: the run cannot go on."""
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def run(*args, check: bool = True, timeout: float = 20.0, input: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, input=input)
-    if check and proc.returncode != 0:
-        raise BenchError(f"`{' '.join(map(str, args))}` failed (rc={proc.returncode}): "
-                         f"{(proc.stderr or proc.stdout).strip()}")
-    return proc
-
-
 # --------------------------------------------------------------------------------------------
-# Cleanup: one registry, run once, from `finally`, atexit, or a signal
-
-
-class Cleanup:
-    def __init__(self):
-        self.actions: list[tuple[str, callable]] = []
-        self.done = False
-        self.lock = threading.Lock()
-
-    def add(self, what: str, action) -> None:
-        self.actions.append((what, action))
-
-    def run(self) -> list[str]:
-        with self.lock:
-            if self.done:
-                return []
-            self.done = True
-        # A second Ctrl-C must not cut the teardown short.
-        with contextlib.suppress(ValueError):  # not on the main thread (atexit is)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        problems = []
-        for what, action in reversed(self.actions):
-            try:
-                action()
-            except Exception as exc:  # keep tearing down
-                problems.append(f"{what}: {exc}")
-        return problems
-
-
-CLEANUP = Cleanup()
-
-
-def _raise_interrupt(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-# --------------------------------------------------------------------------------------------
-# Namespaces
-
-
-def netns_exists(name: str) -> bool:
-    return Path("/run/netns", name).exists()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def kill_netns_processes(name: str) -> None:
-    """Ends what still runs in one of our namespaces (only ever ours), by pid: SIGTERM, then
-    SIGKILL after 3 s."""
-    out = run("ip", "netns", "pids", name, check=False).stdout
-    pids = [int(p) for p in out.split() if p.isdigit() and int(p) != os.getpid()]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 3
-    while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if pid_alive(p) and not _zombie(p)]
-        time.sleep(0.05)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def netns_delete(name: str) -> None:
-    if netns_exists(name):
-        kill_netns_processes(name)
-        run("ip", "netns", "del", name, check=False)
-        if netns_exists(name):
-            raise BenchError(f"could not delete namespace {name}")
-
-
-def sweep_stale() -> None:
-    """Deletes rfbench-PID-* namespaces of earlier runs whose process is gone (SIGKILL)."""
-    d = Path("/run/netns")
-    if not d.is_dir():
-        return
-    for entry in d.iterdir():
-        m = NS_RE.fullmatch(entry.name)
-        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
-            log(f"removing stale namespace {entry.name}")
-            netns_delete(entry.name)
+# Namespaces (created, deleted and swept by benchkit)
 
 
 class Topology:
@@ -199,213 +83,19 @@ class Topology:
         self.peer = f"rfbench-{os.getpid()}-peer"
 
     def build(self) -> None:
-        for ns in (self.host, self.peer):
-            run("ip", "netns", "add", ns)
-            CLEANUP.add(f"namespace {ns}", lambda ns=ns: netns_delete(ns))
-            run("ip", "-n", ns, "link", "set", "lo", "up")
         h, p = self.host, self.peer
-        run("ip", "-n", h, "link", "add", "rfb0", "type", "veth", "peer", "name", "eth0", "netns", p)
-        run("ip", "-n", h, "addr", "add", f"{HOST_IP}/{SUBNET_BITS}", "dev", "rfb0")
-        run("ip", "-n", h, "link", "set", "rfb0", "up")
-        run("ip", "-n", p, "addr", "add", f"{PEER_IP}/{SUBNET_BITS}", "dev", "eth0")
-        run("ip", "-n", p, "link", "set", "eth0", "up")
+        add_namespaces(h, p)
+        add_veth(h, "rfb0", f"{HOST_IP}/{SUBNET_BITS}", p, f"{PEER_IP}/{SUBNET_BITS}")
         # Per-namespace settings of our own namespaces only: room for the connection-rate
         # runs' ephemeral ports, and none of them ever taken from the benchmark's own ports.
         run("ip", "netns", "exec", p, "sysctl", "-qw", "net.ipv4.ip_local_port_range=10000 65000")
         run("ip", "netns", "exec", h, "sysctl", "-qw",
             "net.ipv4.ip_local_reserved_ports=29500-29799,39500-39599")
-        deadline = time.monotonic() + 5
-        while run("ip", "netns", "exec", p, "ping", "-c1", "-W1", HOST_IP, check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                raise BenchError(f"{PEER_IP} cannot reach {HOST_IP} over the veth pair")
+        wait_reachable(p, HOST_IP, f"{PEER_IP} cannot reach {HOST_IP} over the veth pair")
 
 
 # --------------------------------------------------------------------------------------------
-# Processes in the namespaces
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process (all its threads), in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def context_switches(pid: int) -> int | None:
-    """Voluntary + involuntary context switches summed over the threads that exist now
-    (approximate: threads that ended in between are not counted)."""
-    total = 0
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return None
-    for tid in tasks:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
-                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                    total += int(line.split()[1])
-    return total
-
-
-def busy_cpus(seconds: float = 1.0) -> float | None:
-    """How many CPUs' worth of time the machine spent busy over `seconds` (from /proc/stat):
-    other people's work, measured before the benchmark starts anything."""
-    def sample():
-        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-    try:
-        t0, i0 = sample()
-        time.sleep(seconds)
-        t1, i1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    if t1 == t0:
-        return None
-    return (1 - (i1 - i0) / (t1 - t0)) * len(os.sched_getaffinity(0))
-
-
-def loadavg() -> str:
-    with contextlib.suppress(OSError):
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    return "?"
-
-
-def status_field(pid: int, key: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def fd_count(pid: int) -> int | None:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return None
-
-
-SETPRIV = shutil.which("setpriv")
-
-
-def in_ns(ns: str, *argv: str) -> list[str]:
-    """The command line that runs `argv` in namespace `ns`. With util-linux's setpriv, the
-    process also gets SIGTERM should this script die without cleaning up (SIGKILL); setpriv
-    and `ip netns exec` exec in place, so the pid is the program's own."""
-    prefix = [SETPRIV, "--pdeathsig", "TERM"] if SETPRIV else []
-    return [*prefix, "ip", "netns", "exec", ns, *argv]
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
-    """SIGTERM, then SIGKILL; returns the exit code (None if it had to be killed)."""
-    if proc.poll() is not None:
-        return proc.returncode
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-        return None
-
-
-class Agent:
-    """bench_agent.py in a namespace, one JSON line per request and per answer."""
-
-    def __init__(self, ns: str, name: str, logdir: Path, *args: str):
-        self.name = name
-        self.stderr_path = logdir / f"{name}.stderr"
-        self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            in_ns(ns, sys.executable, str(AGENT), *args),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1,
-            env=dict(os.environ, **TORCH_ENV), start_new_session=True)
-        CLEANUP.add(f"agent {name}", self.stop)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True, name=f"pump-{name}").start()
-
-    def _pump(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def describe(self) -> str:
-        tail = ""
-        with contextlib.suppress(OSError):
-            tail = self.stderr_path.read_text(errors="replace")[-2000:]
-        return f"{self.name} (rc={self.proc.poll()}), stderr tail:\n{tail}"
-
-    def read(self, timeout: float) -> dict:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise BenchError(f"no answer from {self.name} within {timeout:.0f}s") from None
-        if line is None:
-            raise BenchError(f"{self.name} ended: {self.describe()}")
-        try:
-            return json.loads(line)
-        except ValueError:
-            raise BenchError(f"{self.name} printed {line!r}: {self.describe()}") from None
-
-    def request(self, cmd: dict, timeout: float) -> dict:
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        return self.read(timeout)
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            stop_process(self.proc, 3)
-        self._stderr.close()
-
-
-class Proxyd:
-    def __init__(self, binary: Path, ns: str, policy: Path, logdir: Path, guards: list[str]):
-        self.log_path = logdir / "proxyd.log"
-        self._log = open(self.log_path, "wb")
-        self.exit_code: int | None = None
-        self.stopped = False
-        # `ip netns exec` execs proxyd in place: the Popen pid is proxyd's own.
-        self.proc = subprocess.Popen(
-            in_ns(ns, str(binary), "--policy", str(policy), "--control-socket", str(logdir / "control.sock")),
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        CLEANUP.add("proxyd", self.stop)
-        self.wait_for(r"msg=running\b")
-        for guard in guards:
-            self.wait_for(rf'msg="relay listening" guard={re.escape(guard)}\b')
-        self.pid = self.proc.pid
-        with contextlib.suppress(OSError):
-            exe = os.readlink(f"/proc/{self.pid}/exe")
-            if os.path.basename(exe) != "proxyd":
-                raise BenchError(f"pid {self.pid} is {exe}, not proxyd: CPU figures would be wrong")
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for(self, pattern: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not re.search(pattern, self.text()):
-            if self.proc.poll() is not None:
-                raise BenchError(f"proxyd exited (rc={self.proc.returncode}) before /{pattern}/:\n{self.text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"proxyd did not log /{pattern}/ within {timeout}s:\n{self.text()[-3000:]}")
-            time.sleep(0.05)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self.exit_code = stop_process(self.proc, 10)
-        self._log.close()
+# HAProxy and the splice relay (proxyd and the agents: benchkit.Proxyd, benchkit.Agent)
 
 
 def wait_listening(ns: str, proc: subprocess.Popen, ports: list[int], name: str, log_path: Path,
@@ -425,52 +115,23 @@ def wait_listening(ns: str, proc: subprocess.Popen, ports: list[int], name: str,
         time.sleep(0.05)
 
 
-class HAProxy:
+class HAProxy(Service):
     def __init__(self, ns: str, cfg: Path, logdir: Path, ports: list[int]):
-        self.log_path = logdir / "haproxy.log"
-        self._log = open(self.log_path, "wb")
         check = run("haproxy", "-c", "-f", cfg, check=False)
         if check.returncode != 0:
             raise BenchError(f"haproxy -c rejected {cfg}: {check.stdout}{check.stderr}")
-        self.proc = subprocess.Popen(in_ns(ns, "haproxy", "-f", str(cfg), "-db"),
-                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        CLEANUP.add("haproxy", self.stop)
-        self.pid = self.proc.pid  # `ip netns exec` execs haproxy in place; -db: no fork
+        super().__init__(ns, ["haproxy", "-f", str(cfg), "-db"], logdir / "haproxy.log", "haproxy", 5)  # -db: no fork
         wait_listening(ns, self.proc, ports, "haproxy", self.log_path)
 
-    def stop(self) -> None:
-        stop_process(self.proc, 5)
-        self._log.close()
 
-
-class SpliceRelay:
+class SpliceRelay(Service):
     """splice_relay.py in a namespace: the minimal zero-copy relay the bulk rows compare with."""
 
     def __init__(self, ns: str, logdir: Path, port: int, upstream: tuple[str, int]):
-        self.log_path = logdir / "splice_relay.log"
-        self._log = open(self.log_path, "wb")
-        self.exit_code: int | None = None
-        self.stopped = False
         argv = [sys.executable, str(SPLICE_RELAY), "--listen", str(port),
                 "--upstream", f"{upstream[0]}:{upstream[1]}"]
-        self.proc = subprocess.Popen(in_ns(ns, *argv), stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        CLEANUP.add("splice relay", self.stop)
-        self.pid = self.proc.pid  # setpriv and `ip netns exec` exec in place: the pid is Python's
+        super().__init__(ns, argv, logdir / "splice_relay.log", "splice relay", 5)
         wait_listening(ns, self.proc, [port], "splice relay", self.log_path)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self.exit_code = stop_process(self.proc, 5)
-        self._log.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,36 +195,6 @@ def haproxy_cfg(splice: bool, threads: int | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Machine
-
-
-def machine_info(proxyd: Path) -> dict:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    info = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "nproc": len(os.sched_getaffinity(0)),
-        "kernel": platform.release(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "loadavg_start": loadavg(),
-        "busy_cpus_before": busy_cpus(),
-        "proxyd": str(proxyd),
-    }
-    with contextlib.suppress(Exception):
-        info["haproxy"] = run("haproxy", "-v", check=False).stdout.splitlines()[0]
-    with contextlib.suppress(Exception):
-        rev = run("git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
-        dirty = run("git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no", check=False).stdout.strip()
-        info["commit"] = rev + ("+dirty" if dirty else "")
-    return info
-
-
-# --------------------------------------------------------------------------------------------
 # The benchmark
 
 
@@ -577,6 +208,11 @@ class Bench:
         self.proxy_pids: dict[str, int] = {}
         self.na: dict[tuple[str, str], str] = {}  # (metric, path) -> why not measured
 
+    @property
+    def has_report(self) -> bool:
+        """Once proxyd started there is a report, even of a run that failed later."""
+        return hasattr(self, "proxyd")
+
     def paths(self, metric: str) -> tuple[str, ...]:
         """The paths a metric is measured on: the splice relay only for bulk, and not with --no-splice."""
         if metric in BULK_METRICS and not self.args.no_splice:
@@ -586,18 +222,11 @@ class Bench:
     # -- one measurement ------------------------------------------------------------------------
 
     def measure(self, agent: Agent, cmd: dict, path: str, budget: float) -> dict:
-        pid = self.proxy_pids.get(path)
-        cpu0 = cpu_seconds(pid) if pid else None
-        cs0 = context_switches(pid) if pid else None
+        cost = ProxyCost(self.proxy_pids.get(path))
         # An agent that does not answer in time ends the run (BenchError): a late answer would
         # be taken for the next request's. Failures the agent reports are recorded and the run goes on.
         answer = agent.request(cmd, timeout=budget)
-        if pid and cpu0 is not None:
-            cpu1, cs1 = cpu_seconds(pid), context_switches(pid)
-            if cpu1 is not None:
-                answer["proxy_cpu_s"] = round(cpu1 - cpu0, 3)
-            if cs0 is not None and cs1 is not None:
-                answer["proxy_context_switches"] = cs1 - cs0
+        cost.add_to(answer)
         return answer
 
     def record(self, metric: str, path: str, answer: dict, key: str) -> None:
@@ -677,37 +306,32 @@ class Bench:
 
     def run(self) -> int:
         a = self.args
-        proxyd_bin = Path(a.bin_dir) / "proxyd"
-        if not os.access(proxyd_bin, os.X_OK):
-            raise BenchError(f"{proxyd_bin} is missing: swift build -c release --product proxyd")
-        self.machine = machine_info(proxyd_bin)
+        proxyd_bin = proxyd_binary(a.bin_dir)
+        self.machine = machine_info(proxyd_bin, len(os.sched_getaffinity(0)), {"haproxy": ["haproxy", "-v"]})
         have_haproxy = shutil.which("haproxy") is not None
         if not have_haproxy:
             for metric in METRICS:
                 self.na[(metric, "haproxy")] = "haproxy not installed (make bench-deps)"
 
-        logdir = Path(a.log_dir) if a.log_dir else Path(tempfile.mkdtemp(prefix="rfbench-"))
-        logdir.mkdir(parents=True, exist_ok=True)
-        self.logdir = logdir
-        log(f"logs in {logdir}")
+        logdir = self.logdir = make_logdir(a.log_dir, "rfbench-")
 
-        sweep_stale()
+        sweep_stale(NS_RE)
         topo = Topology()
         log(f"namespaces {topo.host} ({HOST_IP}) and {topo.peer} ({PEER_IP})")
         topo.build()
 
-        server = Agent(topo.host, "server", logdir, "server",
+        env = dict(os.environ, **TORCH_ENV)
+        server = Agent(AGENT, topo.host, "server", logdir, "server",
                        "--tcp-ports", f"{BENCH_GUARDED},{BENCH_DIRECT}",
-                       "--store-ports", f"{STORE_GUARDED},{STORE_DIRECT}")
-        peer = Agent(topo.peer, "peer-client", logdir, "client")
-        local = Agent(topo.host, "host-client", logdir, "client")
+                       "--store-ports", f"{STORE_GUARDED},{STORE_DIRECT}", env=env)
+        peer = Agent(AGENT, topo.peer, "peer-client", logdir, "client", env=env)
+        local = Agent(AGENT, topo.host, "host-client", logdir, "client", env=env)
         for agent in (peer, local):
             hello = agent.read(30)
             if not hello.get("ready"):
                 raise BenchError(f"{agent.name}: {hello}")
         # Import torch in the peer client while the server starts its stores (never timed).
-        peer.proc.stdin.write(json.dumps({"op": "torch"}) + "\n")
-        peer.proc.stdin.flush()
+        peer.send({"op": "torch"})
         hello = server.read(120)
         if not hello.get("ready"):
             raise BenchError(f"server agent: {hello.get('error')}")
@@ -745,16 +369,8 @@ class Bench:
                 if answer is not None:
                     log(f"  {metric} bare: " + (f"{answer[key]:.0f}" if answer.get("ok") else f"FAILED {answer}"))
 
-        # proxyd
-        policy = logdir / "policy.toml"
-        policy.write_text(policy_text(logdir / "control.sock"))
-        proxyctl = Path(a.bin_dir) / "proxyctl"
-        if os.access(proxyctl, os.X_OK):
-            check = run(proxyctl, "check", policy, check=False)
-            if check.returncode != 0:
-                raise BenchError(f"proxyctl check rejected the benchmark policy:\n{check.stderr}")
-        log("starting proxyd")
-        self.proxyd = Proxyd(proxyd_bin, topo.host, policy, logdir, ["bench", "store", "bench_lo"])
+        self.proxyd = start_proxyd(proxyd_bin, topo.host, policy_text(logdir / "control.sock"), logdir,
+                                   ["bench", "store", "bench_lo"], "relay listening")
         self.proxy_pids["relay"] = self.proxyd.pid
         self.proxyd_fds_start = fd_count(self.proxyd.pid)
         lo_rule = run("ip", "netns", "exec", topo.host, "nft", "-f", "-", input=LOOPBACK_REDIRECT, check=False)
@@ -815,34 +431,17 @@ class Bench:
 
     def proxyd_report(self) -> None:
         d = self.proxyd
-        report = {"alive_after_runs": d.alive(), "pid": d.pid}
-        if d.alive():
-            # Let sessions that ended a moment ago close before counting descriptors.
-            time.sleep(0.5)
-            report["fds_start"] = self.proxyd_fds_start
-            report["fds_end"] = fd_count(d.pid)
-            report["rss_peak_bytes"] = status_field(d.pid, "VmHWM")
-            report["rss_end_bytes"] = status_field(d.pid, "VmRSS")
-            report["threads"] = len(os.listdir(f"/proc/{d.pid}/task"))
-        else:
-            self.failures.append(f"proxyd exited during the run (rc={d.proc.returncode})")
-        was_alive = d.alive()
-        d.stop()
+        report = d.vitals(self.proxyd_fds_start, "rss_peak_bytes")
+        was_alive = d.stop_after_runs(self.failures, self.notes)
         report["exit_code_on_sigterm"] = d.exit_code if was_alive else None
         report["exit_code"] = d.exit_code
-        if was_alive and d.exit_code != 0:
-            self.notes.append(f"proxyd exit code on SIGTERM: {d.exit_code}")
-        lines = d.text().splitlines()
-        bad = [line for line in lines if re.search(r"\blevel=(warning|error|critical)\b", line)]
+        lines, bad = d.log_lines()
         report["log_lines"] = len(lines)
         report["log_warnings"] = bad[:20]
         report["log_warning_count"] = len(bad)
         if bad:
             self.notes.append(f"proxyd logged {len(bad)} warning/error lines, first: {bad[0]}")
-        if report.get("fds_start") is not None and report.get("fds_end") is not None \
-                and report["fds_end"] > report["fds_start"] + 4:
-            self.notes.append(f"proxyd held {report['fds_end']} descriptors after the runs "
-                              f"({report['fds_start']} at start): sessions not closed?")
+        note_descriptor_growth(report, 4, self.notes)
         self.proxyd_info = report
 
     # -- output -------------------------------------------------------------------------------------
@@ -918,8 +517,7 @@ class Bench:
     def report(self) -> str:
         m = self.machine
         lines = ["", "## Ringfence relay benchmark", "",
-                 f"Machine: {m['nproc']} CPUs ({m.get('cpu', '?')}), Linux {m['kernel']}, {m['date']}; "
-                 f"proxyd {m.get('commit', '?')}; {m.get('haproxy', 'no haproxy')}"
+                 machine_line(m) + f"; {m.get('haproxy', 'no haproxy')}"
                  + (f" ({'splice-auto' if self.args.haproxy_splice else 'no splicing'}, "
                     f"{'nbthread ' + str(self.args.haproxy_threads) if self.args.haproxy_threads else 'default threads'})"
                     if 'haproxy' in m else "")
@@ -963,14 +561,9 @@ class Bench:
         for metric in METRICS:
             for path in self.paths(metric):
                 sp = self.spread(metric, path)
-                if sp is not None and sp > 0.25:
+                if sp is not None and sp > NOISY_SPREAD:
                     noisy.append(f"{metric}/{path} {sp:.0%}")
-        busy = m.get("busy_cpus_before")
-        lines.append((f"Other work on the machine just before the run: {busy:.2f} of {m['nproc']} CPUs busy. "
-                      if busy is not None else "")
-                     + f"Load average at start {m.get('loadavg_start', '?')}, at end {m.get('loadavg_end', '?')}"
-                     + (f"; samples spread (max−min)/max over 25%: {', '.join(noisy)} — the machine was busy or "
-                        f"noisy, rerun for firmer figures." if noisy else "."))
+        lines.append(load_line(m, noisy))
         lines.append("Bulk: the client sends, the server discards and answers the byte count; MB/s = 10^6 B/s, "
                      "timed from connect to the count's arrival. Main-table runs all have proxyd's nftables table "
                      "loaded (conntrack on for every path); paths are interleaved run by run.")
@@ -983,28 +576,20 @@ class Bench:
                          f"{HOST_IP}:{BENCH_DIRECT} like HAProxy's; bulk rows only.")
         info = getattr(self, "proxyd_info", None)
         if info:
-            mib = lambda b: f"{b / (1 << 20):.0f} MiB" if b else "?"  # noqa: E731
-            lines.append(f"proxyd: {'alive throughout' if info['alive_after_runs'] else 'EXITED during the run'}; "
-                         f"{info.get('fds_start', '?')} descriptors before the runs, {info.get('fds_end', '?')} after; "
-                         f"{info.get('threads', '?')} threads; peak RSS {mib(info.get('rss_peak_bytes'))}; "
-                         f"{info['log_warning_count']} warning/error log lines; "
-                         + (f"exit code on SIGTERM {info['exit_code_on_sigterm']}." if info["alive_after_runs"]
-                            else f"exit code {info.get('exit_code')}."))
+            exit_code = (f"exit code on SIGTERM {info['exit_code_on_sigterm']}." if info["alive_after_runs"]
+                         else f"exit code {info.get('exit_code')}.")
+            lines.append(proxyd_line(info, "peak RSS", "rss_peak_bytes",
+                                     f"{info['log_warning_count']} warning/error log lines; {exit_code}"))
         lines.append("")
         lines.append("Targets:")
         for name, value, goal, ok in self.targets():
-            state = "not measured" if ok is None else ("met" if ok else "MISSED")
             shown = "—" if value is None else f"{value:.3f}"
-            lines.append(f"- {name} ≥ {goal:g}: {shown} — {state}")
+            lines.append(f"- {name} ≥ {goal:g}: {shown} — {verdict(ok)}")
         if not self.args.no_splice:
             value = self.ratio("bulk_ns", "relay", SPLICE)
             lines.append(f"- relay/splice (bulk peer→host): {'—' if value is None else f'{value:.3f}'} "
                          f"— for information, no target")
-        if self.notes or self.failures:
-            lines.append("")
-            lines.append("Observations:")
-            for note in self.failures + self.notes:
-                lines.append(f"- {note}")
+        lines += observations(self.failures, self.notes)
         return "\n".join(lines)
 
     def json_data(self) -> dict:
@@ -1035,12 +620,8 @@ class Bench:
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description="Direct vs proxyd relay vs HAProxy (and, for bulk, a minimal "
-                                             "splice relay), in network namespaces.")
-    ap.add_argument("--bin-dir", default=str(REPO_ROOT / ".build" / "release"),
-                    help="directory with proxyd (and proxyctl); default .build/release")
-    ap.add_argument("--json", metavar="FILE", help="also write all results as JSON to FILE")
-    ap.add_argument("--quick", action="store_true", help="reduced sizes and counts (about a minute)")
+    ap = arg_parser("Direct vs proxyd relay vs HAProxy (and, for bulk, a minimal splice relay), in network "
+                    "namespaces.", "reduced sizes and counts (about a minute)")
     ap.add_argument("--bulk-mib", type=int, help="bulk transfer size in MiB (default 1024; quick 256)")
     ap.add_argument("--reps", type=int, help="bulk repetitions per path, best kept (default 3; quick 1)")
     ap.add_argument("--rounds", type=int, help="TCPStore and connection runs per path, best kept (default 5; quick 1)")
@@ -1054,9 +635,7 @@ def parse_args(argv=None):
     ap.add_argument("--no-bare", action="store_true", help="skip the direct runs before proxyd starts")
     ap.add_argument("--no-splice", action="store_true",
                     help="skip the minimal splice(2) relay (splice_relay.py) in the bulk rows")
-    ap.add_argument("--log-dir", help="keep proxyd/haproxy/agent logs here (default: a temporary directory, "
-                                      "removed unless something failed)")
-    ap.add_argument("--keep-logs", action="store_true", help="keep the temporary log directory")
+    add_log_options(ap, "proxyd/haproxy/agent logs")
     args = ap.parse_args(argv)
     defaults = ({"bulk_mib": 256, "reps": 1, "rounds": 1, "store_ops": 5000, "store_seconds": 3.0, "conn_count": 2000,
                  "conn_seconds": 2.0} if args.quick else
@@ -1070,48 +649,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("bench_relay.py needs root (network namespaces, nftables)", file=sys.stderr)
-        return 2
-    # Ctrl-C raises KeyboardInterrupt even if SIGINT came in ignored (a background job).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
-    atexit.register(CLEANUP.run)
-    bench = Bench(args)
-    rc = 0
-    started = time.monotonic()
-    try:
-        rc = bench.run()
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
-        rc = 130
-    except BenchError as exc:
-        log(f"setup failed: {exc}")
-        rc = 2
-    except Exception:
-        import traceback
-
-        log("unexpected error:\n" + traceback.format_exc())
-        rc = 2
-    finally:
-        problems = CLEANUP.run()
-        for p in problems:
-            log(f"cleanup: {p}")
-    if rc == 130 or not hasattr(bench, "machine"):
-        return rc
-    if rc == 0 and bench.failures:
-        rc = 1
-    if hasattr(bench, "proxyd"):
-        print(bench.report(), flush=True)
-        print(f"\n(run took {time.monotonic() - started:.0f} s; logs: "
-              f"{bench.logdir if (args.log_dir or args.keep_logs or rc) else 'removed'})", flush=True)
-    if args.json and hasattr(bench, "proxyd"):
-        Path(args.json).write_text(json.dumps(bench.json_data(), indent=2) + "\n")
-        log(f"JSON written to {args.json}")
-    if hasattr(bench, "logdir") and not (args.log_dir or args.keep_logs or rc):
-        shutil.rmtree(bench.logdir, ignore_errors=True)
-    return rc
+    return run_bench(Bench(args), args, "bench_relay.py")
 
 
 if __name__ == "__main__":
