@@ -17,7 +17,17 @@ import Glibc
         return (fds[0], fds[1])
     }
 
-    static func isOpen(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) != -1 }
+    /// Whether the other end of a socket pair has been closed: its peer reads end of input.
+    /// (Asking whether the descriptor number is still open would race with other tests, which
+    /// may be handed the same number the moment it is freed.)
+    static func peerClosed(_ remote: Int32) -> Bool {
+        var byte: UInt8 = 0
+        while true {
+            let count = Glibc.read(remote, &byte, 1)
+            if count == 0 { return true }
+            if count < 0 { return false }
+        }
+    }
 
     @Test func readsWhenReadingIsOnAndClosesTheDescriptorOnlyAfterCancellation() async throws {
         let loop = EventLoop(index: 0)
@@ -38,7 +48,7 @@ import Glibc
         loop.queue.sync { channel.setReading(true) }
         try await waitUntil { received.bytes == Array("hello".utf8) }
         loop.queue.sync { channel.close() }
-        try await waitUntil { !Self.isOpen(local) }
+        try await waitUntil { Self.peerClosed(remote) }
         Glibc.close(remote)
     }
 
@@ -70,7 +80,7 @@ import Glibc
             channel.setPolled(true)
             channel.close()
         }
-        try await waitUntil { !Self.isOpen(local) }
+        try await waitUntil { Self.peerClosed(remote) }
         Glibc.close(remote)
     }
 
@@ -79,7 +89,7 @@ import Glibc
         let (local, remote) = Self.socketPair()
         let channel = Channel(fd: local, loop: loop, onReadable: {}, onWritable: {})
         loop.queue.sync { channel.close(reset: false) }
-        try await waitUntil { !Self.isOpen(local) }
+        try await waitUntil { Self.peerClosed(remote) }
         Glibc.close(remote)
     }
 
