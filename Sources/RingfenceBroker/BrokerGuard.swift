@@ -149,7 +149,7 @@ public final class BrokerGuard: @unchecked Sendable {
         }
         nextID += 1
         let session = SubscriberSession(id: nextID, fd: fd, peer: peer, loop: loop, limits: broker.limits)
-        Posix.setNoDelay(clientFD: fd, upstreamFD: fd)
+        Posix.setNoDelay(fd)
         broker.add(session)
         logger.debug("subscriber admitted", metadata: ["guard": "\(spec.name)", "peer": "\(peer.address)"])
     }

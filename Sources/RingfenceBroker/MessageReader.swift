@@ -43,6 +43,9 @@ struct MessageReader {
     let maxFrameBytes: UInt64
     let maxMessageBytes: Int
     let skipsOversized: Bool
+    /// The size a frame header may declare: the frame cap, or any legal size when oversized
+    /// messages are read past rather than refused.
+    private var headerCap: UInt64 { skipsOversized ? UInt64(Int64.max) : maxFrameBytes }
     private var state = State.header
     private var pending: [UInt8] = []
     /// Frames of the message in progress.
@@ -104,7 +107,7 @@ struct MessageReader {
         if pending.isEmpty {
             let header: FrameHeader?
             do throws(ZMTPError) {
-                header = try FrameHeader.parse(bytes, maxSize: skipsOversized ? UInt64(Int64.max) : maxFrameBytes)
+                header = try FrameHeader.parse(bytes, maxSize: headerCap)
             } catch {
                 throw .zmtp(error)
             }
@@ -119,7 +122,7 @@ struct MessageReader {
         let before = pending.count
         let take = min(9 - before, bytes.count)
         pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0..<take]))
-        let maxSize = skipsOversized ? UInt64(Int64.max) : maxFrameBytes
+        let maxSize = headerCap
         let parsed = pending.withUnsafeBytes { raw in
             Result { () throws(ZMTPError) in try FrameHeader.parse(raw, maxSize: maxSize) }
         }

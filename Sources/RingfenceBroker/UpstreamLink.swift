@@ -93,7 +93,7 @@ final class UpstreamLink: @unchecked Sendable {
         let fd: Int32
         do throws(Errno) {
             fd = try Posix.tcpSocket(family: address.family)
-            Posix.setNoDelay(clientFD: fd, upstreamFD: fd)
+            Posix.setNoDelay(fd)
             _ = try Posix.connect(fd, address)
         } catch {
             return fail("connect: \(error)")

@@ -37,13 +37,16 @@ public final class Connection: @unchecked Sendable {
     /// Called with the byte count of each read into `readTarget`'s buffer.
     public var onReadIntoTarget: (Int) -> Void = { _ in }
 
-    /// After a read that brought bytes, how long the connection keeps reading by polling, its
-    /// read source suspended, before it sleeps until Dispatch wakes it: the next message is
-    /// read by a thread already running instead of one woken through Dispatch's epoll thread
-    /// (the relay's `busy_poll`, for a connection). Zero: off.
-    public var busyPoll = Duration.zero
-    private var lastReadAt = ContinuousClock.now
-    private var polling = false
+    /// After a read that brought bytes, how long the connection keeps reading by polling (see
+    /// `BusyPoller`) before it sleeps until Dispatch wakes it. Zero: off. Set before reading.
+    public var busyPoll = Duration.zero {
+        didSet {
+            poller = BusyPoller(
+                window: busyPoll, loop: loop, channels: { [unowned self] in [channel] },
+                turn: { [unowned self] in readAvailable() })
+        }
+    }
+    private var poller: BusyPoller?
 
     private var chunks = Deque<SharedBytes>()
     /// Bytes of `chunks[0]` already written.
@@ -75,6 +78,7 @@ public final class Connection: @unchecked Sendable {
     /// Turns reading on or off (backpressure from the owner). On the loop.
     public func setReading(_ on: Bool) {
         guard !isClosed, !inputEnded, on != channel.isReading else { return }
+        if !on { poller?.stop() }
         channel.setReading(on)
         if on { loop.execute { [weak self] in self?.readAvailable() } }
     }
@@ -131,6 +135,7 @@ public final class Connection: @unchecked Sendable {
     public func close(reset: Bool = false) {
         guard !isClosed else { return }
         isClosed = true
+        poller?.stop()
         chunks.removeAll()
         queuedBytes = 0
         channel.close(reset: reset)
@@ -152,11 +157,12 @@ public final class Connection: @unchecked Sendable {
                 switch try Posix.read(channel.fd, into: target ?? readBuffer) {
                 case .done(0):
                     inputEnded = true
+                    poller?.stop()
                     channel.setReading(false)
                     onEndOfInput()
                     return
                 case .done(let count):
-                    if busyPoll > .zero { startPolling() }
+                    poller?.activity()
                     if target != nil {
                         onReadIntoTarget(count)
                     } else {
@@ -173,29 +179,6 @@ public final class Connection: @unchecked Sendable {
         }
         // More may be queued: another turn, fair to the loop's other connections.
         loop.execute { [weak self] in self?.readAvailable() }
-    }
-
-    private func startPolling() {
-        lastReadAt = .now
-        guard !polling else { return }
-        polling = true
-        channel.setPolled(true)
-        loop.execute { [weak self] in self?.poll() }
-    }
-
-    /// One polling turn: read what is there; go on while bytes came within `busyPoll`, else
-    /// hand the descriptor back to Dispatch (and read once more, for what came in between).
-    private func poll() {
-        guard !isClosed, polling else { return }
-        readAvailable()
-        guard !isClosed else { return }
-        if ContinuousClock.now - lastReadAt < busyPoll && channel.isReading {
-            loop.execute { [weak self] in self?.poll() }
-        } else {
-            polling = false
-            channel.setPolled(false)
-            readAvailable()
-        }
     }
 
     private func flushQueue() {

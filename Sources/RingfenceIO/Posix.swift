@@ -51,11 +51,11 @@ public enum Posix {
         _ = try must { setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
-    /// TCP_NODELAY on both sockets of a relayed pair: a relay must not add Nagle delays that
-    /// neither endpoint asked for.
-    public static func setNoDelay(clientFD: Int32, upstreamFD: Int32) {
+    /// TCP_NODELAY on each socket: a relay or broker must not add Nagle delays that neither
+    /// endpoint asked for.
+    public static func setNoDelay(_ fds: Int32...) {
         var on: Int32 = 1
-        for fd in [clientFD, upstreamFD] {
+        for fd in fds {
             _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
         }
     }

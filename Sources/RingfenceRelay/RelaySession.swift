@@ -46,8 +46,8 @@ final class RelaySession: @unchecked Sendable {
     private var clientToUpstream: Pump?
     private var upstreamToClient: Pump?
     private var finishedDirections = 0
-    /// A busy-poll turn is queued on the loop.
-    private var pollScheduled = false
+    /// Polls both sockets after bytes move (`busy_poll`); nil until relaying.
+    private var poller: BusyPoller?
     /// A nudge has moved bytes (logged once per connection).
     private var nudgeLogged = false
 
@@ -83,7 +83,7 @@ final class RelaySession: @unchecked Sendable {
             })
         upstream = channel
         // Small request/response protocols (TCPStore) must not wait on Nagle's algorithm in the middle.
-        Posix.setNoDelay(clientFD: client.fd, upstreamFD: fd)
+        Posix.setNoDelay(client.fd, fd)
         do throws(Errno) {
             switch try Posix.connect(fd, upstreamAddress) {
             case .done: connected()
@@ -108,20 +108,29 @@ final class RelaySession: @unchecked Sendable {
                 let gated = GatedPump(
                     from: client, to: upstream, capacity: min(capacity, 256 << 10),
                     gate: TCPStoreGate(limits: context.tcpstoreLimits))
-                gated.onProgress = { [unowned self] in lastActivity = .now }
+                gated.onProgress = { [unowned self] in progressed() }
                 toUpstream = gated
             } else {
                 let spliced = try SplicePump(from: client, to: upstream, capacity: capacity)
-                spliced.onProgress = { [unowned self] in lastActivity = .now }
+                spliced.onProgress = { [unowned self] in progressed() }
                 toUpstream = spliced
             }
             clientToUpstream = toUpstream
             let toClient = try SplicePump(from: upstream, to: client, capacity: capacity)
-            toClient.onProgress = { [unowned self] in lastActivity = .now }
+            toClient.onProgress = { [unowned self] in progressed() }
             upstreamToClient = toClient
         } catch {
             return close(.resources("pipe: \(error)"))
         }
+        // After bytes move, both sockets are polled for busy_poll (see BusyPoller).
+        poller = BusyPoller(
+            window: context.settings.busyPoll, loop: loop,
+            channels: { [unowned self] in [client, upstream] },
+            turn: { [unowned self] in
+                guard case .relaying = state else { return }
+                handle(clientToUpstream?.sourceReadable())
+                handle(upstreamToClient?.sourceReadable())
+            })
         context.logger.debug(
             "connection relayed",
             metadata: ["guard": "\(context.guardName)", "peer": "\(peer.address)", "upstream": "\(upstreamAddress)"])
@@ -143,49 +152,14 @@ final class RelaySession: @unchecked Sendable {
         upstreamToClient?.start()
     }
 
-    // MARK: Busy polling
-
-    /// After an event that moved bytes, the session polls its two sockets itself, one turn at a
-    /// time on the loop (other work queued there runs in between), until `busy_poll` has passed
-    /// without a byte. Meanwhile its read sources are suspended: the next request or reply is
-    /// read by a thread that is already running instead of one Dispatch must wake, and a
-    /// wake-up costs more than relaying a small command does. Then the sources resume and one
-    /// last read picks up what arrived in between.
-    private func startPolling() {
-        guard context.settings.busyPoll > .zero, !pollScheduled, case .relaying = state else { return }
-        client.setPolled(true)
-        upstream?.setPolled(true)
-        schedulePoll()
+    private func progressed() {
+        lastActivity = .now
+        poller?.activity()
     }
 
-    private func schedulePoll() {
-        pollScheduled = true
-        loop.execute { [weak self] in self?.poll() }
-    }
-
-    private func poll() {
-        pollScheduled = false
-        guard case .relaying = state else { return }
-        readBoth()
-        guard case .relaying = state else { return }
-        if ContinuousClock.now - lastActivity < context.settings.busyPoll {
-            schedulePoll()
-        } else {
-            client.setPolled(false)
-            upstream?.setPolled(false)
-            readBoth()
-        }
-    }
-
-    private func readBoth() {
-        handle(clientToUpstream?.sourceReadable(), polling: true)
-        handle(upstreamToClient?.sourceReadable(), polling: true)
-    }
-
-    private func handle(_ step: PumpStep?, polling: Bool = false) {
+    private func handle(_ step: PumpStep?) {
         guard let step else { return }
         if case .closed = state { return }
-        if !polling { startPolling() }
         switch step {
         case .ok:
             break
@@ -233,8 +207,8 @@ final class RelaySession: @unchecked Sendable {
         guard case .relaying = state, let clientToUpstream, let upstreamToClient else { return }
         let before = clientToUpstream.bytesForwarded + upstreamToClient.bytesForwarded
         for pump in [clientToUpstream, upstreamToClient] {
-            if pump.destination.isWriting { handle(pump.destinationWritable(), polling: true) }
-            handle(pump.sourceReadable(), polling: true)
+            if pump.destination.isWriting { handle(pump.destinationWritable()) }
+            handle(pump.sourceReadable())
             guard case .relaying = state else { return }
         }
         let moved = clientToUpstream.bytesForwarded + upstreamToClient.bytesForwarded - before
@@ -253,6 +227,7 @@ final class RelaySession: @unchecked Sendable {
         let wasConnecting: Bool
         if case .connecting = state { wasConnecting = true } else { wasConnecting = false }
         state = .closed
+        poller?.stop()
         let abnormal: Bool
         if case .completed = ending { abnormal = false } else { abnormal = true }
         client.close(reset: abnormal)
