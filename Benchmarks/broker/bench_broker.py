@@ -766,7 +766,7 @@ def parse_args(argv=None):
                     help="flow-control window for a size: readers at most W messages behind, reporting every A "
                          "(default 64=256/64, 64KiB=64/16, 4MiB=8/2; the attack guard's hwm_messages = 100 "
                          "needs W < 100 at the attack size)")
-    ap.add_argument("--busy-poll", help="the broker guards' busy_poll (default: the policy default, 200us)")
+    ap.add_argument("--busy-poll", help="the broker guards' busy_poll (default: the policy default, 2ms)")
     ap.add_argument("--rate", type=float, default=5000.0, help="paced rate of the latency runs (5000 msg/s)")
     ap.add_argument("--latency-count", type=int, help="messages per latency run (default 5000; quick 2500)")
     ap.add_argument("--idle", type=int, default=200, help="idle subscribers in the attack (200)")

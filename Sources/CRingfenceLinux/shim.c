@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "CRingfenceLinux.h"
@@ -20,3 +21,15 @@ int CRingfenceLinux_getPipeSize(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
 
 const unsigned int CRingfenceLinux_SPLICE_F_MOVE = SPLICE_F_MOVE;
 const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK = SPLICE_F_NONBLOCK;
+
+int CRingfenceLinux_waitReadable(const int *fds, int count, long long nanoseconds) {
+    struct pollfd entries[16];
+    if (count > 16) count = 16;
+    for (int i = 0; i < count; i++) {
+        entries[i].fd = fds[i];
+        entries[i].events = POLLIN;
+        entries[i].revents = 0;
+    }
+    struct timespec timeout = { .tv_sec = nanoseconds / 1000000000LL, .tv_nsec = nanoseconds % 1000000000LL };
+    return ppoll(entries, (nfds_t)count, &timeout, NULL);
+}

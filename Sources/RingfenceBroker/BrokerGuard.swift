@@ -37,7 +37,10 @@ public final class BrokerGuard: @unchecked Sendable {
         self.spec = spec
         self.settings = settings
         self.logger = logger
-        loop = group.next()
+        // A loop of its own (a serial queue, not a thread): the upstream link's `busy_poll`
+        // sleeps on the engine's socket in turns of up to 250 µs, which no other guard's
+        // connections should wait behind.
+        loop = EventLoop(index: group.loops.count, label: "ringfence.broker.\(spec.name)")
         admission = Admission(
             allow: spec.allow,
             limits: .init(

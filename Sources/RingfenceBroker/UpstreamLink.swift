@@ -99,6 +99,7 @@ final class UpstreamLink: @unchecked Sendable {
             return fail("connect: \(error)")
         }
         let connection = Connection(fd: fd, loop: loop, writeLimit: 16 << 20, readBufferSize: 256 << 10)
+        connection.busyPollMode = .wait
         connection.busyPoll = limits.busyPoll
         self.connection = connection
         reader = Self.makeReader(limits)

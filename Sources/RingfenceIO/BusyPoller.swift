@@ -4,12 +4,27 @@
 /// what arrived in between.
 ///
 /// Why: Dispatch hands each socket event from its epoll thread to a worker thread, and on a
-/// small VM those wake-ups cost more than relaying a small message does. A thread that is
-/// already running finds the next request or reply without being woken. Turns are queued one
-/// at a time, so the loop's other work runs in between. The price is CPU: up to `window` after
-/// each burst. Confined to its loop.
+/// small VM those wake-ups cost more than relaying a small message does (two context switches
+/// where one would do). A thread that is already running finds the next request or reply
+/// without being woken; one that sleeps in ppoll(2) on the socket itself is woken once, by the
+/// kernel. Turns are queued one at a time, so the loop's other work runs in between. Confined
+/// to its loop.
 public final class BusyPoller: @unchecked Sendable {
+    /// How a turn waits for the next bytes.
+    public enum Mode: Sendable {
+        /// Not at all: turns follow each other at once. The lowest latency for a request and
+        /// its reply; the price is a core, for up to `window` after each burst.
+        case spin
+        /// Sleeps in ppoll(2) on the descriptors, for at most `waitSlice` a turn so that the
+        /// loop's other work still runs: about one context switch per wake-up, and little CPU.
+        case wait
+    }
+
+    /// The longest one `.wait` turn sleeps: what the loop's other work may wait behind it.
+    public static let waitSlice = Duration.microseconds(250)
+
     public let window: Duration
+    public let mode: Mode
     private let loop: EventLoop
     private let channels: () -> [Channel]
     private let turn: () -> Void
@@ -21,8 +36,12 @@ public final class BusyPoller: @unchecked Sendable {
     ///   - window: how long to poll after the last activity; zero: never.
     ///   - channels: the channels whose read sources polling replaces.
     ///   - turn: one non-blocking read attempt on each of them; it reports bytes with `activity()`.
-    public init(window: Duration, loop: EventLoop, channels: @escaping () -> [Channel], turn: @escaping () -> Void) {
+    public init(
+        window: Duration, mode: Mode = .spin, loop: EventLoop, channels: @escaping () -> [Channel],
+        turn: @escaping () -> Void
+    ) {
         self.window = window
+        self.mode = mode
         self.loop = loop
         self.channels = channels
         self.turn = turn
@@ -47,6 +66,10 @@ public final class BusyPoller: @unchecked Sendable {
 
     private func runTurn() {
         guard isPolling else { return }
+        if mode == .wait {
+            let left = window - (ContinuousClock.now - lastActivity)
+            if left > .zero { Posix.waitReadable(channels().map(\.fd), timeout: min(left, Self.waitSlice)) }
+        }
         turn()
         guard isPolling else { return }
         if ContinuousClock.now - lastActivity < window {

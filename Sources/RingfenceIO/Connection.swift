@@ -9,9 +9,12 @@ import Glibc
 /// queue of shared buffers flushed with gathered writes (writev).
 ///
 /// Queued buffers are not copied: the same `SharedBytes` enqueued on many connections is one
-/// buffer, which is what a fan-out needs; a group of buffers (a whole message) is queued all or
-/// nothing, and its flush may be deferred so that many small messages leave in one writev. A
-/// reader of large bodies can have the next read land straight in its own buffer (`readTarget`).
+/// buffer, which is what a fan-out needs. Small buffers may be copied instead (`copyingUpTo`)
+/// into the connection's own tail buffer, where consecutive ones join into one contiguous run:
+/// many small messages then leave in one large write, not one iovec each. A group of buffers
+/// (a whole message) is queued all or nothing, and its flush may be deferred so that a burst
+/// leaves in few writes. A reader of large bodies can have the next read land straight in its
+/// own buffer (`readTarget`).
 /// `write` refuses what would take the queue past `writeLimit`,
 /// so the owner decides what overflow means (drop, disconnect); `onDrained` says when the queue
 /// has emptied. Half-close: `shutdownWrite()` sends a FIN once the queue is flushed. Like the
@@ -40,17 +43,22 @@ public final class Connection: @unchecked Sendable {
     /// After a read that brought bytes, how long the connection keeps reading by polling (see
     /// `BusyPoller`) before it sleeps until Dispatch wakes it. Zero: off. Set before reading.
     public var busyPoll = Duration.zero {
-        didSet {
-            poller = BusyPoller(
-                window: busyPoll, loop: loop, channels: { [unowned self] in [channel] },
-                turn: { [unowned self] in readAvailable() })
-        }
+        didSet { makePoller() }
+    }
+    /// How the polling waits between reads; set before `busyPoll`.
+    public var busyPollMode = BusyPoller.Mode.spin {
+        didSet { makePoller() }
     }
     private var poller: BusyPoller?
+    /// Whether reads are being polled now (the read source suspended).
+    var isBusyPolling: Bool { poller?.isPolling ?? false }
 
-    private var chunks = Deque<SharedBytes>()
-    /// Bytes of `chunks[0]` already written.
-    private var firstOffset = 0
+    /// What is queued, in order: byte ranges of shared buffers and of tails.
+    private var chunks = Deque<Chunk>()
+    /// Where small writes are copied (see `write(_:copyingUpTo:flush:)`), and how much of it is
+    /// used; reused from its start whenever the queue empties.
+    private var tail: SharedBytes?
+    private var tailUsed = 0
     public private(set) var queuedBytes = 0
     /// Bytes written to the socket since the connection was made.
     public private(set) var bytesWritten: UInt64 = 0
@@ -75,6 +83,13 @@ public final class Connection: @unchecked Sendable {
 
     public var fd: Int32 { channel.fd }
 
+    private func makePoller() {
+        poller?.stop()
+        poller = BusyPoller(
+            window: busyPoll, mode: busyPollMode, loop: loop, channels: { [unowned self] in [channel] },
+            turn: { [unowned self] in readAvailable() })
+    }
+
     /// Turns reading on or off (backpressure from the owner). On the loop.
     public func setReading(_ on: Bool) {
         guard !isClosed, !inputEnded, on != channel.isReading else { return }
@@ -96,18 +111,53 @@ public final class Connection: @unchecked Sendable {
     ///   (or to the socket's next writable event), so several writes leave in one writev.
     /// - Returns: false, queuing nothing, when the queue would pass `writeLimit` or the
     ///   connection is closed or shutting down.
+    /// - Parameters:
+    ///   - copyingUpTo: buffers of at most this many bytes are copied into the connection's tail
+    ///     rather than queued by reference (at most `Connection.tailCapacity`; 0: none).
+    ///   - flush: write at once what the socket takes; false leaves that to `flush()` (or to the
+    ///     socket's next writable event), so several writes leave in one writev.
     @discardableResult
-    public func write(_ buffers: [SharedBytes], flush: Bool = true) -> Bool {
+    public func write(_ buffers: [SharedBytes], copyingUpTo copyLimit: Int = 0, flush: Bool = true) -> Bool {
         guard !isClosed, !wantsShutdown else { return false }
         var total = 0
         for buffer in buffers { total += buffer.count }
         guard queuedBytes + total <= writeLimit else { return false }
         guard total > 0 else { return true }
         let wasEmpty = chunks.isEmpty
-        for buffer in buffers where buffer.count > 0 { chunks.append(buffer) }
+        let copyLimit = min(copyLimit, Self.tailCapacity)
+        for buffer in buffers where buffer.count > 0 {
+            if buffer.count <= copyLimit {
+                buffer.withUnsafeBytes { appendCopy($0) }
+            } else {
+                chunks.append(Chunk(bytes: buffer, start: 0, end: buffer.count))
+            }
+        }
         queuedBytes += total
         if flush && wasEmpty { self.flush() }
         return true
+    }
+
+    /// The size of a tail buffer: large enough that a burst of small messages leaves in few
+    /// writes, small enough to keep for the connection's life.
+    public static let tailCapacity = 32 << 10
+
+    /// Copies `bytes` to the end of the tail, joining the last queued chunk when that ends where
+    /// the tail does; a full tail is left to its queued chunks and a new one started.
+    private func appendCopy(_ bytes: UnsafeRawBufferPointer) {
+        if tail == nil || tailUsed + bytes.count > Self.tailCapacity {
+            tail = SharedBytes(count: Self.tailCapacity)
+            tailUsed = 0
+        }
+        let tail = tail!
+        tail.withUnsafeMutableBytes { storage in
+            UnsafeMutableRawBufferPointer(rebasing: storage[tailUsed..<(tailUsed + bytes.count)]).copyMemory(from: bytes)
+        }
+        if let last = chunks.last, last.bytes === tail, last.end == tailUsed {
+            chunks[chunks.count - 1].end += bytes.count
+        } else {
+            chunks.append(Chunk(bytes: tail, start: tailUsed, end: tailUsed + bytes.count))
+        }
+        tailUsed += bytes.count
     }
 
     /// One read attempt and one write attempt now, whatever the Dispatch sources say: a
@@ -137,6 +187,7 @@ public final class Connection: @unchecked Sendable {
         isClosed = true
         poller?.stop()
         chunks.removeAll()
+        tail = nil
         queuedBytes = 0
         channel.close(reset: reset)
         // A closed connection calls nobody back; dropping the handlers also breaks any cycle
@@ -201,17 +252,17 @@ public final class Connection: @unchecked Sendable {
         onDrained()
     }
 
-    /// One writev of up to 64 queued chunks.
+    /// One writev of up to 1024 queued chunks (IOV_MAX).
     private func writeGathered() throws(Errno) -> IOResult<Int> {
-        let count = min(chunks.count, 64)
+        let count = min(chunks.count, 1024)
         var vectors = [iovec](repeating: iovec(), count: count)
         return try withExtendedLifetime(chunks) { () throws(Errno) -> IOResult<Int> in
             for index in 0..<count {
-                let offset = index == 0 ? firstOffset : 0
-                chunks[index].withUnsafeBytes { raw in
+                let chunk = chunks[index]
+                chunk.bytes.withUnsafeBytes { raw in
                     vectors[index] = iovec(
-                        iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + offset),
-                        iov_len: raw.count - offset)
+                        iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + chunk.start),
+                        iov_len: chunk.end - chunk.start)
                 }
             }
             return try Posix.writeVectors(channel.fd, vectors)
@@ -223,16 +274,17 @@ public final class Connection: @unchecked Sendable {
         queuedBytes -= written
         bytesWritten += UInt64(written)
         while left > 0 {
-            let available = chunks[0].count - firstOffset
+            let available = chunks[0].end - chunks[0].start
             if left >= available {
                 left -= available
                 chunks.removeFirst()
-                firstOffset = 0
             } else {
-                firstOffset += left
+                chunks[0].start += left
                 left = 0
             }
         }
+        // Nothing refers to the tail's bytes any more: the next copies start again at its start.
+        if chunks.isEmpty { tailUsed = 0 }
     }
 
     private func fail(_ error: Errno) {
@@ -240,4 +292,11 @@ public final class Connection: @unchecked Sendable {
         close(reset: true)
         handler(error)
     }
+}
+
+/// A queued byte range of a buffer.
+private struct Chunk {
+    let bytes: SharedBytes
+    var start: Int
+    var end: Int
 }

@@ -9,9 +9,10 @@ public final class EventLoop: @unchecked Sendable {
     public let queue: DispatchQueue
     public let index: Int
 
-    public init(index: Int) {
+    /// - Parameter label: the queue's name (default `ringfence.loop.INDEX`).
+    public init(index: Int, label: String? = nil) {
         self.index = index
-        queue = DispatchQueue(label: "ringfence.loop.\(index)")
+        queue = DispatchQueue(label: label ?? "ringfence.loop.\(index)")
     }
 
     /// Runs `work` on the loop, later.

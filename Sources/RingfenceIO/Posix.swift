@@ -153,6 +153,17 @@ public enum Posix {
         return (fds[0], fds[1], actual)
     }
 
+    /// Waits until one of `fds` (at most 16) is readable or hung up, or `timeout` passes:
+    /// ppoll(2). An interrupted or failed wait just returns; the caller's next read tells what
+    /// happened.
+    public static func waitReadable(_ fds: [Int32], timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int64(seconds) * 1_000_000_000 + Int64(attoseconds / 1_000_000_000)
+        _ = fds.withUnsafeBufferPointer { buffer in
+            CRingfenceLinux_waitReadable(buffer.baseAddress, Int32(buffer.count), nanoseconds)
+        }
+    }
+
     public static func shutdownWrite(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }

@@ -30,12 +30,14 @@ public struct BrokerSettings: Hashable, Sendable {
     public var onOverflow = OverflowAction.disconnect
     /// Greeting and READY must arrive within this time.
     public var handshakeTimeout = Duration.seconds(5)
-    /// After a message arrives from the engine, how long the broker keeps polling that
-    /// connection instead of sleeping until Dispatch wakes it (as the relay's `busy_poll`).
-    /// Off by default: the engine, its readers and the broker compete for the same cores, and
-    /// measured on 2 cores the spinning cost more (in the publisher's and readers' CPU) than
-    /// the wake-ups it saved.
-    public var busyPoll = Duration.zero
+    /// After a message arrives from the engine, how long the broker keeps waiting on that
+    /// connection itself, asleep in ppoll(2), instead of going back to Dispatch's wake-ups.
+    /// Unlike the relay's `busy_poll` it does not spin: the engine, its readers and the broker
+    /// compete for the same cores, and measured on 2 cores a spinning broker cost the publisher
+    /// and readers more than it saved. Waiting in ppoll(2) cuts one of the two context switches
+    /// Dispatch spends on each wake-up, which is most of the latency the broker adds.
+    public var busyPoll = BrokerSettings.defaultBusyPoll
+    public static let defaultBusyPoll = Duration.milliseconds(2)
 
     public init(listenPort: UInt16) { self.listenPort = listenPort }
 }

@@ -146,7 +146,7 @@ struct GuardReader {
         guard value <= RelaySettings.maxBusyPoll else {
             sink.report(
                 reader.keyPath("busy_poll"),
-                "\(PolicyDuration.format(value)) is more than \(PolicyDuration.format(RelaySettings.maxBusyPoll)); a longer spin only burns CPU")
+                "\(PolicyDuration.format(value)) is more than \(PolicyDuration.format(RelaySettings.maxBusyPoll)); polling longer only costs CPU")
             return RelaySettings.maxBusyPoll
         }
         return value

@@ -38,12 +38,15 @@ import Glibc
         Glibc.close(remote)
     }
 
-    @Test func busyPollingReadsWhilePolledAndHandsTheSocketBackWhenQuiet() async throws {
+    /// Spinning, and sleeping in ppoll(2) between reads (the broker's upstream link).
+    @Test(arguments: [BusyPoller.Mode.spin, .wait])
+    func busyPollingReadsWhilePolledAndHandsTheSocketBackWhenQuiet(mode: BusyPoller.Mode) async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
         let received = ReceivedBytes()
         let connection = Connection(fd: local, loop: loop, writeLimit: 1024)
         loop.queue.sync {
+            connection.busyPollMode = mode
             connection.busyPoll = .milliseconds(100)
             connection.onRead = { received.append(Array($0)) }
             connection.setReading(true)
@@ -53,8 +56,10 @@ import Glibc
         // Within the window: read by polling.
         _ = "b".withCString { Glibc.write(remote, $0, 1) }
         try await waitUntil { received.bytes == Array("ab".utf8) }
+        #expect(loop.queue.sync { connection.isBusyPolling })
         // Well after it: the read source is back in charge and wakes the loop.
         try await Task.sleep(for: .milliseconds(400))
+        #expect(!loop.queue.sync { connection.isBusyPolling })
         _ = "c".withCString { Glibc.write(remote, $0, 1) }
         try await waitUntil { received.bytes == Array("abc".utf8) }
         loop.queue.sync { connection.close() }
@@ -78,6 +83,73 @@ import Glibc
             try await Task.sleep(for: .milliseconds(5))
         }
         #expect(received == Array("abcdabcd".utf8))
+        loop.queue.sync { connection.close() }
+        Glibc.close(remote)
+    }
+
+    @Test func smallBuffersAreCopiedLargeOnesSharedAndTheStreamKeepsItsOrder() async throws {
+        let loop = EventLoop(index: 0)
+        let (local, remote) = ChannelTests.socketPair()
+        let connection = Connection(fd: local, loop: loop, writeLimit: 8 << 20)
+        // Messages of a small header, a body of 1-3000 bytes (copied into tails) and every
+        // twentieth a 40 KiB body (queued by reference), in three batches: the second queued at
+        // once behind the first (whose tails are still queued, partly written), the third once
+        // the peer has read everything (the tail starts again from its start).
+        var batches: [[[SharedBytes]]] = [[], [], []]
+        var expected: [[UInt8]] = [[], [], []]
+        for index in 0..<600 {
+            let header = SharedBytes([UInt8(index & 0xFF), 0xEE])
+            let bodySize = index % 20 == 19 ? 40 << 10 : 1 + (index * 37) % 3000
+            let body = SharedBytes([UInt8](repeating: UInt8(truncatingIfNeeded: index &* 7), count: bodySize))
+            batches[index / 200].append([header, body])
+            expected[index / 200] += header.array + body.array
+        }
+        let accepted = loop.queue.sync {
+            let first = batches[0].map { connection.write($0, copyingUpTo: 4096, flush: false) }
+            connection.flush()
+            return first + batches[1].map { connection.write($0, copyingUpTo: 4096) }
+        }
+        #expect(accepted.allSatisfy { $0 })
+        #expect(loop.queue.sync { connection.queuedBytes } > 0)
+        var received: [UInt8] = []
+        for _ in 0..<1000 where received.count < expected[0].count + expected[1].count {
+            received += Self.drain(remote)
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        #expect(loop.queue.sync { connection.queuedBytes } == 0)
+        let third = loop.queue.sync { batches[2].map { connection.write($0, copyingUpTo: 4096) } }
+        #expect(third.allSatisfy { $0 })
+        let all = expected.flatMap { $0 }
+        for _ in 0..<1000 where received.count < all.count {
+            received += Self.drain(remote)
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        #expect(received.count == all.count)
+        // Compared as one Bool: a failed array comparison would diff megabytes.
+        let same = received == all
+        #expect(same, "the bytes received differ from the bytes written")
+        loop.queue.sync { connection.close() }
+        Glibc.close(remote)
+    }
+
+    @Test func aCopiedWriteOverTheLimitQueuesNothing() async throws {
+        let loop = EventLoop(index: 0)
+        let (local, remote) = ChannelTests.socketPair()
+        let connection = Connection(fd: local, loop: loop, writeLimit: 10)
+        let results = loop.queue.sync {
+            [
+                connection.write([SharedBytes(Array("abc".utf8)), SharedBytes(Array("def".utf8))], copyingUpTo: 64),
+                connection.write([SharedBytes(Array("ghi".utf8)), SharedBytes(Array("jklmnopqr".utf8))], copyingUpTo: 64),
+                connection.write([SharedBytes(Array("q".utf8))], copyingUpTo: 64),
+            ]
+        }
+        #expect(results == [true, false, true])
+        var received: [UInt8] = []
+        for _ in 0..<200 where received.count < 7 {
+            received += Self.drain(remote)
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(received == Array("abcdefq".utf8))
         loop.queue.sync { connection.close() }
         Glibc.close(remote)
     }

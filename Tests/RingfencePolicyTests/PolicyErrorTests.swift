@@ -75,7 +75,7 @@ import Testing
         ("[[guard]]\nname = \"g\"\nkind = \"zmq-xpub\"\nport = 5557\nallow = []\nhwm_bytes = \"1MiB\"\n", "p.toml:6:1: guard[0].hwm_bytes: max_message_bytes (64MiB) is larger than hwm_bytes (1MiB): such a message could never be queued"),
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nmax_keys = 1\n", "p.toml:6:1: guard[0].max_keys: 'max_keys' only applies with protocol = \"tcpstore\""),
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nprotocol = \"tcpstore\"\nmax_key_bytes = \"16KiB\"\n", "p.toml:7:1: guard[0].max_key_bytes: 16KiB is above TCPStore's own limit of 8KiB"),
-        ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nbusy_poll = \"20ms\"\n", "p.toml:6:1: guard[0].busy_poll: 20ms is more than 10ms; a longer spin only burns CPU"),
+        ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nbusy_poll = \"20ms\"\n", "p.toml:6:1: guard[0].busy_poll: 20ms is more than 10ms; polling longer only costs CPU"),
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nconnect_timeout = \"0s\"\n", "p.toml:6:1: guard[0].connect_timeout: must be more than zero"),
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nupstream = \"localhost\"\n", "p.toml:6:1: guard[0].upstream: 'localhost' is not host:port (write IPv6 as [addr]:port)"),
         ("[daemon]\ncontrol_socket = \"run/x.sock\"\n" + aGuard, "p.toml:2:1: daemon.control_socket: 'run/x.sock' must be an absolute path shorter than 108 bytes"),

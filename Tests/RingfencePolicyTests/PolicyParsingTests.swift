@@ -66,7 +66,7 @@ import Testing
         #expect(broker.maxTopicBytes == 245 && broker.maxMessageBytes == .mebibytes(64))
         #expect(broker.hwmMessages == 1000 && broker.hwmBytes == .mebibytes(256))
         #expect(broker.onOverflow == .disconnect && broker.handshakeTimeout == .seconds(5))
-        #expect(broker.busyPoll == .zero)
+        #expect(broker.busyPoll == .milliseconds(2))
         // An empty allowlist admits nobody.
         #expect(policy.guards[1].allow.isEmpty)
     }

@@ -11,6 +11,8 @@ ssize_t CRingfenceLinux_splice(int from, int to, size_t count, unsigned int flag
 int CRingfenceLinux_pipe2(int fds[2], int flags);
 int CRingfenceLinux_setPipeSize(int fd, int size);
 int CRingfenceLinux_getPipeSize(int fd);
+// ppoll(2) for readability of `count` descriptors, waiting at most `nanoseconds`.
+int CRingfenceLinux_waitReadable(const int *fds, int count, long long nanoseconds);
 
 extern const unsigned int CRingfenceLinux_SPLICE_F_MOVE;
 extern const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK;
