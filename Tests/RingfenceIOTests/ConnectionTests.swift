@@ -47,7 +47,8 @@ import Glibc
         let connection = Connection(fd: local, loop: loop, writeLimit: 1024)
         loop.queue.sync {
             connection.busyPollMode = mode
-            connection.busyPoll = .milliseconds(100)
+            // Long enough that a test host busy with other suites still checks within it.
+            connection.busyPoll = .seconds(1)
             connection.onRead = { received.append(Array($0)) }
             connection.setReading(true)
         }
@@ -58,7 +59,7 @@ import Glibc
         try await waitUntil { received.bytes == Array("ab".utf8) }
         #expect(loop.queue.sync { connection.isBusyPolling })
         // Well after it: the read source is back in charge and wakes the loop.
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(1500))
         #expect(!loop.queue.sync { connection.isBusyPolling })
         _ = "c".withCString { Glibc.write(remote, $0, 1) }
         try await waitUntil { received.bytes == Array("abc".utf8) }
