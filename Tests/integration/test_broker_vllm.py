@@ -9,13 +9,22 @@ kernel to the broker), asserts the first message is b"READY" and then decodes ev
 with `pickle.loads(frame0, buffers=frames[1:])`.
 
 Proven here: the handshake completes with exactly one subscription per reader; every reader
-gets every message whole, in order and intact; a denied peer that connects first takes no slot
+gets every message whole, in order and intact, large messages and a late reader's backlog of
+small ones (whose frames the broker copies into each subscriber's own buffers), with the broker
+waiting on the engine's socket (`busy_poll`, the default) and without; a denied peer that connects first takes no slot
 in the writer's count (the kernel fence stops it before the broker); and when the engine
 restarts on the same port, the broker reconnects and subscribes again on behalf of readers that
 stayed connected, so the new writer counts them and they receive its READY and messages.
 """
 
-from brokerkit import GUARD, MiB, Reader, Writer, broker_policy, narrow_host_port_range, start_broker
+import hashlib
+import socket
+import time
+
+import pytest
+
+from brokerkit import (GUARD, MiB, Reader, Writer, ZmtpPeer, broker_policy, narrow_host_port_range, start_broker,
+                       subscribe_cmd)
 from conftest import BAD_V4, OK_V4
 from relaykit import OK2_V4, OK2_V6, add_peer, assert_alive, events, peers, wait_event  # noqa: F401
 
@@ -57,6 +66,72 @@ def test_vllm_handshake_then_50_multipart_messages_reach_both_readers_whole_in_o
 
     for peer in (OK_V4, OK2_V4):
         assert len(events(d, "subscribed", guard=GUARD, peer=peer, topic="")) == 1, d.log()[-3000:]
+    assert_alive(d)
+
+
+def read_messages(peer: ZmtpPeer, count: int, timeout: float) -> list[list[bytes]]:
+    """`count` data messages from a raw ZMTP subscriber, parsed straight from its socket (the
+    peer's own frame reader copies its buffer per frame: too slow for megabytes)."""
+    buf = bytearray(peer.buf)
+    peer.buf = b""
+    pos, messages, frames = 0, [], []
+    deadline = time.monotonic() + timeout
+    while len(messages) < count:
+        if len(buf) - pos >= 2:
+            flags = buf[pos]
+            head, size = (9, int.from_bytes(buf[pos + 1:pos + 9], "big")) if flags & 0x02 else (2, buf[pos + 1])
+            assert flags & 0xF8 == 0 and size <= 16 * MiB, \
+                f"a corrupt frame header after {len(messages)} messages: flags {flags:#x}, size {size}"
+            if len(buf) - pos >= head + size:
+                body = bytes(buf[pos + head:pos + head + size])
+                pos += head + size
+                if not flags & 0x04:  # commands (PING) are not part of any message
+                    frames.append(body)
+                    if not flags & 0x01:
+                        messages.append(frames)
+                        frames = []
+                continue
+        left = deadline - time.monotonic()
+        assert left > 0, f"{len(messages)} of {count} messages within {timeout} s"
+        peer.sock.settimeout(left)
+        try:
+            chunk = peer.sock.recv(1 << 20)
+        except socket.timeout:
+            raise AssertionError(f"{len(messages)} of {count} messages within {timeout} s") from None
+        assert chunk, f"EOF after {len(messages)} of {count} messages"
+        del buf[:pos]
+        pos = 0
+        buf += chunk
+    return messages
+
+
+@pytest.mark.parametrize("busy_poll", [None, "0s"], ids=["waits-on-engine", "dispatch-only"])
+def test_late_reader_gets_a_backlog_of_3000_small_and_mixed_messages_whole_in_order_and_intact(topo, peers, busy_poll):
+    """A subscriber (ZMTP by hand, 64 KiB receive buffer) subscribes "" and then does not read
+    while the writer sends 3000 messages of a pickle and two out-of-band frames of 200 B and
+    1500 B (paced at about 3000/s: an unpaced burst overflows the writer's own XPUB high-water
+    mark, and libzmq drops messages there). The pickle and the 200 B frame are under the
+    broker's 1 KiB copy limit, so they are copied into the subscriber's own buffers, where the
+    backlog joins into runs that are written in part, extended and reused; the 1500 B frame is
+    shared by reference. Then it reads: every message arrives in order with every frame's
+    sha256 intact. With busy_poll at its default ("2ms": the broker sleeps in ppoll on the
+    engine's socket) and at "0s" (Dispatch wakes it for every read)."""
+    narrow_host_port_range(topo)
+    writer = Writer(peers, topo.host)
+    # Nothing may be evicted: this test is about the bytes of a backlog, not high-water marks.
+    settings = {"hwm_messages": 100000} | ({} if busy_poll is None else {"busy_poll": busy_poll})
+    d = start_broker(topo, broker_policy(writer.port, **settings), writer.port + 10000)
+    peer = ZmtpPeer(topo, topo.peer_ok, writer.port, rcvbuf=64 << 10).open()
+    peer.sendall(subscribe_cmd(b""))
+    assert writer.wait_subs(1, HANDSHAKE_WITHIN) == [b"\x01"]
+    writer.ready()
+    assert read_messages(peer, 1, 10) == [[b"READY"]]
+
+    sent = writer.stream(3000, [200, 1500], interval=0.0003)
+    got = read_messages(peer, len(sent.digests), 60)
+    for index, (frames, digests) in enumerate(zip(got, sent.digests)):
+        assert [hashlib.sha256(f).hexdigest() for f in frames] == digests, f"message {index} of the backlog differs"
+    assert peer.quiet_for(0.3), "more bytes than the writer sent"
     assert_alive(d)
 
 
