@@ -32,7 +32,7 @@ public final class BrokerGuard: @unchecked Sendable {
     private var nextID: UInt64 = 0
 
     /// - Throws: `BrokerError` when the guard is not a broker guard or its upstream cannot be resolved.
-    public init(_ spec: Guard, group: EventLoopGroup, logger: Logger) throws(BrokerError) {
+    public init(_ spec: Guard, logger: Logger) throws(BrokerError) {
         guard case .broker(let settings) = spec.settings else { throw .notABroker(spec.name) }
         self.spec = spec
         self.settings = settings
@@ -40,7 +40,7 @@ public final class BrokerGuard: @unchecked Sendable {
         // A loop of its own (a serial queue, not a thread): the upstream link's `busy_poll`
         // sleeps on the engine's socket in turns of up to 250 µs, which no other guard's
         // connections should wait behind.
-        loop = EventLoop(index: group.loops.count, label: "ringfence.broker.\(spec.name)")
+        loop = EventLoop(index: 0, label: "ringfence.broker.\(spec.name)")
         admission = Admission(
             allow: spec.allow,
             limits: .init(

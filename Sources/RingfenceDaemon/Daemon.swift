@@ -175,7 +175,7 @@ public final class Daemon: @unchecked Sendable {
             }
         case .zmqXPUB:
             do throws(BrokerError) {
-                let broker = try BrokerGuard(spec, group: group, logger: logger)
+                let broker = try BrokerGuard(spec, logger: logger)
                 try broker.start()
                 return broker
             } catch {

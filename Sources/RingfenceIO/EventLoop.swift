@@ -7,6 +7,7 @@ import Dispatch
 /// `preconditionInLoop()`.
 public final class EventLoop: @unchecked Sendable {
     public let queue: DispatchQueue
+    /// Its place in its `EventLoopGroup` (0 for a loop of its own).
     public let index: Int
 
     /// - Parameter label: the queue's name (default `ringfence.loop.INDEX`).
