@@ -71,7 +71,7 @@ let package = Package(
         // Who may connect to a guard: allowlist, caps, accept rate; refusals logged without flooding.
         .target(
             name: "RingfenceAdmission",
-            dependencies: ["RingfenceAddresses", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RingfenceAddresses", "RingfenceIO", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // ZMTP 3.0/3.1 as a pure codec (no I/O): greeting, NULL handshake, frames, commands, subscriptions.

@@ -6,10 +6,6 @@ import RingfenceIO
 import RingfencePolicy
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A running `kind = "zmq-xpub"` guard: listeners on the listen port (IPv4 and IPv6), admission
 /// at accept, and the broker between the admitted subscribers and the engine's XPUB — reached
 /// at the first subscriber's original destination (SO_ORIGINAL_DST, after the kernel's
@@ -64,8 +60,7 @@ public final class BrokerGuard: @unchecked Sendable {
                 onError: { [weak self] error in self?.denials.recordAcceptFailure(error: "\(error)") }
             ) { [weak self] fd, peer in
                 guard let self else {
-                    Posix.setResetOnClose(fd)
-                    return Posix.close(fd)
+                    return Posix.close(fd, reset: true)
                 }
                 accepted(fd: fd, peer: peer)
             }
@@ -129,25 +124,13 @@ public final class BrokerGuard: @unchecked Sendable {
 
     /// On the loop: admission, the upstream's address, then the subscriber's handshake.
     private func accepted(fd: Int32, peer: SocketAddress) {
-        if let denial = admission.admit(peer.address) {
-            Posix.setResetOnClose(fd)
-            Posix.close(fd)
-            denials.record(peer: peer.address, reason: denial.rawValue)
-            return
-        }
+        guard admission.admit(fd, from: peer, denials: denials) else { return }
         if broker.upstream.address == nil {
-            let family = peer.address.isIPv4 ? AF_INET : AF_INET6
-            guard let destination = fixedUpstream ?? Posix.originalDestination(fd, family: family),
-                destination.port != settings.listenPort
-            else {
-                Posix.setResetOnClose(fd)
-                Posix.close(fd)
-                admission.release(peer.address)
-                logger.warning(
-                    "connection without an original destination closed (not redirected?)",
-                    metadata: ["guard": "\(spec.name)", "peer": "\(peer.address)"])
-                return
-            }
+            guard
+                let destination = admission.destination(
+                    of: fd, from: peer, fixed: fixedUpstream, listenPort: settings.listenPort, logger: logger,
+                    guardName: spec.name)
+            else { return }
             broker.upstream.connect(to: destination)
         }
         nextID += 1

@@ -168,7 +168,9 @@ public enum Posix {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
-    public static func close(_ fd: Int32) {
+    /// Closes `fd`; `reset` sends an RST instead of a FIN (SO_LINGER 0): for refused connections.
+    public static func close(_ fd: Int32, reset: Bool = false) {
+        if reset { setResetOnClose(fd) }
         _ = Glibc.close(fd)
     }
 

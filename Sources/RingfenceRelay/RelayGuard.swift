@@ -6,10 +6,6 @@ import RingfenceIO
 import RingfencePolicy
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A running `kind = "tcp"` guard: listeners on the listen port (IPv4 and IPv6), admission at
 /// accept, and a relay session per admitted connection to the connection's original
 /// destination (SO_ORIGINAL_DST, after the kernel's redirect) or to the policy's `upstream`.
@@ -58,8 +54,7 @@ public final class RelayGuard: @unchecked Sendable {
                 onError: { [weak self] error in self?.denials.recordAcceptFailure(error: "\(error)") }
             ) { [weak self] fd, peer in
                 guard let self else {
-                    Posix.setResetOnClose(fd)
-                    return Posix.close(fd)
+                    return Posix.close(fd, reset: true)
                 }
                 accepted(fd: fd, peer: peer)
             }
@@ -132,24 +127,12 @@ public final class RelayGuard: @unchecked Sendable {
 
     /// On the accept loop: admission, the upstream, then the session on the next loop.
     private func accepted(fd: Int32, peer: SocketAddress) {
-        if let denial = context.admission.admit(peer.address) {
-            Posix.setResetOnClose(fd)
-            Posix.close(fd)
-            denials.record(peer: peer.address, reason: denial.rawValue)
-            return
-        }
-        let family = peer.address.isIPv4 ? AF_INET : AF_INET6
-        guard let upstream = fixedUpstream ?? Posix.originalDestination(fd, family: family),
-            upstream.port != settings.listenPort
-        else {
-            Posix.setResetOnClose(fd)
-            Posix.close(fd)
-            context.admission.release(peer.address)
-            logger.warning(
-                "connection without an original destination closed (not redirected?)",
-                metadata: ["guard": "\(spec.name)", "peer": "\(peer.address)"])
-            return
-        }
+        let admission = context.admission
+        guard admission.admit(fd, from: peer, denials: denials),
+            let upstream = admission.destination(
+                of: fd, from: peer, fixed: fixedUpstream, listenPort: settings.listenPort, logger: logger,
+                guardName: spec.name)
+        else { return }
         let loop = group.next()
         let session = RelaySession(
             id: ids.next(), clientFD: fd, peer: peer, upstream: upstream, loop: loop, context: context)
