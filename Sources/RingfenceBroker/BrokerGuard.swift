@@ -103,7 +103,7 @@ public final class BrokerGuard: @unchecked Sendable {
 
     /// Whether `next` differs from the running guard only in its allowlist (see `update`).
     public func canUpdate(to next: Guard) -> Bool {
-        next.name == spec.name && next.ports == spec.ports && next.settings == spec.settings
+        next.differsOnlyInAllowlist(from: spec)
     }
 
     /// Swaps the allowlist in place and closes the subscribers it no longer admits; every

@@ -10,11 +10,13 @@ import RingfenceRelay
 import Glibc
 #endif
 
-/// The running `proxyd`: the policy in force and the kernel fence that enforces it.
+/// The running `proxyd`: the policy in force, the kernel fence that enforces it, and its relay
+/// and broker guards.
 ///
 /// All state is confined to `queue`; signals arrive there as Dispatch sources. A reload either
-/// replaces policy and fence together or changes nothing: a bad file, an unsupported guard or
-/// an nftables refusal leaves the policy in force standing, and is logged line by line.
+/// replaces policy, guards and fence together or changes nothing: a bad file, a guard that
+/// cannot start or an nftables refusal leaves the policy in force standing, and is logged line
+/// by line.
 public final class Daemon: @unchecked Sendable {
     /// What a reload did.
     public enum ReloadOutcome: Sendable {
@@ -55,7 +57,8 @@ public final class Daemon: @unchecked Sendable {
         onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
     }
 
-    /// Loads the policy and applies its fence, on the daemon's queue. Call once, before `run()`.
+    /// Loads the policy, starts its guards and applies its fence (`replaceGuardsAndFence`), on
+    /// the daemon's queue. Call once, before `run()`.
     /// - Throws: `DaemonError` saying what is wrong; nothing was applied.
     public func start() throws(DaemonError) {
         let outcome: Result<Policy, DaemonError> = queue.sync {
@@ -71,7 +74,9 @@ public final class Daemon: @unchecked Sendable {
         logPolicy(try outcome.get(), event: "policy loaded")
     }
 
-    /// Re-reads the policy file and, if it is good, replaces the fence in one transaction.
+    /// Re-reads the policy file and, if it is good, replaces guards and fence
+    /// (`replaceGuardsAndFence`: guards kept, updated in place, started or stopped; the fence
+    /// in one transaction).
     @discardableResult
     public func reload() -> ReloadOutcome {
         dispatchPrecondition(condition: .onQueue(queue))
@@ -157,8 +162,8 @@ public final class Daemon: @unchecked Sendable {
         }
         for (name, service) in services where kept[name] == nil { service.stop() }
         // Allowlist changes are applied in place, after the fence: nothing else is disturbed.
-        for spec in next.guards where kept[spec.name] != nil && kept[spec.name]?.spec != spec {
-            kept[spec.name]?.update(to: spec)
+        for spec in next.guards {
+            if let service = kept[spec.name], service.spec != spec { service.update(to: spec) }
         }
         services = kept.merging(started) { $1 }
     }

@@ -46,6 +46,12 @@ public struct Guard: Hashable, Sendable {
         case .broker(let broker): return broker.listenPort
         }
     }
+
+    /// Whether `other` is this guard with another allowlist at most: what a running guard can
+    /// take on in place at a reload, keeping its connections.
+    public func differsOnlyInAllowlist(from other: Guard) -> Bool {
+        name == other.name && ports == other.ports && settings == other.settings
+    }
 }
 
 /// `host:port` of an upstream, when it is not the connection's original destination.

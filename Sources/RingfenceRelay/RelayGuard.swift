@@ -19,7 +19,8 @@ public final class RelayGuard: @unchecked Sendable {
     private let logger: Logger
     private var listeners: [Listener] = []
     private var timers: [any DispatchSourceTimer] = []
-    private let ids = IDSource()
+    /// The last session id given; only touched on the accept loop.
+    private var nextID: UInt64 = 0
     private var fixedUpstream: SocketAddress?
 
     /// - Throws: `RelayError` when the guard is not a relay guard or its upstream cannot be resolved.
@@ -104,7 +105,7 @@ public final class RelayGuard: @unchecked Sendable {
     /// Whether `next` differs from the running guard only in its allowlist, which `update` can
     /// change without touching the connections of peers that stay allowed.
     public func canUpdate(to next: Guard) -> Bool {
-        next.name == spec.name && next.ports == spec.ports && next.settings == spec.settings
+        next.differsOnlyInAllowlist(from: spec)
     }
 
     /// Swaps the allowlist in place and closes the live connections of peers it no longer admits
@@ -133,9 +134,10 @@ public final class RelayGuard: @unchecked Sendable {
                 of: fd, from: peer, fixed: fixedUpstream, listenPort: settings.listenPort, logger: logger,
                 guardName: spec.name)
         else { return }
+        nextID += 1
         let loop = group.next()
         let session = RelaySession(
-            id: ids.next(), clientFD: fd, peer: peer, upstream: upstream, loop: loop, context: context)
+            id: nextID, clientFD: fd, peer: peer, upstream: upstream, loop: loop, context: context)
         loop.execute { [context] in
             context.sessionStarted(session)
             session.start()
@@ -148,15 +150,5 @@ public final class RelayGuard: @unchecked Sendable {
             throw .unresolvable(endpoint.description)
         }
         return address
-    }
-}
-
-/// Session ids, unique per guard.
-final class IDSource: @unchecked Sendable {
-    private var value: UInt64 = 0
-    /// Only called on the accept loop.
-    func next() -> UInt64 {
-        value += 1
-        return value
     }
 }
