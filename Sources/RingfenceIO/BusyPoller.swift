@@ -29,6 +29,9 @@ public final class BusyPoller: @unchecked Sendable {
     private let channels: () -> [Channel]
     private let turn: () -> Void
     private var lastActivity = ContinuousClock.now
+    /// `.wait`: the descriptors a turn sleeps on, taken when polling starts (not per turn: the
+    /// turns are the hot path).
+    private var waitFDs: [Int32] = []
     /// Turns are running (the channels' read sources are suspended).
     public private(set) var isPolling = false
 
@@ -53,7 +56,9 @@ public final class BusyPoller: @unchecked Sendable {
         lastActivity = .now
         guard !isPolling else { return }
         isPolling = true
-        for channel in channels() { channel.setPolled(true) }
+        let polled = channels()
+        for channel in polled { channel.setPolled(true) }
+        if mode == .wait { waitFDs = polled.map(\.fd) }
         loop.execute { [weak self] in self?.runTurn() }
     }
 
@@ -68,7 +73,7 @@ public final class BusyPoller: @unchecked Sendable {
         guard isPolling else { return }
         if mode == .wait {
             let left = window - (ContinuousClock.now - lastActivity)
-            if left > .zero { Posix.waitReadable(channels().map(\.fd), timeout: min(left, Self.waitSlice)) }
+            if left > .zero { Posix.waitReadable(waitFDs, timeout: min(left, Self.waitSlice)) }
         }
         turn()
         guard isPolling else { return }

@@ -107,8 +107,6 @@ public final class Connection: @unchecked Sendable {
     }
 
     /// Queues `buffers` whole or not at all.
-    /// - Parameter flush: write at once what the socket takes; false leaves that to `flush()`
-    ///   (or to the socket's next writable event), so several writes leave in one writev.
     /// - Returns: false, queuing nothing, when the queue would pass `writeLimit` or the
     ///   connection is closed or shutting down.
     /// - Parameters:

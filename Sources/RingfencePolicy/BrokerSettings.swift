@@ -36,8 +36,7 @@ public struct BrokerSettings: Hashable, Sendable {
     /// compete for the same cores, and measured on 2 cores a spinning broker cost the publisher
     /// and readers more than it saved. Waiting in ppoll(2) cuts one of the two context switches
     /// Dispatch spends on each wake-up, which is most of the latency the broker adds.
-    public var busyPoll = BrokerSettings.defaultBusyPoll
-    public static let defaultBusyPoll = Duration.milliseconds(2)
+    public var busyPoll = Duration.milliseconds(2)
 
     public init(listenPort: UInt16) { self.listenPort = listenPort }
 }

@@ -30,7 +30,8 @@ public struct RelaySettings: Hashable, Sendable {
     /// Default: `defaultTCPStoreBusyPoll` with `protocol = "tcpstore"`, zero otherwise.
     public var busyPoll = Duration.zero
     public static let defaultTCPStoreBusyPoll = Duration.microseconds(200)
-    /// The most `busy_poll` may be: past this, spinning buys nothing a wake-up would not.
+    /// The most `busy_poll` may be, for relay and broker guards alike: past this, polling (by
+    /// spinning or by waiting in ppoll) buys nothing Dispatch's own wake-ups would not.
     public static let maxBusyPoll = Duration.milliseconds(10)
     /// TCPStore only: VALIDATE must arrive within this time.
     public var handshakeTimeout = Duration.seconds(5)
