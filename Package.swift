@@ -96,12 +96,19 @@ let package = Package(
             ],
             swiftSettings: dataPath
         ),
+        // The control plane: the control socket's JSON protocol (request, reply, status), its
+        // server and client, and the Prometheus metrics endpoint.
+        .target(
+            name: "RingfenceControl",
+            dependencies: ["RingfenceIO", "CRingfenceLinux", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // The daemon's life cycle: load, apply, reload on SIGHUP, shut down.
         .target(
             name: "RingfenceDaemon",
             dependencies: [
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
-                .product(name: "Logging", package: "swift-log"),
+                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -168,6 +175,11 @@ let package = Package(
         .testTarget(
             name: "RingfenceZMTPTests",
             dependencies: ["RingfenceZMTP", "CZeroMQ"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceControlTests",
+            dependencies: ["RingfenceControl", "RingfenceIO"],
             swiftSettings: strict
         ),
         .testTarget(

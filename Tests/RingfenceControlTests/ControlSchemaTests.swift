@@ -1,0 +1,6 @@
+import RingfenceControl
+import Testing
+
+@Test func schemaVersionIsOne() {
+    #expect(ControlSchema.version == 1)
+}
