@@ -81,7 +81,7 @@ let package = Package(
             name: "RingfenceRelay",
             dependencies: [
                 "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                .product(name: "Logging", package: "swift-log"),
+                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -91,7 +91,7 @@ let package = Package(
             name: "RingfenceBroker",
             dependencies: [
                 "RingfenceIO", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                .product(name: "Logging", package: "swift-log"),
+                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: dataPath
@@ -100,7 +100,10 @@ let package = Package(
         // server and client, and the Prometheus metrics endpoint.
         .target(
             name: "RingfenceControl",
-            dependencies: ["RingfenceIO", "CRingfenceLinux", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RingfenceIO", "CRingfenceLinux", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // The daemon's life cycle: load, apply, reload on SIGHUP, shut down.
@@ -109,6 +112,7 @@ let package = Package(
             dependencies: [
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
                 "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -124,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "proxyctl",
             dependencies: [
-                "RingfencePolicy", "RingfenceFirewall",
+                "RingfencePolicy", "RingfenceFirewall", "RingfenceControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

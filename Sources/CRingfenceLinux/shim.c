@@ -19,6 +19,16 @@ int CRingfenceLinux_setPipeSize(int fd, int size) { return fcntl(fd, F_SETPIPE_S
 
 int CRingfenceLinux_getPipeSize(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
 
+int CRingfenceLinux_peerCredentials(int fd, int *pid, unsigned int *uid, unsigned int *gid) {
+    struct ucred credentials;
+    socklen_t length = sizeof(credentials);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *pid = credentials.pid;
+    *uid = credentials.uid;
+    *gid = credentials.gid;
+    return 0;
+}
+
 const unsigned int CRingfenceLinux_SPLICE_F_MOVE = SPLICE_F_MOVE;
 const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK = SPLICE_F_NONBLOCK;
 

@@ -36,14 +36,26 @@ public final class Admission: Sendable {
         var total = 0
         var perPeer: [IPAddress: Int] = [:]
         var buckets: [IPAddress: Bucket] = [:]
+        var limits: Limits
+        var accepted: UInt64 = 0
+        var denied: [Denial: UInt64] = [:]
     }
 
-    public let limits: Limits
     private let state: Mutex<State>
 
     public init(allow: AddressSet, limits: Limits) {
-        state = Mutex(State(allow: allow))
-        self.limits = limits
+        state = Mutex(State(allow: allow, limits: limits))
+    }
+
+    /// The caps and rate in force; a reload may change them, for the next accepts on.
+    public var limits: Limits {
+        get { state.withLock { $0.limits } }
+        set { state.withLock { $0.limits = newValue } }
+    }
+
+    /// Connections admitted and refused (by reason) since the guard started.
+    public var totals: (accepted: UInt64, denied: [Denial: UInt64]) {
+        state.withLock { ($0.accepted, $0.denied) }
     }
 
     /// The allowlist in force.
@@ -54,23 +66,34 @@ public final class Admission: Sendable {
 
     /// Admits `peer` (counting its connection) or says why not.
     public func admit(_ peer: IPAddress, now: ContinuousClock.Instant = .now) -> Denial? {
-        let rate = Double(limits.acceptRatePerPeer)
-        return state.withLock { state in
-            guard state.allow.contains(peer) else { return .notAllowed }
-            var bucket = state.buckets[peer] ?? Bucket(tokens: rate, refilledAt: now)
-            let elapsed = now - bucket.refilledAt
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(rate, bucket.tokens + seconds * rate)
-            bucket.refilledAt = now
-            defer { state.buckets[peer] = bucket }
-            guard bucket.tokens >= 1 else { return .rateLimit }
-            bucket.tokens -= 1
-            guard state.total < limits.maxConnections else { return .totalLimit }
-            guard state.perPeer[peer, default: 0] < limits.maxConnectionsPerPeer else { return .peerLimit }
-            state.total += 1
-            state.perPeer[peer, default: 0] += 1
-            return nil
+        state.withLock { state in
+            let denial = Self.admit(peer, now: now, &state)
+            if let denial {
+                state.denied[denial, default: 0] += 1
+            } else {
+                state.accepted += 1
+            }
+            return denial
         }
+    }
+
+    private static func admit(_ peer: IPAddress, now: ContinuousClock.Instant, _ state: inout State) -> Denial? {
+        let limits = state.limits
+        let rate = Double(limits.acceptRatePerPeer)
+        guard state.allow.contains(peer) else { return .notAllowed }
+        var bucket = state.buckets[peer] ?? Bucket(tokens: rate, refilledAt: now)
+        let elapsed = now - bucket.refilledAt
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        bucket.tokens = min(rate, bucket.tokens + seconds * rate)
+        bucket.refilledAt = now
+        defer { state.buckets[peer] = bucket }
+        guard bucket.tokens >= 1 else { return .rateLimit }
+        bucket.tokens -= 1
+        guard state.total < limits.maxConnections else { return .totalLimit }
+        guard state.perPeer[peer, default: 0] < limits.maxConnectionsPerPeer else { return .peerLimit }
+        state.total += 1
+        state.perPeer[peer, default: 0] += 1
+        return nil
     }
 
     /// Gives back an admitted connection's place.

@@ -1,5 +1,6 @@
 import Logging
 import RingfenceAdmission
+import RingfenceControl
 import RingfenceIO
 import RingfenceZMTP
 
@@ -11,14 +12,14 @@ final class Broker: @unchecked Sendable {
     private let guardName: String
     private let logger: Logger
     private let admission: Admission
-    let limits: BrokerLimits
+    private(set) var limits: BrokerLimits
     private(set) var subscribers: [UInt64: SubscriberSession] = [:]
     private var counts = TopicCounts()
     let upstream: UpstreamLink
     /// Subscribers with writes queued in the current upstream batch, flushed at its end.
     private var pendingFlush: [SubscriberSession] = []
-    private(set) var evictions: UInt64 = 0
-    private(set) var drops: UInt64 = 0
+    /// The guard's totals, less what live subscribers have moved (see `status`).
+    var counters = GuardCounters()
     private(set) var oversizedMessages: UInt64 = 0
 
     init(loop: EventLoop, guardName: String, logger: Logger, admission: Admission, limits: BrokerLimits) {
@@ -32,6 +33,15 @@ final class Broker: @unchecked Sendable {
         upstream.onMessage = { [unowned self] frames in publish(frames) }
         upstream.onOversized = { [unowned self] bytes in oversized(bytes) }
         upstream.onBatchEnd = { [unowned self] in flushPending() }
+    }
+
+    /// New limits for the guard: its upstream link and every subscriber take them at once. A
+    /// subscriber already over a lowered high-water mark overflows at its next message.
+    func update(limits next: BrokerLimits) {
+        loop.preconditionInLoop()
+        limits = next
+        upstream.update(limits: next)
+        for session in subscribers.values { session.update(limits: next) }
     }
 
     /// Takes an admitted connection: greeting and READY go out at once; the subscriber counts
@@ -55,6 +65,7 @@ final class Broker: @unchecked Sendable {
             try session.receive(bytes, into: &inputs)
         } catch {
             apply(inputs, from: session)
+            counters.violations += 1
             logger.warning(
                 "subscriber closed: protocol violation",
                 metadata: [
@@ -89,9 +100,12 @@ final class Broker: @unchecked Sendable {
     /// One upstream message to every active subscriber whose topics match it.
     private func publish(_ frames: [SharedBytes]) {
         let message = BrokerMessage(frames: frames)
+        counters.messages += 1
+        counters.bytesFromUpstream += UInt64(message.wireBytes)
         for session in subscribers.values where session.isActive && session.matches(message.topicFrame) {
             switch session.deliver(message) {
             case .queued:
+                counters.deliveries += 1
                 if !session.needsFlush {
                     session.needsFlush = true
                     pendingFlush.append(session)
@@ -105,7 +119,7 @@ final class Broker: @unchecked Sendable {
     private func overflow(_ session: SubscriberSession, bytes: Int) {
         switch limits.onOverflow {
         case .drop:
-            drops += 1
+            counters.drops += 1
             let first = session.dropped == 0
             session.countDrop()
             if first {
@@ -119,7 +133,7 @@ final class Broker: @unchecked Sendable {
                     ])
             }
         case .disconnect:
-            evictions += 1
+            counters.evictions += 1
             logger.warning(
                 "subscriber evicted: queue full",
                 metadata: [
@@ -170,6 +184,8 @@ final class Broker: @unchecked Sendable {
     func remove(_ session: SubscriberSession, reason: String?, level: Logger.Level = .info, error: String? = nil) {
         guard subscribers.removeValue(forKey: session.id) != nil else { return }
         session.close(error: error)
+        counters.bytesToPeers += session.connection.bytesWritten
+        counters.bytesFromPeers += session.connection.bytesRead
         for topic in session.topics where counts.remove(topic) { upstream.send(.cancel(topic)) }
         admission.release(session.peer.address)
         if let reason {

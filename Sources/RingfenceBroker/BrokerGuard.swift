@@ -2,6 +2,7 @@ import Dispatch
 import Logging
 import RingfenceAddresses
 import RingfenceAdmission
+import RingfenceControl
 import RingfenceIO
 import RingfencePolicy
 import SystemPackage
@@ -16,7 +17,7 @@ import SystemPackage
 public final class BrokerGuard: @unchecked Sendable {
     /// The guard as last started or updated. Only changed on the daemon's queue.
     public private(set) var spec: Guard
-    private let settings: BrokerSettings
+    private var settings: BrokerSettings
     private let loop: EventLoop
     private let admission: Admission
     private let denials: DenialLog
@@ -37,11 +38,7 @@ public final class BrokerGuard: @unchecked Sendable {
         // sleeps on the engine's socket in turns of up to 250 µs, which no other guard's
         // connections should wait behind.
         loop = EventLoop(index: 0, label: "ringfence.broker.\(spec.name)")
-        admission = Admission(
-            allow: spec.allow,
-            limits: .init(
-                maxConnections: settings.maxSubscribers, maxConnectionsPerPeer: settings.maxSubscribersPerPeer,
-                acceptRatePerPeer: 1_000_000))
+        admission = Admission(allow: spec.allow, limits: Self.admissionLimits(settings))
         denials = DenialLog(logger: logger, guardName: spec.name)
         broker = Broker(
             loop: loop, guardName: spec.name, logger: logger, admission: admission, limits: BrokerLimits(settings))
@@ -101,26 +98,57 @@ public final class BrokerGuard: @unchecked Sendable {
         loop.execute { [broker] in broker.shutdown() }
     }
 
-    /// Whether `next` differs from the running guard only in its allowlist (see `update`).
+    /// Whether `update` can take `next` on in place (`Guard.canBeUpdatedInPlace`).
     public func canUpdate(to next: Guard) -> Bool {
-        next.differsOnlyInAllowlist(from: spec)
+        next.canBeUpdatedInPlace(from: spec)
     }
 
-    /// Swaps the allowlist in place and closes the subscribers it no longer admits; every
-    /// other subscriber, and the upstream link, carry on.
-    public func update(to next: Guard) {
+    /// Swaps the allowlist and limits in place and closes the subscribers the allowlist no
+    /// longer admits; every other subscriber, and the upstream link, carry on. New high-water
+    /// marks apply to queued messages at once. On the daemon's queue; returns once done.
+    /// - Returns: the subscribers closed.
+    public func update(to next: Guard) -> [ReloadReport.Cut] {
         precondition(canUpdate(to: next))
+        guard case .broker(let nextSettings) = next.settings else { return [] }
         spec = next
+        settings = nextSettings
         admission.allow = next.allow
-        loop.execute { [broker] in
+        admission.limits = Self.admissionLimits(nextSettings)
+        let name = spec.name
+        return loop.queue.sync { [broker] in
+            broker.update(limits: BrokerLimits(nextSettings))
+            var cut: [ReloadReport.Cut] = []
             for session in broker.subscribers.values where !next.allow.contains(session.peer.address) {
+                cut.append(ReloadReport.Cut(session.status(guardName: name, now: .now), reason: "not-allowed"))
+                broker.counters.cutByReload += 1
                 broker.remove(session, reason: "no longer allowed by the policy", level: .warning)
             }
+            return cut.sorted { $0.id < $1.id }
         }
     }
 
-    /// Subscribers admitted and not yet closed.
-    public var subscriberCount: Int { admission.connectionCount }
+    /// The guard's status and its subscribers, taken on its loop. Returns once done.
+    public func snapshot() -> GuardSnapshot {
+        let totals = admission.totals
+        let base = GuardStatus(
+            name: spec.name, kind: spec.kind.rawValue, port: spec.ports[0], listenPort: settings.listenPort,
+            state: listeners.isEmpty ? "stopped" : "running", upstream: .init(state: "idle", address: nil),
+            connections: 0, maxConnections: settings.maxSubscribers, queuedMessages: 0, queuedBytes: 0,
+            counters: GuardCounters())
+        return loop.queue.sync { [broker] in
+            var snapshot = broker.snapshot(base: base)
+            snapshot.status.counters.accepted = totals.accepted
+            snapshot.status.counters.denied = Dictionary(
+                uniqueKeysWithValues: totals.denied.map { ($0.key.rawValue, $0.value) })
+            return snapshot
+        }
+    }
+
+    static func admissionLimits(_ settings: BrokerSettings) -> Admission.Limits {
+        .init(
+            maxConnections: settings.maxSubscribers, maxConnectionsPerPeer: settings.maxSubscribersPerPeer,
+            acceptRatePerPeer: 1_000_000)
+    }
 
     /// On the loop: admission, the upstream's address, then the subscriber's handshake.
     private func accepted(fd: Int32, peer: SocketAddress) {

@@ -1,5 +1,6 @@
 import Dispatch
 import DequeModule
+import RingfenceControl
 import RingfenceIO
 import RingfenceZMTP
 
@@ -31,7 +32,8 @@ final class SubscriberSession: @unchecked Sendable {
     private(set) var state: State
     private(set) var topics: Set<[UInt8]> = []
     private var reader: MessageReader
-    private let limits: BrokerLimits
+    private var limits: BrokerLimits
+    let acceptedAt = ContinuousClock.now
     /// For each queued message, the value of `queuedTotal` at its end: a message has left once
     /// the connection has written that many bytes.
     private var messageEnds = Deque<UInt64>()
@@ -48,9 +50,7 @@ final class SubscriberSession: @unchecked Sendable {
         self.id = id
         self.peer = peer
         self.limits = limits
-        // Room for a whole queue: the high-water marks are enforced before a write.
-        connection = Connection(
-            fd: fd, loop: loop, writeLimit: limits.hwmBytes + limits.maxMessageBytes + (64 << 10), readBufferSize: 4096)
+        connection = Connection(fd: fd, loop: loop, writeLimit: Self.writeLimit(limits), readBufferSize: 4096)
         state = .handshaking(
             Handshake(localType: .xpub, minor: 1, maxCommandBytes: limits.maxSubscriberFrameBytes), since: .now)
         reader = MessageReader(
@@ -150,6 +150,29 @@ final class SubscriberSession: @unchecked Sendable {
             guard topics.remove(topic) != nil else { return }
             inputs.append(.cancel(topic))
         }
+    }
+
+    /// Takes the guard's new limits. The queue's byte limit follows `hwm_bytes`; the handshake
+    /// and the frame reader keep the caps they started with.
+    func update(limits next: BrokerLimits) {
+        limits = next
+        connection.writeLimit = Self.writeLimit(next)
+    }
+
+    /// Room for a whole queue: the high-water marks are enforced before a write.
+    static func writeLimit(_ limits: BrokerLimits) -> Int {
+        limits.hwmBytes + limits.maxMessageBytes + (64 << 10)
+    }
+
+    /// The subscriber for `proxyctl peers`.
+    func status(guardName: String, now: ContinuousClock.Instant) -> ConnectionStatus {
+        let age = now - acceptedAt
+        return ConnectionStatus(
+            guardName: guardName, id: id, peer: "\(peer.address)", port: peer.port, state: isActive ? "active" : "handshaking",
+            ageSeconds: Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18,
+            queuedMessages: queuedMessages, hwmMessages: limits.hwmMessages, queuedBytes: queuedBytes,
+            hwmBytes: limits.hwmBytes, bytesFromPeer: connection.bytesRead, bytesToPeer: connection.bytesWritten,
+            delivered: delivered, dropped: dropped, topics: topics.map { Broker.printable($0) }.sorted())
     }
 
     /// Whether any of the subscriber's topics is a prefix of `frame` (libzmq's matching).

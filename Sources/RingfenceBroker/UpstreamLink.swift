@@ -22,7 +22,7 @@ final class UpstreamLink: @unchecked Sendable {
     private let loop: EventLoop
     private let logger: Logger
     private let guardName: String
-    private let limits: BrokerLimits
+    private var limits: BrokerLimits
     private(set) var address: SocketAddress?
     private(set) var state = State.idle
     private var connection: Connection?
@@ -37,6 +37,8 @@ final class UpstreamLink: @unchecked Sendable {
     var subscriptions: () -> [[UInt8]] = { [] }
     private(set) var messagesIn: UInt64 = 0
     private(set) var reconnects: UInt64 = 0
+    /// Handshakes with the engine that completed.
+    private(set) var connects: UInt64 = 0
 
     init(loop: EventLoop, logger: Logger, guardName: String, limits: BrokerLimits) {
         self.loop = loop
@@ -49,6 +51,24 @@ final class UpstreamLink: @unchecked Sendable {
     private static func makeReader(_ limits: BrokerLimits) -> MessageReader {
         MessageReader(
             maxFrameBytes: UInt64(limits.maxMessageBytes), maxMessageBytes: limits.maxMessageBytes, skipsOversized: true)
+    }
+
+    /// Takes new limits: `busy_poll` at once, the message cap from the next connection on (a
+    /// message being read keeps the cap it started under).
+    func update(limits next: BrokerLimits) {
+        limits = next
+        connection?.busyPoll = next.busyPoll
+    }
+
+    /// The link's state for `proxyctl status`.
+    var stateName: String {
+        switch state {
+        case .idle: return "idle"
+        case .handshaking: return "connecting"
+        case .ready: return "connected"
+        case .waiting: return "waiting"
+        case .stopped: return "stopped"
+        }
     }
 
     var isReady: Bool {
@@ -158,6 +178,7 @@ final class UpstreamLink: @unchecked Sendable {
                 "guard": "\(guardName)", "upstream": "\(address.map { "\($0)" } ?? "")", "zmtp": "3.\(minor)",
                 "subscriptions": "\(subscriptions.count)",
             ])
+        connects += 1
         backoff = .milliseconds(100)
         failuresLogged = 0
         for topic in subscriptions {

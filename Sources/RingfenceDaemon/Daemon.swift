@@ -1,6 +1,8 @@
 import Dispatch
 import Logging
+import RingfenceAddresses
 import RingfenceBroker
+import RingfenceControl
 import RingfenceFirewall
 import RingfenceIO
 import RingfencePolicy
@@ -10,38 +12,48 @@ import RingfenceRelay
 import Glibc
 #endif
 
-/// The running `proxyd`: the policy in force, the kernel fence that enforces it, and its relay
-/// and broker guards.
+/// The running `proxyd`: the policy in force, the kernel fence that enforces it, its relay and
+/// broker guards, and the control plane (control socket, metrics, systemd notifications).
 ///
-/// All state is confined to `queue`; signals arrive there as Dispatch sources. A reload either
-/// replaces policy, guards and fence together or changes nothing: a bad file, a guard that
-/// cannot start or an nftables refusal leaves the policy in force standing, and is logged line
-/// by line.
+/// All state is confined to `queue`; signals and control requests arrive there. A reload
+/// (SIGHUP or `proxyctl reload`) either applies the whole new policy or changes nothing: a bad
+/// file, a guard that cannot start or an nftables refusal leaves the policy in force standing,
+/// and is logged line by line and returned to the caller.
 public final class Daemon: @unchecked Sendable {
-    /// What a reload did.
-    public enum ReloadOutcome: Sendable {
-        case applied(GuardChanges)
-        case refused(DaemonError)
-    }
-
-    private let policyPath: String
-    private let logger: Logger
-    private let queue = DispatchQueue(label: "ringfence.daemon")
+    private(set) var policyPath: String
+    let controlSocketOverride: String?
+    let logger: Logger
+    let queue = DispatchQueue(label: "ringfence.daemon")
+    /// The control socket's and the metrics endpoint's loop.
+    let controlLoop = EventLoop(index: 0, label: "ringfence.control")
     private let firewall: Firewall
     private let group = EventLoopGroup()
+    let startedAt = ContinuousClock.now
     /// The policy in force. Only touched on `queue`.
-    private var policy: Policy?
+    private(set) var policy: Policy?
     /// The running relay and broker guards, by name. Only touched on `queue`.
-    private var services: [String: any GuardService] = [:]
+    private(set) var services: [String: any GuardService] = [:]
+    /// The final counters of guards stopped or replaced, by name, so that a guard's counters
+    /// carry on across reloads. Only touched on `queue`.
+    private(set) var retired: [String: GuardCounters] = [:]
+    private(set) var reloadsApplied: UInt64 = 0
+    private(set) var reloadsRefused: UInt64 = 0
     private var signalSources: [any DispatchSourceSignal] = []
+    var controlServer: ControlServer?
+    var metricsServer: MetricsServer?
+    let notifier: SystemdNotifier?
+    var watchdog: (any DispatchSourceTimer)?
 
     /// Takes over SIGHUP, SIGTERM and SIGINT at once, so that no signal can kill the process with
     /// its default action between applying the fence and serving; signals that arrive during
     /// `start()` are handled after it.
+    /// - Parameter controlSocket: overrides the policy's `[daemon] control_socket`.
     /// - Throws: `DaemonError.firewall` when no nftables context can be made.
-    public init(policyPath: String, logger: Logger) throws(DaemonError) {
+    public init(policyPath: String, controlSocket: String? = nil, logger: Logger) throws(DaemonError) {
         self.policyPath = policyPath
+        controlSocketOverride = controlSocket
         self.logger = logger
+        notifier = SystemdNotifier()
         do {
             firewall = try Firewall()
         } catch {
@@ -51,49 +63,74 @@ public final class Daemon: @unchecked Sendable {
         _ = Posix.raiseOpenFileLimit()
         onSignal(SIGHUP) { daemon in
             daemon.logger.info("SIGHUP: reloading", metadata: ["policy": "\(daemon.policyPath)"])
-            daemon.reload()
+            _ = daemon.reload()
         }
         onSignal(SIGTERM) { $0.shutdown(signal: "SIGTERM") }
         onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
     }
 
-    /// Loads the policy, starts its guards and applies its fence (`replaceGuardsAndFence`), on
-    /// the daemon's queue. Call once, before `run()`.
+    /// Loads the policy, opens the control socket and the metrics endpoint, starts its guards,
+    /// applies its fence, then tells systemd it is ready. Call once, before `run()`.
     /// - Throws: `DaemonError` saying what is wrong; nothing was applied.
     public func start() throws(DaemonError) {
         let outcome: Result<Policy, DaemonError> = queue.sync {
             do throws(DaemonError) {
                 let loaded = try Self.load(policyPath)
-                try replaceGuardsAndFence(with: loaded)
+                // The control plane first: a socket path in use fails the start before the fence changes.
+                try startControlPlane(loaded)
+                do throws(DaemonError) {
+                    _ = try carryOut(ReloadPlan(from: nil, running: [:], to: loaded), next: loaded)
+                } catch {
+                    stopControlPlane()
+                    throw error
+                }
                 policy = loaded
                 return .success(loaded)
             } catch {
                 return .failure(error)
             }
         }
-        logPolicy(try outcome.get(), event: "policy loaded")
+        let loaded = try outcome.get()
+        logPolicy(loaded, event: "policy loaded")
+        notifyReady()
     }
 
-    /// Re-reads the policy file and, if it is good, replaces guards and fence
-    /// (`replaceGuardsAndFence`: guards kept, updated in place, started or stopped; the fence
-    /// in one transaction).
-    @discardableResult
-    public func reload() -> ReloadOutcome {
+    /// Reads the policy file (`path`, or the daemon's own) and, if it is good and every new guard
+    /// starts and nftables takes the rules, applies it: guards added, restarted, updated in
+    /// place or stopped, the fence replaced in one transaction, and the connections of peers no
+    /// longer allowed closed. With `dryRun` nothing changes and the report says what would.
+    /// On the daemon's queue.
+    public func reload(from path: String? = nil, dryRun: Bool = false) -> Result<ReloadReport, ControlError> {
         dispatchPrecondition(condition: .onQueue(queue))
-        do {
-            let next = try Self.load(policyPath)
-            try replaceGuardsAndFence(with: next)
-            let changes = GuardChanges(from: policy, to: next)
-            policy = next
-            logPolicy(next, event: "policy reloaded", changes: changes)
-            return .applied(changes)
-        } catch {
-            logger.error(
-                "reload refused; the policy in force stays", metadata: ["policy": "\(policyPath)"])
-            for line in error.description.split(separator: "\n") {
-                logger.error("\(line)", metadata: ["policy": "\(policyPath)"])
+        let began = ContinuousClock.now
+        let source = path ?? policyPath
+        if !dryRun { try? notifier?.reloading() }
+        defer { if !dryRun { notifyReady() } }
+        do throws(DaemonError) {
+            let next = try Self.load(source)
+            let plan = ReloadPlan(from: policy, running: services.mapValues(\.spec), to: next)
+            let cut = dryRun ? wouldCut(plan, next: next) : try carryOut(plan, next: next)
+            let elapsed = ContinuousClock.now - began
+            let report = ReloadReport(
+                dryRun: dryRun, policy: source, added: plan.added.map(\.name), removed: plan.removed,
+                restarted: plan.restarted.map(\.name), updated: plan.updated.map(\.name), rules: plan.rules, cut: cut,
+                durationMs: Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15)
+            if !dryRun {
+                policy = next
+                policyPath = source
+                reloadsApplied += 1
+                logPolicy(next, event: "policy reloaded", report: report)
             }
-            return .refused(error)
+            return .success(report)
+        } catch {
+            if !dryRun {
+                reloadsRefused += 1
+                logger.error("reload refused; the policy in force stays", metadata: ["policy": "\(source)"])
+                for line in error.description.split(separator: "\n") {
+                    logger.error("\(line)", metadata: ["policy": "\(source)"])
+                }
+            }
+            return .failure(error.controlError(policy: source))
         }
     }
 
@@ -105,6 +142,8 @@ public final class Daemon: @unchecked Sendable {
 
     private func shutdown(signal: String) -> Never {
         dispatchPrecondition(condition: .onQueue(queue))
+        try? notifier?.stopping()
+        stopControlPlane()
         for service in services.values { service.stop() }
         if let policy, policy.firewall.apply {
             if policy.firewall.removeOnExit {
@@ -141,31 +180,52 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// Starts the relay and broker guards that are new or changed, then applies the fence, then
-    /// stops the guards replaced or removed. If a guard cannot start or nftables refuses, the
-    /// guards just started are stopped and everything in force stays.
-    private func replaceGuardsAndFence(with next: Policy) throws(DaemonError) {
-        var kept: [String: any GuardService] = [:]
+    /// Carries out `plan`: starts the guards added or restarted, applies the fence, then stops
+    /// the guards removed or replaced and updates the rest in place. If a guard cannot start or
+    /// nftables refuses, the guards just started are stopped and everything in force stays.
+    /// - Returns: the connections closed.
+    private func carryOut(_ plan: ReloadPlan, next: Policy) throws(DaemonError) -> [ReloadReport.Cut] {
         var started: [String: any GuardService] = [:]
         do throws(DaemonError) {
-            for spec in next.guards where spec.kind != .firewall {
-                if let running = services[spec.name], running.canUpdate(to: spec) {
-                    kept[spec.name] = running
-                    continue
-                }
-                started[spec.name] = try startService(spec)
-            }
+            for spec in plan.added + plan.restarted { started[spec.name] = try startService(spec) }
             try applyFence(next, replacing: policy)
         } catch {
             for service in started.values { service.stop() }
             throw error
         }
-        for (name, service) in services where kept[name] == nil { service.stop() }
-        // Allowlist changes are applied in place, after the fence: nothing else is disturbed.
-        for spec in next.guards {
-            if let service = kept[spec.name], service.spec != spec { service.update(to: spec) }
+        var cut: [ReloadReport.Cut] = []
+        let restarted = Set(plan.restarted.map(\.name))
+        for name in plan.removed + plan.restarted.map(\.name) {
+            guard let old = services.removeValue(forKey: name) else { continue }
+            let reason = restarted.contains(name) ? "guard-restarted" : "guard-removed"
+            cut += old.snapshot().connections.map { ReloadReport.Cut($0, reason: reason) }
+            old.stop()
+            retired[name] = (retired[name] ?? GuardCounters()) + old.snapshot().status.counters
         }
-        services = kept.merging(started) { $1 }
+        // Allowlists and limits change in place, after the fence: nothing else is disturbed.
+        for spec in plan.updated { cut += services[spec.name]?.update(to: spec) ?? [] }
+        services.merge(started) { $1 }
+        return cut
+    }
+
+    /// The connections `plan` would close, for a dry run.
+    private func wouldCut(_ plan: ReloadPlan, next: Policy) -> [ReloadReport.Cut] {
+        var cut: [ReloadReport.Cut] = []
+        let restarted = Set(plan.restarted.map(\.name))
+        for name in plan.removed + plan.restarted.map(\.name) {
+            guard let service = services[name] else { continue }
+            let reason = restarted.contains(name) ? "guard-restarted" : "guard-removed"
+            cut += service.snapshot().connections.map { ReloadReport.Cut($0, reason: reason) }
+        }
+        for spec in plan.updated {
+            guard let service = services[spec.name] else { continue }
+            for connection in service.snapshot().connections {
+                if let address = IPAddress(connection.peer), !spec.allow.contains(address) {
+                    cut.append(ReloadReport.Cut(connection, reason: "not-allowed"))
+                }
+            }
+        }
+        return cut
     }
 
     private func startService(_ spec: Guard) throws(DaemonError) -> any GuardService {
@@ -206,12 +266,16 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    private func logPolicy(_ policy: Policy, event: String, changes: GuardChanges? = nil) {
+    private func logPolicy(_ policy: Policy, event: String, report: ReloadReport? = nil) {
         var metadata: Logger.Metadata = ["policy": "\(policyPath)", "guards": "\(policy.guards.count)"]
-        if let changes {
-            metadata["added"] = "\(changes.added.joined(separator: ","))"
-            metadata["removed"] = "\(changes.removed.joined(separator: ","))"
-            metadata["changed"] = "\(changes.changed.joined(separator: ","))"
+        if let report {
+            metadata["added"] = "\(report.added.joined(separator: ","))"
+            metadata["removed"] = "\(report.removed.joined(separator: ","))"
+            metadata["restarted"] = "\(report.restarted.joined(separator: ","))"
+            metadata["updated"] = "\(report.updated.joined(separator: ","))"
+            metadata["rules_changed"] = "\(report.rules.added.count + report.rules.removed.count)"
+            metadata["cut"] = "\(report.cut.count)"
+            metadata["ms"] = "\(Int(report.durationMs.rounded()))"
         }
         logger.info("\(event)", metadata: metadata)
         for item in policy.guards {
@@ -228,29 +292,17 @@ public final class Daemon: @unchecked Sendable {
 }
 
 /// A guard that carries traffic (the relay or the broker), as the daemon starts, updates in
-/// place and stops it.
+/// place, asks for its status and stops it.
 protocol GuardService: AnyObject {
     var spec: Guard { get }
     func stop()
     /// Whether `update(to:)` can apply `next` without replacing the guard.
     func canUpdate(to next: Guard) -> Bool
-    func update(to next: Guard)
+    /// Applies `next` in place; returns the connections closed. Blocks until done.
+    func update(to next: Guard) -> [ReloadReport.Cut]
+    /// Status and live connections. Blocks until taken.
+    func snapshot() -> GuardSnapshot
 }
 
 extension RelayGuard: GuardService {}
 extension BrokerGuard: GuardService {}
-
-/// The guards a reload adds, removes or changes, by name.
-public struct GuardChanges: Hashable, Sendable {
-    public var added: [String]
-    public var removed: [String]
-    public var changed: [String]
-
-    public init(from old: Policy?, to new: Policy) {
-        let before = Dictionary((old?.guards ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let after = Dictionary(new.guards.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        added = after.keys.filter { before[$0] == nil }.sorted()
-        removed = before.keys.filter { after[$0] == nil }.sorted()
-        changed = after.keys.filter { name in before[name].map { $0 != after[name] } ?? false }.sorted()
-    }
-}

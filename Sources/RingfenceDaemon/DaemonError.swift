@@ -9,12 +9,15 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case firewall(FirewallError)
     /// A relay or broker could not start (its port is taken, its upstream does not resolve).
     case guardFailed(String)
+    /// The control socket or the metrics endpoint could not be opened.
+    case controlPlane(String)
 
     public var description: String {
         switch self {
         case .policy(let error): return error.description
         case .firewall(let error): return error.description
         case .guardFailed(let reason): return reason
+        case .controlPlane(let reason): return reason
         }
     }
 }

@@ -23,7 +23,7 @@ import Glibc
 public final class Connection: @unchecked Sendable {
     public let loop: EventLoop
     /// The most bytes the write queue may hold.
-    public let writeLimit: Int
+    public var writeLimit: Int
     /// Called with the bytes of each read.
     public var onRead: (UnsafeRawBufferPointer) -> Void = { _ in }
     /// Called once when the peer has finished sending.
@@ -62,6 +62,8 @@ public final class Connection: @unchecked Sendable {
     public private(set) var queuedBytes = 0
     /// Bytes written to the socket since the connection was made.
     public private(set) var bytesWritten: UInt64 = 0
+    /// Bytes read from the socket since the connection was made.
+    public private(set) var bytesRead: UInt64 = 0
     private let readBuffer: UnsafeMutableRawBufferPointer
     private var wantsShutdown = false
     private var inputEnded = false
@@ -211,6 +213,7 @@ public final class Connection: @unchecked Sendable {
                     onEndOfInput()
                     return
                 case .done(let count):
+                    bytesRead &+= UInt64(count)
                     poller?.activity()
                     if target != nil {
                         onReadIntoTarget(count)

@@ -47,10 +47,21 @@ public struct Guard: Hashable, Sendable {
         }
     }
 
-    /// Whether `other` is this guard with another allowlist at most: what a running guard can
-    /// take on in place at a reload, keeping its connections.
-    public func differsOnlyInAllowlist(from other: Guard) -> Bool {
-        name == other.name && ports == other.ports && settings == other.settings
+    /// Whether a running guard made from `other` can take this one on in place at a reload,
+    /// keeping its connections: the same name, kind and ports, the same listen port, upstream
+    /// and (relay) protocol. The allowlist and every limit may differ.
+    public func canBeUpdatedInPlace(from other: Guard) -> Bool {
+        guard name == other.name, ports == other.ports else { return false }
+        switch (settings, other.settings) {
+        case (.firewall, .firewall):
+            return true
+        case (.relay(let new), .relay(let old)):
+            return new.listenPort == old.listenPort && new.upstream == old.upstream && new.appProtocol == old.appProtocol
+        case (.broker(let new), .broker(let old)):
+            return new.listenPort == old.listenPort && new.upstream == old.upstream
+        default:
+            return false
+        }
     }
 }
 

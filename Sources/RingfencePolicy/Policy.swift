@@ -41,6 +41,8 @@ public enum DenyAction: String, Hashable, Sendable, CaseIterable {
 public struct DaemonSettings: Hashable, Sendable {
     /// The control socket `proxyctl` talks to.
     public var controlSocket = "/run/ringfence/control.sock"
+    /// Where `/metrics` is served (Prometheus text format); nil, the default, serves none.
+    public var metricsListen: Endpoint?
 
     public init() {}
 }

@@ -145,6 +145,9 @@ struct PolicyParser {
                 sink.report("daemon.control_socket", "'\(path)' must be an absolute path shorter than 108 bytes")
             }
         }
+        settings.metricsListen = reader.parsed("metrics_listen", default: Endpoint?.none) {
+            Endpoint.parse($0).map { $0 }
+        }
         reader.reportUnknownKeys("[daemon]")
         return settings
     }

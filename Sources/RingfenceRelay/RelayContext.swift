@@ -1,28 +1,44 @@
 import Logging
 import RingfenceAdmission
+import RingfenceControl
 import RingfenceIO
 import RingfencePolicy
 import RingfenceTCPStore
+import Synchronization
 
-/// What a guard's sessions share: its settings, logger and admission, and the per-loop table of
-/// live sessions (each loop's entry is touched only on that loop).
+/// What a guard's sessions share: its settings, logger and admission, and the per-loop tables
+/// of live sessions and of the totals of ended ones (each loop's entry is touched only on that
+/// loop, so a loop's snapshot counts every session once).
 final class RelayContext: @unchecked Sendable {
     let guardName: String
-    let settings: RelaySettings
-    let tcpstoreLimits: TCPStoreLimits
     let logger: Logger
     let admission: Admission
+    /// The settings in force: a reload may change them; a session reads them when it connects
+    /// (buffers, gate limits, `busy_poll`) and at each deadline sweep (timeouts).
+    private let current: Mutex<RelaySettings>
     /// Live sessions by loop index, then by id. Entry `i` belongs to loop `i`.
     private var sessions: [[UInt64: RelaySession]]
+    /// What ended sessions moved, by loop index. Entry `i` belongs to loop `i`.
+    private var ended: [GuardCounters]
 
     init(guardName: String, settings: RelaySettings, admission: Admission, logger: Logger, loops: Int) {
         self.guardName = guardName
-        self.settings = settings
-        tcpstoreLimits = TCPStoreLimits(
-            maxKeyBytes: settings.maxKeyBytes.bytes, maxValueBytes: settings.maxValueBytes.bytes, maxKeys: settings.maxKeys)
+        current = Mutex(settings)
         self.admission = admission
         self.logger = logger
         sessions = Array(repeating: [:], count: loops)
+        ended = Array(repeating: GuardCounters(), count: loops)
+    }
+
+    var settings: RelaySettings {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
+
+    var tcpstoreLimits: TCPStoreLimits {
+        let settings = settings
+        return TCPStoreLimits(
+            maxKeyBytes: settings.maxKeyBytes.bytes, maxValueBytes: settings.maxValueBytes.bytes, maxKeys: settings.maxKeys)
     }
 
     func sessionStarted(_ session: RelaySession) {
@@ -30,10 +46,31 @@ final class RelayContext: @unchecked Sendable {
         sessions[session.loop.index][session.id] = session
     }
 
-    func sessionEnded(_ session: RelaySession) {
+    func sessionEnded(_ session: RelaySession, violation: Bool, cutByReload: Bool) {
         session.loop.preconditionInLoop()
         sessions[session.loop.index][session.id] = nil
         admission.release(session.peer.address)
+        let index = session.loop.index
+        ended[index].bytesFromPeers += session.bytesFromClient
+        ended[index].bytesToPeers += session.bytesToClient
+        ended[index].bytesFromUpstream += session.bytesToClient
+        if violation { ended[index].violations += 1 }
+        if cutByReload { ended[index].cutByReload += 1 }
+    }
+
+    /// The totals of `loop`'s ended sessions plus what its live ones have moved, and the live
+    /// ones. On that loop.
+    func snapshot(on loop: EventLoop, now: ContinuousClock.Instant) -> (GuardCounters, [ConnectionStatus]) {
+        loop.preconditionInLoop()
+        var totals = ended[loop.index]
+        var connections: [ConnectionStatus] = []
+        for session in sessions[loop.index].values {
+            totals.bytesFromPeers += session.bytesFromClient
+            totals.bytesToPeers += session.bytesToClient
+            totals.bytesFromUpstream += session.bytesToClient
+            connections.append(session.status(now: now))
+        }
+        return (totals, connections)
     }
 
     /// The sessions of `loop`, for its deadline sweep and shutdown. On that loop.

@@ -2,6 +2,7 @@ import Dispatch
 import Logging
 import RingfenceAddresses
 import RingfenceAdmission
+import RingfenceControl
 import RingfenceIO
 import RingfencePolicy
 import SystemPackage
@@ -12,7 +13,7 @@ import SystemPackage
 public final class RelayGuard: @unchecked Sendable {
     /// The guard as last started or updated. Only changed on the daemon's queue.
     public private(set) var spec: Guard
-    private let settings: RelaySettings
+    private var settings: RelaySettings
     private let group: EventLoopGroup
     private let context: RelayContext
     private let denials: DenialLog
@@ -30,11 +31,7 @@ public final class RelayGuard: @unchecked Sendable {
         self.settings = settings
         self.group = group
         self.logger = logger
-        let admission = Admission(
-            allow: spec.allow,
-            limits: .init(
-                maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer,
-                acceptRatePerPeer: settings.acceptRatePerPeer))
+        let admission = Admission(allow: spec.allow, limits: Self.admissionLimits(settings))
         context = RelayContext(
             guardName: spec.name, settings: settings, admission: admission, logger: logger, loops: group.loops.count)
         denials = DenialLog(logger: logger, guardName: spec.name)
@@ -102,25 +99,66 @@ public final class RelayGuard: @unchecked Sendable {
         }
     }
 
-    /// Whether `next` differs from the running guard only in its allowlist, which `update` can
-    /// change without touching the connections of peers that stay allowed.
+    /// Whether `update` can take `next` on in place (`Guard.canBeUpdatedInPlace`).
     public func canUpdate(to next: Guard) -> Bool {
-        next.differsOnlyInAllowlist(from: spec)
+        next.canBeUpdatedInPlace(from: spec)
     }
 
-    /// Swaps the allowlist in place and closes the live connections of peers it no longer admits
-    /// (the kernel fence cuts them too); every other connection carries on.
-    public func update(to next: Guard) {
+    /// Swaps the allowlist and settings in place and closes the live connections of peers the
+    /// allowlist no longer admits (the kernel fence cuts them too); every other connection
+    /// carries on. Caps and rates apply to the next accepts, timeouts at the next sweep, buffers,
+    /// gate limits and `busy_poll` to new connections. On the daemon's queue; returns once done.
+    /// - Returns: the connections closed.
+    public func update(to next: Guard) -> [ReloadReport.Cut] {
         precondition(canUpdate(to: next))
+        guard case .relay(let nextSettings) = next.settings else { return [] }
         spec = next
+        settings = nextSettings
         context.admission.allow = next.allow
+        context.admission.limits = Self.admissionLimits(nextSettings)
+        context.settings = nextSettings
+        var cut: [ReloadReport.Cut] = []
         for loop in group.loops {
-            loop.execute { [context] in
+            cut += loop.queue.sync { [context] in
+                let now = ContinuousClock.now
+                var closed: [ReloadReport.Cut] = []
                 for session in context.sessions(on: loop) where !next.allow.contains(session.peer.address) {
-                    session.close(.shutdown)
+                    closed.append(ReloadReport.Cut(session.status(now: now), reason: "not-allowed"))
+                    session.close(.notAllowed)
                 }
+                return closed
             }
         }
+        return cut.sorted { $0.id < $1.id }
+    }
+
+    /// The guard's status and its connections, taken loop by loop. Returns once done.
+    public func snapshot() -> GuardSnapshot {
+        var counters = GuardCounters()
+        var connections: [ConnectionStatus] = []
+        for loop in group.loops {
+            let (totals, live) = loop.queue.sync { [context] in context.snapshot(on: loop, now: .now) }
+            counters = counters + totals
+            connections += live
+        }
+        let totals = context.admission.totals
+        counters.accepted = totals.accepted
+        counters.denied = Dictionary(uniqueKeysWithValues: totals.denied.map { ($0.key.rawValue, $0.value) })
+        let status = GuardStatus(
+            name: spec.name, kind: spec.kind.rawValue, port: spec.ports[0], listenPort: settings.listenPort,
+            state: listeners.isEmpty ? "stopped" : "running",
+            upstream: .init(
+                state: "per-connection",
+                address: fixedUpstream.map { "\($0)" } ?? "original destination"),
+            connections: connections.count, maxConnections: settings.maxConnections, queuedMessages: 0,
+            queuedBytes: 0, counters: counters)
+        return GuardSnapshot(status: status, connections: connections.sorted { $0.id < $1.id })
+    }
+
+    static func admissionLimits(_ settings: RelaySettings) -> Admission.Limits {
+        .init(
+            maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer,
+            acceptRatePerPeer: settings.acceptRatePerPeer)
     }
 
     /// Connections admitted and not yet closed.

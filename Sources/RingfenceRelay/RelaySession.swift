@@ -1,4 +1,5 @@
 import Logging
+import RingfenceControl
 import RingfenceIO
 import RingfencePolicy
 import RingfenceTCPStore
@@ -31,6 +32,8 @@ final class RelaySession: @unchecked Sendable {
         case violation(TCPStoreViolation)
         case timeout(String)
         case shutdown
+        /// A reload took the peer off the allowlist.
+        case notAllowed
     }
 
     let id: UInt64
@@ -39,7 +42,7 @@ final class RelaySession: @unchecked Sendable {
     let loop: EventLoop
     private let context: RelayContext
     private var state: State
-    private let acceptedAt: ContinuousClock.Instant
+    let acceptedAt: ContinuousClock.Instant
     private var lastActivity: ContinuousClock.Instant
     private var client: Channel!
     private var upstream: Channel?
@@ -234,8 +237,31 @@ final class RelaySession: @unchecked Sendable {
         upstream?.close(reset: abnormal && !wasConnecting)
         clientToUpstream?.close()
         upstreamToClient?.close()
-        context.sessionEnded(self)
+        var violation = false
+        if case .violation = ending { violation = true }
+        var cut = false
+        if case .notAllowed = ending { cut = true }
+        context.sessionEnded(self, violation: violation, cutByReload: cut)
         log(ending)
+    }
+
+    /// Bytes relayed from the client to the upstream, and back.
+    var bytesFromClient: UInt64 { clientToUpstream?.bytesForwarded ?? 0 }
+    var bytesToClient: UInt64 { upstreamToClient?.bytesForwarded ?? 0 }
+
+    /// The connection for `proxyctl peers`. On the loop.
+    func status(now: ContinuousClock.Instant) -> ConnectionStatus {
+        let age = now - acceptedAt
+        let stateName: String
+        switch state {
+        case .connecting: stateName = "connecting"
+        case .relaying: stateName = "relaying"
+        case .closed: stateName = "closed"
+        }
+        return ConnectionStatus(
+            guardName: context.guardName, id: id, peer: "\(peer.address)", port: peer.port, state: stateName,
+            ageSeconds: Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18,
+            bytesFromPeer: bytesFromClient, bytesToPeer: bytesToClient)
     }
 
     private func log(_ ending: Ending) {
@@ -246,6 +272,9 @@ final class RelaySession: @unchecked Sendable {
         switch ending {
         case .completed, .shutdown:
             context.logger.debug("connection closed", metadata: metadata)
+        case .notAllowed:
+            metadata["reason"] = "no longer allowed by the policy"
+            context.logger.warning("connection closed", metadata: metadata)
         case .clientError(let error):
             metadata["error"] = "\(error)"
             context.logger.info("connection closed: socket error", metadata: metadata)

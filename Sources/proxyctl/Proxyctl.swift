@@ -1,11 +1,12 @@
 import ArgumentParser
 
-/// `proxyctl`: checks policies and prints their nftables rules (no daemon needed).
+/// `proxyctl`: checks policies and prints their nftables rules (no daemon needed), and drives a
+/// running `proxyd` over its control socket (`reload`, `status`, `peers`).
 @main
 struct Proxyctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxyctl",
-        abstract: "Check Ringfence policies and print their nftables rules.",
-        subcommands: [Check.self, Nft.self]
+        abstract: "Check Ringfence policies, print their nftables rules, and drive a running proxyd.",
+        subcommands: [Check.self, Nft.self, Reload.self, Status.self, Peers.self]
     )
 }

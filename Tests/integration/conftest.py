@@ -46,6 +46,7 @@ EXAMPLE_POLICY = REPO_ROOT / "policy.example.toml"
 # for anything that derives names from them.
 NS_PREFIX = "rfit"
 _counter = itertools.count(1)
+_sockets = itertools.count(1)
 
 HOST_V4, OK_V4, BAD_V4 = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 HOST_V6, OK_V6, BAD_V6 = "fd77::1", "fd77::2", "fd77::3"
@@ -272,6 +273,13 @@ class Proxyd:
         self.policy = policy
         self.log_path = log
         self._log = open(log, "wb")
+        # A control socket of its own (short: sun_path holds 107 bytes), so that daemons of
+        # different tests never collide on the default /run/ringfence/control.sock.
+        if "--control-socket" in extra_args:
+            self.control_socket = extra_args[extra_args.index("--control-socket") + 1]
+        else:
+            self.control_socket = f"/tmp/rfit-{os.getpid()}-{next(_sockets)}.sock"
+            extra_args = ("--control-socket", self.control_socket, *extra_args)
         # `ip netns exec` execs proxyd in place: the Popen pid is proxyd's.
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, str(PROXYD), "--policy", str(policy), "--log-level", "debug", *extra_args],

@@ -24,7 +24,7 @@ def test_reload_adding_a_peer_keeps_every_relayed_connection(topo):
 
     topo.write_policy(relay_policy(protocol="none", ok_peers=[OK_V4, OK_V6, OK2_V4, OK2_V6]))
     log = d.reload()
-    assert 'msg="policy reloaded"' in log and "changed=store" in log, log
+    assert 'msg="policy reloaded"' in log and "updated=store" in log, log
 
     assert echo(live, b"after the reload") == b"after the reload"
     assert len(events(d, "relay listening")) == 1, "the relay was restarted"

@@ -14,6 +14,8 @@ int CRingfenceLinux_getPipeSize(int fd);
 // ppoll(2) for readability of `count` descriptors, waiting at most `nanoseconds`.
 int CRingfenceLinux_waitReadable(const int *fds, int count, long long nanoseconds);
 
+// SO_PEERCRED of a Unix socket: the connecting process's pid, uid and gid. 0 or -1 (errno).
+int CRingfenceLinux_peerCredentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
 extern const unsigned int CRingfenceLinux_SPLICE_F_MOVE;
 extern const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK;
 

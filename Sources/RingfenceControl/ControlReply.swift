@@ -1,0 +1,31 @@
+/// The one reply to a control request: `ok` and the field for its command, or `ok: false` and
+/// an `error`.
+///
+/// ```json
+/// {"version": 1, "ok": true, "status": {...}}
+/// {"version": 1, "ok": false, "error": {"code": "policy-refused", "message": "...", "details": ["policy.toml:3:9: guard[0].port: ..."]}}
+/// ```
+public struct ControlReply: Codable, Hashable, Sendable {
+    public var version: Int
+    public var ok: Bool
+    public var status: DaemonStatus?
+    public var peers: [ConnectionStatus]?
+    public var reload: ReloadReport?
+    public var error: ControlError?
+
+    public init(
+        ok: Bool, status: DaemonStatus? = nil, peers: [ConnectionStatus]? = nil, reload: ReloadReport? = nil,
+        error: ControlError? = nil
+    ) {
+        version = ControlRequest.currentVersion
+        self.ok = ok
+        self.status = status
+        self.peers = peers
+        self.reload = reload
+        self.error = error
+    }
+
+    public static func failure(_ error: ControlError) -> ControlReply {
+        ControlReply(ok: false, error: error)
+    }
+}

@@ -1,0 +1,27 @@
+/// The whole daemon, as `proxyctl status` shows it: the process, the policy in force, the
+/// fence, the reloads so far, and every guard.
+public struct DaemonStatus: Codable, Hashable, Sendable {
+    public var pid: Int32
+    public var policy: String
+    public var uptimeSeconds: Double
+    /// The nftables table, and whether proxyd loads it (`[firewall] apply`).
+    public var table: String
+    public var fenceApplied: Bool
+    public var reloadsApplied: UInt64
+    public var reloadsRefused: UInt64
+    public var guards: [GuardStatus]
+
+    public init(
+        pid: Int32, policy: String, uptimeSeconds: Double, table: String, fenceApplied: Bool, reloadsApplied: UInt64,
+        reloadsRefused: UInt64, guards: [GuardStatus]
+    ) {
+        self.pid = pid
+        self.policy = policy
+        self.uptimeSeconds = uptimeSeconds
+        self.table = table
+        self.fenceApplied = fenceApplied
+        self.reloadsApplied = reloadsApplied
+        self.reloadsRefused = reloadsRefused
+        self.guards = guards
+    }
+}

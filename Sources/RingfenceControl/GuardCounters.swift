@@ -1,0 +1,56 @@
+/// A guard's running totals, as `proxyctl status` and `/metrics` show them. Every field only
+/// grows: the daemon adds a replaced guard's final totals to its successor's, so a reload never
+/// sends a counter backwards.
+///
+/// Fields that do not apply to a guard's kind stay 0 (`messages` for a relay, `violations` for a
+/// relay without a protocol gate).
+public struct GuardCounters: Codable, Hashable, Sendable {
+    /// Connections admitted.
+    public var accepted: UInt64 = 0
+    /// Connections refused at accept, by reason (`not-allowed`, `peer-limit`, `total-limit`,
+    /// `rate-limit`).
+    public var denied: [String: UInt64] = [:]
+    /// Connections closed because a reload no longer allowed their peer.
+    public var cutByReload: UInt64 = 0
+    /// Bytes read from peers (relay: clients; broker: subscribers).
+    public var bytesFromPeers: UInt64 = 0
+    /// Bytes written to peers.
+    public var bytesToPeers: UInt64 = 0
+    /// Bytes read from the upstream (relay: the service; broker: the engine's XPUB).
+    public var bytesFromUpstream: UInt64 = 0
+    /// Broker: whole messages read from the engine.
+    public var messages: UInt64 = 0
+    /// Broker: messages queued to subscribers (one per subscriber a message went to).
+    public var deliveries: UInt64 = 0
+    /// Broker: messages not queued to a full subscriber (`on_overflow = "drop"`).
+    public var drops: UInt64 = 0
+    /// Broker: subscribers disconnected at their high-water marks (`on_overflow = "disconnect"`).
+    public var evictions: UInt64 = 0
+    /// Connections closed for breaking the protocol (ZMTP, or the TCPStore gate).
+    public var violations: UInt64 = 0
+    /// Connections to the upstream that completed (broker: handshakes with the engine).
+    public var upstreamConnects: UInt64 = 0
+
+    public init() {}
+
+    /// Every denial, whatever the reason.
+    public var deniedTotal: UInt64 { denied.values.reduce(0, +) }
+
+    /// Field-by-field sum: a retired guard's totals plus its successor's.
+    public static func + (lhs: GuardCounters, rhs: GuardCounters) -> GuardCounters {
+        var sum = lhs
+        sum.accepted += rhs.accepted
+        sum.denied.merge(rhs.denied, uniquingKeysWith: +)
+        sum.cutByReload += rhs.cutByReload
+        sum.bytesFromPeers += rhs.bytesFromPeers
+        sum.bytesToPeers += rhs.bytesToPeers
+        sum.bytesFromUpstream += rhs.bytesFromUpstream
+        sum.messages += rhs.messages
+        sum.deliveries += rhs.deliveries
+        sum.drops += rhs.drops
+        sum.evictions += rhs.evictions
+        sum.violations += rhs.violations
+        sum.upstreamConnects += rhs.upstreamConnects
+        return sum
+    }
+}

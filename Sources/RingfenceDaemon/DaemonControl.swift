@@ -1,0 +1,146 @@
+import Dispatch
+import Logging
+import RingfenceControl
+import RingfenceIO
+import RingfencePolicy
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's control plane: the control socket's requests, the status and peer lists they
+/// return, the metrics endpoint, and systemd's readiness and watchdog notifications.
+extension Daemon {
+    /// Opens the control socket and, if the policy asks, the metrics endpoint. At start only:
+    /// a reload that changes `control_socket` or `metrics_listen` takes effect at the next start.
+    func startControlPlane(_ policy: Policy) throws(DaemonError) {
+        let path = controlSocketPath(policy)
+        do throws(ControlServerError) {
+            controlServer = try ControlServer(path: path, loop: controlLoop, logger: logger) { [weak self] request, credentials, reply in
+                guard let self else { return }
+                queue.async { reply(self.handle(request, credentials: credentials)) }
+            }
+        } catch {
+            throw .controlPlane(error.description)
+        }
+        logger.info("control socket listening", metadata: ["path": "\(path)"])
+        if let endpoint = policy.daemon.metricsListen {
+            guard let address = Posix.resolve(host: endpoint.host, port: endpoint.port) else {
+                throw .controlPlane("metrics_listen '\(endpoint)' does not resolve")
+            }
+            do {
+                metricsServer = try MetricsServer(address: address, loop: controlLoop, logger: logger) { [weak self] in
+                    guard let self else { return "" }
+                    return queue.sync { self.metricsText() }
+                }
+            } catch {
+                throw .controlPlane("cannot serve metrics on \(endpoint): \(error)")
+            }
+            logger.info("metrics listening", metadata: ["address": "\(endpoint)", "path": "/metrics"])
+        }
+    }
+
+    /// Closes the control socket (removing its file) and the metrics endpoint.
+    func stopControlPlane() {
+        controlServer?.close()
+        controlServer = nil
+        metricsServer?.close()
+        metricsServer = nil
+    }
+
+    func controlSocketPath(_ policy: Policy) -> String {
+        controlSocketOverride ?? policy.daemon.controlSocket
+    }
+
+    /// One control request, on the daemon's queue.
+    func handle(_ request: ControlRequest, credentials: Posix.PeerCredentials) -> ControlReply {
+        dispatchPrecondition(condition: .onQueue(queue))
+        switch request.command {
+        case .status:
+            return ControlReply(ok: true, status: status())
+        case .peers:
+            return ControlReply(ok: true, peers: peers())
+        case .reload:
+            if let path = request.policy, !path.hasPrefix("/") {
+                return .failure(ControlError(code: "bad-request", message: "policy '\(path)' must be an absolute path"))
+            }
+            logger.info(
+                request.dryRun == true ? "control: dry-run reload" : "control: reloading",
+                metadata: ["policy": "\(request.policy ?? policyPath)", "uid": "\(credentials.uid)", "pid": "\(credentials.pid)"])
+            switch reload(from: request.policy, dryRun: request.dryRun ?? false) {
+            case .success(let report): return ControlReply(ok: true, reload: report)
+            case .failure(let error): return .failure(error)
+            }
+        }
+    }
+
+    /// Every guard's status, in policy order, with counters carried across reloads.
+    func status() -> DaemonStatus {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let elapsed = ContinuousClock.now - startedAt
+        return DaemonStatus(
+            pid: getpid(), policy: policyPath,
+            uptimeSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            table: policy?.firewall.table ?? "", fenceApplied: policy?.firewall.apply ?? false,
+            reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused,
+            guards: orderedServices().map { guardStatus($0.snapshot()) })
+    }
+
+    /// Every live connection of every guard.
+    func peers() -> [ConnectionStatus] {
+        dispatchPrecondition(condition: .onQueue(queue))
+        return orderedServices().flatMap { $0.snapshot().connections }
+    }
+
+    /// The guard's status with the counters of the guards it replaced added in.
+    func guardStatus(_ snapshot: GuardSnapshot) -> GuardStatus {
+        var status = snapshot.status
+        if let base = retired[status.name] { status.counters = base + status.counters }
+        return status
+    }
+
+    func orderedServices() -> [any GuardService] {
+        (policy?.guards ?? []).compactMap { services[$0.name] }
+    }
+
+    func metricsText() -> String {
+        dispatchPrecondition(condition: .onQueue(queue))
+        var snapshots: [GuardSnapshot] = []
+        for service in orderedServices() {
+            var snapshot = service.snapshot()
+            snapshot.status = guardStatus(snapshot)
+            snapshots.append(snapshot)
+        }
+        return MetricsExposition.render(guards: snapshots, reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused)
+    }
+
+    /// READY=1 with a status line, and the watchdog's timer if systemd asked for one.
+    func notifyReady() {
+        guard let notifier else { return }
+        let count = services.count
+        try? notifier.ready(status: "serving \(count) guard\(count == 1 ? "" : "s")")
+        if watchdog == nil, let interval = notifier.watchdogPingInterval {
+            // Pinged from the daemon's queue: a queue stuck in a reload or a deadlock stops the pings.
+            watchdog = DispatchSource.makeTimerSource(queue: queue)
+            let nanoseconds = Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
+            watchdog?.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(50))
+            watchdog?.setEventHandler { try? notifier.watchdog() }
+            watchdog?.resume()
+        }
+    }
+}
+
+extension DaemonError {
+    /// The reply a refused reload gets: the policy's problems one per line, or what failed.
+    func controlError(policy path: String) -> ControlError {
+        switch self {
+        case .policy(let error):
+            return ControlError(
+                code: "policy-refused", message: "\(path): policy refused; the policy in force stays",
+                details: error.diagnostics.map { "\($0)" })
+        case .firewall, .guardFailed, .controlPlane:
+            return ControlError(
+                code: "reload-refused", message: "reload refused; the policy in force stays", details: [description])
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import RingfenceControl
+import RingfenceFirewall
+import RingfencePolicy
+
+/// What a reload will do, worked out before anything changes: which relay and broker guards
+/// start, restart, take the new policy in place or stop, and which lines of the nftables script
+/// change. Pure; the daemon carries it out, and a dry run only reports it.
+struct ReloadPlan {
+    /// Guards new to the policy.
+    var added: [Guard] = []
+    /// Guards whose name stays but whose listen port, upstream, ports or protocol changed: the
+    /// running guard stops and a new one starts, so their connections are cut.
+    var restarted: [Guard] = []
+    /// Guards that take a new allowlist or new limits in place.
+    var updated: [Guard] = []
+    /// Names of running guards the new policy no longer has.
+    var removed: [String] = []
+    var rules: ReloadReport.RuleChanges
+
+    /// - Parameters:
+    ///   - running: the relay and broker guards running now, by name, as last applied.
+    init(from current: Policy?, running: [String: Guard], to next: Policy) {
+        var names: Set<String> = []
+        for spec in next.guards where spec.kind != .firewall {
+            names.insert(spec.name)
+            guard let old = running[spec.name] else {
+                added.append(spec)
+                continue
+            }
+            if !spec.canBeUpdatedInPlace(from: old) {
+                restarted.append(spec)
+            } else if spec != old {
+                updated.append(spec)
+            }
+        }
+        removed = running.keys.filter { !names.contains($0) }.sorted()
+        rules = Self.diff(current.map { RulesetRenderer.render($0) } ?? "", RulesetRenderer.render(next))
+    }
+
+    /// Lines of `old` not in `new`, and of `new` not in `old`, each in its script's order;
+    /// blank lines and comments left out.
+    static func diff(_ old: String, _ new: String) -> ReloadReport.RuleChanges {
+        func lines(_ script: String) -> [String] {
+            script.split(separator: "\n").map { String($0.drop { $0 == " " || $0 == "\t" }) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        let before = lines(old)
+        let after = lines(new)
+        var remaining = Dictionary(after.map { ($0, 1) }, uniquingKeysWith: +)
+        var removed: [String] = []
+        for line in before {
+            if let count = remaining[line], count > 0 {
+                remaining[line] = count - 1
+            } else {
+                removed.append(line)
+            }
+        }
+        var kept = Dictionary(before.map { ($0, 1) }, uniquingKeysWith: +)
+        var added: [String] = []
+        for line in after {
+            if let count = kept[line], count > 0 {
+                kept[line] = count - 1
+            } else {
+                added.append(line)
+            }
+        }
+        return .init(removed: removed, added: added)
+    }
+}

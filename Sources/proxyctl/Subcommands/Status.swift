@@ -1,0 +1,43 @@
+import ArgumentParser
+import RingfenceControl
+
+/// `proxyctl status`: the running daemon and each guard: state, upstream, connections, traffic,
+/// drops, evictions and denials.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the running proxyd's guards: state, upstream, connections, counters.")
+
+    @Option(name: .long, help: "A policy file, only to find its [daemon] control_socket.")
+    var policy: String?
+
+    @OptionGroup var control: ControlOptions
+
+    func run() throws {
+        let reply = try control.send(ControlRequest(command: .status), policy: policy)
+        if control.json { return control.printJSON(reply) }
+        guard let status = reply.status else { return }
+        print(Self.describe(status))
+    }
+
+    static func describe(_ status: DaemonStatus) -> String {
+        var out = "proxyd pid \(status.pid), up \(Table.duration(seconds: status.uptimeSeconds)), policy \(status.policy)\n"
+        out += "fence: table inet \(status.table) (\(status.fenceApplied ? "applied" : "apply = false: not loaded"))"
+        out += ", reloads: \(status.reloadsApplied) applied, \(status.reloadsRefused) refused\n\n"
+        var table = Table(
+            "GUARD", "KIND", "PORT", "LISTEN", "STATE", "UPSTREAM", "CONNS", "QUEUED", "FROM PEERS", "TO PEERS", "MESSAGES",
+            "DROPS", "EVICTED", "VIOLATIONS", "DENIED", "CUT")
+        for item in status.guards {
+            let counters = item.counters
+            let upstream = item.upstream.state + (item.upstream.address.map { " \($0)" } ?? "")
+            let queued = item.kind == "zmq-xpub" ? "\(item.queuedMessages) msg, \(Table.bytes(item.queuedBytes))" : "-"
+            let denied = counters.denied.isEmpty
+                ? "0" : "\(counters.deniedTotal) (" + counters.denied.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+            table.add(
+                item.name, item.kind, "\(item.port)", "\(item.listenPort)", item.state, upstream,
+                "\(item.connections)/\(item.maxConnections)", queued, Table.bytes(counters.bytesFromPeers),
+                Table.bytes(counters.bytesToPeers), item.kind == "zmq-xpub" ? "\(counters.messages)" : "-",
+                "\(counters.drops)", "\(counters.evictions)", "\(counters.violations)", denied, "\(counters.cutByReload)")
+        }
+        return out + table.text
+    }
+}

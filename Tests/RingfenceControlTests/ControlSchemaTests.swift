@@ -1,6 +1,0 @@
-import RingfenceControl
-import Testing
-
-@Test func schemaVersionIsOne() {
-    #expect(ControlSchema.version == 1)
-}
