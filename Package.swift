@@ -183,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceControlTests",
-            dependencies: ["RingfenceControl", "RingfenceIO"],
+            dependencies: ["RingfenceControl", "RingfenceIO", "RingfenceAddresses"],
             swiftSettings: strict
         ),
         .testTarget(
