@@ -37,4 +37,28 @@ import Testing
         let tables = RulesetRenderer.render(policy).split(separator: "\n").filter { $0.hasPrefix("table") || $0.hasPrefix("delete") }
         #expect(tables.allSatisfy { $0.contains("inet mine") })
     }
+
+    @Test func allowlistOnlyChangesShareASkeletonAndRefillEverySet() throws {
+        func policy(_ allow: String, port: Int = 1) throws -> Policy {
+            try Policy.parse(
+                "[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = \(port)\nallow = [\(allow)]\n", file: "p.toml")
+        }
+        let before = try policy(#""10.0.0.1""#)
+        let after = try policy(#""10.0.0.0/24", "fd00::1""#)
+        #expect(RulesetRenderer.skeleton(before) == RulesetRenderer.skeleton(after))
+        #expect(RulesetRenderer.skeleton(before) != RulesetRenderer.skeleton(try policy(#""10.0.0.1""#, port: 2)))
+        #expect(!RulesetRenderer.skeleton(after).contains("10.0.0"))
+        #expect(
+            RulesetRenderer.refill(after) == """
+                flush set inet ringfence g_v4
+                add element inet ringfence g_v4 {
+                \t10.0.0.0/24,
+                }
+                flush set inet ringfence g_v6
+                add element inet ringfence g_v6 {
+                \tfd00::1,
+                }
+
+                """)
+    }
 }

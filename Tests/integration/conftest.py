@@ -269,7 +269,8 @@ class EchoServer:
 class Proxyd:
     """A proxyd running in the host namespace, its stderr going to a log file."""
 
-    def __init__(self, ns: str, policy: Path, log: Path, extra_args: tuple[str, ...] = ()):
+    def __init__(self, ns: str, policy: Path, log: Path, extra_args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None):
         self.policy = policy
         self.log_path = log
         self._log = open(log, "wb")
@@ -284,6 +285,7 @@ class Proxyd:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, str(PROXYD), "--policy", str(policy), "--log-level", "debug", *extra_args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env=None if env is None else dict(os.environ, **env),
         )
 
     def log(self) -> str:
@@ -308,7 +310,7 @@ class Proxyd:
             time.sleep(0.05)
 
     def wait_running(self) -> None:
-        self.wait_for_log(r"msg=running\b")
+        self.wait_for_log(r'msg=running\b|"msg":"running"')
 
     def reload(self) -> str:
         """Sends SIGHUP and waits for the outcome; returns the log written by the reload."""
@@ -339,6 +341,9 @@ class Proxyd:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self._log.close()
+        # A daemon killed outright leaves its socket file; it is ours to remove.
+        with contextlib.suppress(OSError):
+            os.unlink(self.control_socket)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,9 +444,10 @@ class Topology:
         tmp.rename(self.policy_path)
         return self.policy_path
 
-    def start_proxyd(self, policy_text: str, wait: bool = True) -> Proxyd:
+    def start_proxyd(self, policy_text: str, wait: bool = True, extra_args: tuple[str, ...] = (),
+                     env: dict[str, str] | None = None) -> Proxyd:
         self.write_policy(policy_text)
-        d = Proxyd(self.host, self.policy_path, self.tmp / f"proxyd{len(self.daemons)}.log")
+        d = Proxyd(self.host, self.policy_path, self.tmp / f"proxyd{len(self.daemons)}.log", extra_args, env)
         self.daemons.append(d)
         if wait:
             d.wait_running()

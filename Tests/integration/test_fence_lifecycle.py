@@ -156,8 +156,10 @@ def test_proxyd_without_cap_net_admin_exits_with_nftables_error_text(scratch_net
         os.chmod(policy.name, 0o644)
         result = run(
             "ip", "netns", "exec", scratch_netns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-            str(PROXYD), "--policy", policy.name, check=False, timeout=30)
+            str(PROXYD), "--policy", policy.name, "--control-socket", f"/tmp/rfit-nobody-{os.getpid()}.sock",
+            check=False, timeout=30)
     assert result.returncode == 1, result.stderr
+    assert not os.path.exists(f"/tmp/rfit-nobody-{os.getpid()}.sock"), "the control socket outlived the failed start"
     assert "nftables refused the ruleset (run as root or with CAP_NET_ADMIN)" in result.stderr, result.stderr
     assert "Operation not permitted" in result.stderr
     assert run("ip", "netns", "exec", scratch_netns, "nft", "list", "tables").stdout.strip() == ""
