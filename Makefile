@@ -70,5 +70,12 @@ bench-broker: deps
 	$(SWIFT) build -c release --product proxyd
 	/usr/bin/python3 Benchmarks/broker/bench_broker.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_BROKER_ARGS)
 
+# The reload benchmark (root): proxyctl reload of a 10,000-CIDR policy with 1,000 live connections.
+.PHONY: bench-reload
+bench-reload: deps
+	$(SWIFT) build -c release --product proxyd
+	$(SWIFT) build -c release --product proxyctl
+	/usr/bin/python3 Benchmarks/reload/bench_reload.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)"
+
 clean:
 	rm -rf .build $(VENV)
