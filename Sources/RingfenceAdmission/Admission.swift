@@ -1,4 +1,5 @@
 import RingfenceAddresses
+import RingfenceIO
 import Synchronization
 
 /// A guard's admission check at accept, before a byte is read: the allowlist (the same address
@@ -82,9 +83,7 @@ public final class Admission: Sendable {
         let rate = Double(limits.acceptRatePerPeer)
         guard state.allow.contains(peer) else { return .notAllowed }
         var bucket = state.buckets[peer] ?? Bucket(tokens: rate, refilledAt: now)
-        let elapsed = now - bucket.refilledAt
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        bucket.tokens = min(rate, bucket.tokens + seconds * rate)
+        bucket.tokens = min(rate, bucket.tokens + (now - bucket.refilledAt).inSeconds * rate)
         bucket.refilledAt = now
         defer { state.buckets[peer] = bucket }
         guard bucket.tokens >= 1 else { return .rateLimit }

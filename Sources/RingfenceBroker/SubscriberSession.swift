@@ -166,10 +166,9 @@ final class SubscriberSession: @unchecked Sendable {
 
     /// The subscriber for `proxyctl peers`.
     func status(guardName: String, now: ContinuousClock.Instant) -> ConnectionStatus {
-        let age = now - acceptedAt
-        return ConnectionStatus(
+        ConnectionStatus(
             guardName: guardName, id: id, peer: "\(peer.address)", port: peer.port, state: isActive ? "active" : "handshaking",
-            ageSeconds: Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18,
+            ageSeconds: (now - acceptedAt).inSeconds,
             queuedMessages: queuedMessages, hwmMessages: limits.hwmMessages, queuedBytes: queuedBytes,
             hwmBytes: limits.hwmBytes, bytesFromPeer: connection.bytesRead, bytesToPeer: connection.bytesWritten,
             delivered: delivered, dropped: dropped, topics: topics.map { Broker.printable($0) }.sorted())

@@ -227,8 +227,7 @@ final class UpstreamLink: @unchecked Sendable {
         failuresLogged += 1
         let delay = backoff
         backoff = min(backoff * 2, .seconds(5))
-        let nanoseconds = Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
-        loop.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+        loop.queue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay.nanoseconds))) { [weak self] in
             guard let self, case .waiting = state else { return }
             attempt()
         }

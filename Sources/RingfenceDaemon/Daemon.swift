@@ -110,11 +110,10 @@ public final class Daemon: @unchecked Sendable {
             let next = try Self.load(source)
             let plan = ReloadPlan(from: policy, running: services.mapValues(\.spec), to: next)
             let cut = dryRun ? wouldCut(plan, next: next) : try carryOut(plan, next: next)
-            let elapsed = ContinuousClock.now - began
             let report = ReloadReport(
                 dryRun: dryRun, policy: source, added: plan.added.map(\.name), removed: plan.removed,
                 restarted: plan.restarted.map(\.name), updated: plan.updated.map(\.name), rules: plan.rules, cut: cut,
-                durationMs: Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15)
+                durationMs: (ContinuousClock.now - began).inSeconds * 1e3)
             if !dryRun {
                 policy = next
                 policyPath = source

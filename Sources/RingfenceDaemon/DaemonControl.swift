@@ -77,10 +77,8 @@ extension Daemon {
     /// Every guard's status, in policy order, with counters carried across reloads.
     func status() -> DaemonStatus {
         dispatchPrecondition(condition: .onQueue(queue))
-        let elapsed = ContinuousClock.now - startedAt
         return DaemonStatus(
-            pid: getpid(), policy: policyPath,
-            uptimeSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            pid: getpid(), policy: policyPath, uptimeSeconds: (ContinuousClock.now - startedAt).inSeconds,
             table: policy?.firewall.table ?? "", fenceApplied: policy?.firewall.apply ?? false,
             reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused,
             guards: orderedServices().map { guardStatus($0.snapshot()) })
@@ -121,11 +119,7 @@ extension Daemon {
         try? notifier.ready(status: "serving \(count) guard\(count == 1 ? "" : "s")")
         if watchdog == nil, let interval = notifier.watchdogPingInterval {
             // Pinged from the daemon's queue: a queue stuck in a reload or a deadlock stops the pings.
-            watchdog = DispatchSource.makeTimerSource(queue: queue)
-            let nanoseconds = Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
-            watchdog?.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(50))
-            watchdog?.setEventHandler { try? notifier.watchdog() }
-            watchdog?.resume()
+            watchdog = queue.repeatingTimer(every: interval) { try? notifier.watchdog() }
         }
     }
 }

@@ -27,9 +27,16 @@ public final class EventLoop: @unchecked Sendable {
 
     /// A repeating timer on this loop, started at once; cancel it to stop it.
     public func repeatingTimer(every interval: Duration, _ handler: @escaping () -> Void) -> any DispatchSourceTimer {
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        let nanoseconds = Int(interval.components.seconds) * 1_000_000_000
-            + Int(interval.components.attoseconds / 1_000_000_000)
+        queue.repeatingTimer(every: interval, handler)
+    }
+}
+
+extension DispatchQueue {
+    /// A repeating timer on this queue, first firing after `interval`, started at once; cancel
+    /// it to stop it.
+    public func repeatingTimer(every interval: Duration, _ handler: @escaping () -> Void) -> any DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: self)
+        let nanoseconds = Int(interval.nanoseconds)
         timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(10))
         timer.setEventHandler(handler: handler)
         timer.resume()

@@ -157,10 +157,8 @@ public enum Posix {
     /// ppoll(2). An interrupted or failed wait just returns; the caller's next read tells what
     /// happened.
     public static func waitReadable(_ fds: [Int32], timeout: Duration) {
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = Int64(seconds) * 1_000_000_000 + Int64(attoseconds / 1_000_000_000)
         _ = fds.withUnsafeBufferPointer { buffer in
-            CRingfenceLinux_waitReadable(buffer.baseAddress, Int32(buffer.count), nanoseconds)
+            CRingfenceLinux_waitReadable(buffer.baseAddress, Int32(buffer.count), timeout.nanoseconds)
         }
     }
 

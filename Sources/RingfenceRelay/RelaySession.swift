@@ -251,7 +251,6 @@ final class RelaySession: @unchecked Sendable {
 
     /// The connection for `proxyctl peers`. On the loop.
     func status(now: ContinuousClock.Instant) -> ConnectionStatus {
-        let age = now - acceptedAt
         let stateName: String
         switch state {
         case .connecting: stateName = "connecting"
@@ -260,7 +259,7 @@ final class RelaySession: @unchecked Sendable {
         }
         return ConnectionStatus(
             guardName: context.guardName, id: id, peer: "\(peer.address)", port: peer.port, state: stateName,
-            ageSeconds: Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18,
+            ageSeconds: (now - acceptedAt).inSeconds,
             bytesFromPeer: bytesFromClient, bytesToPeer: bytesToClient)
     }
 
