@@ -18,7 +18,8 @@ final class Broker: @unchecked Sendable {
     let upstream: UpstreamLink
     /// Subscribers with writes queued in the current upstream batch, flushed at its end.
     private var pendingFlush: [SubscriberSession] = []
-    /// The guard's totals, less what live subscribers have moved (see `status`).
+    /// The guard's totals, less what live subscribers have moved and what the upstream link
+    /// counts itself (messages, connects): `snapshot` adds those.
     var counters = GuardCounters()
     private(set) var oversizedMessages: UInt64 = 0
 
@@ -100,7 +101,6 @@ final class Broker: @unchecked Sendable {
     /// One upstream message to every active subscriber whose topics match it.
     private func publish(_ frames: [SharedBytes]) {
         let message = BrokerMessage(frames: frames)
-        counters.messages += 1
         counters.bytesFromUpstream += UInt64(message.wireBytes)
         for session in subscribers.values where session.isActive && session.matches(message.topicFrame) {
             switch session.deliver(message) {

@@ -9,6 +9,7 @@ extension Broker {
         var status = base
         var totals = counters
         totals.upstreamConnects += upstream.connects
+        totals.messages += upstream.messagesIn
         var connections: [ConnectionStatus] = []
         for session in subscribers.values {
             let connection = session.status(guardName: base.name, now: now)

@@ -116,8 +116,9 @@ public final class ControlServer: @unchecked Sendable {
         nextID += 1
         let client = ControlClientState(id: nextID, fd: fd, loop: loop)
         clients[client.id] = client
-        guard let credentials = Posix.peerCredentials(fd), credentials.uid == 0 || credentials.uid == allowedUID else {
-            let uid = Posix.peerCredentials(fd).map { "\($0.uid)" } ?? "unknown"
+        let credentials = Posix.peerCredentials(fd)
+        guard let credentials, credentials.uid == 0 || credentials.uid == allowedUID else {
+            let uid = credentials.map { "\($0.uid)" } ?? "unknown"
             logger.warning("control socket: client refused", metadata: ["uid": "\(uid)", "reason": "not root or the daemon's user"])
             return respond(
                 client,

@@ -193,10 +193,8 @@ public final class Daemon: @unchecked Sendable {
             throw error
         }
         var cut: [ReloadReport.Cut] = []
-        let restarted = Set(plan.restarted.map(\.name))
-        for name in plan.removed + plan.restarted.map(\.name) {
+        for (name, reason) in plan.stopped {
             guard let old = services.removeValue(forKey: name) else { continue }
-            let reason = restarted.contains(name) ? "guard-restarted" : "guard-removed"
             cut += old.snapshot().connections.map { ReloadReport.Cut($0, reason: reason) }
             old.stop()
             retired[name] = (retired[name] ?? GuardCounters()) + old.snapshot().status.counters
@@ -210,10 +208,8 @@ public final class Daemon: @unchecked Sendable {
     /// The connections `plan` would close, for a dry run.
     private func wouldCut(_ plan: ReloadPlan, next: Policy) -> [ReloadReport.Cut] {
         var cut: [ReloadReport.Cut] = []
-        let restarted = Set(plan.restarted.map(\.name))
-        for name in plan.removed + plan.restarted.map(\.name) {
+        for (name, reason) in plan.stopped {
             guard let service = services[name] else { continue }
-            let reason = restarted.contains(name) ? "guard-restarted" : "guard-removed"
             cut += service.snapshot().connections.map { ReloadReport.Cut($0, reason: reason) }
         }
         for spec in plan.updated {

@@ -17,6 +17,12 @@ struct ReloadPlan {
     var removed: [String] = []
     var rules: ReloadReport.RuleChanges
 
+    /// The running guards this plan stops, each with the reason its connections are cut:
+    /// `guard-removed` or `guard-restarted`.
+    var stopped: [(name: String, reason: String)] {
+        removed.map { ($0, "guard-removed") } + restarted.map { ($0.name, "guard-restarted") }
+    }
+
     /// - Parameters:
     ///   - running: the relay and broker guards running now, by name, as last applied.
     init(from current: Policy?, running: [String: Guard], to next: Policy) {
@@ -44,26 +50,17 @@ struct ReloadPlan {
             script.split(separator: "\n").map { String($0.drop { $0 == " " || $0 == "\t" }) }
                 .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         }
+        /// The lines of `lines` left once each line of `other` has taken away one equal line.
+        func minus(_ lines: [String], _ other: [String]) -> [String] {
+            var unmatched = Dictionary(other.map { ($0, 1) }, uniquingKeysWith: +)
+            return lines.filter { line in
+                guard let count = unmatched[line], count > 0 else { return true }
+                unmatched[line] = count - 1
+                return false
+            }
+        }
         let before = lines(old)
         let after = lines(new)
-        var remaining = Dictionary(after.map { ($0, 1) }, uniquingKeysWith: +)
-        var removed: [String] = []
-        for line in before {
-            if let count = remaining[line], count > 0 {
-                remaining[line] = count - 1
-            } else {
-                removed.append(line)
-            }
-        }
-        var kept = Dictionary(before.map { ($0, 1) }, uniquingKeysWith: +)
-        var added: [String] = []
-        for line in after {
-            if let count = kept[line], count > 0 {
-                kept[line] = count - 1
-            } else {
-                added.append(line)
-            }
-        }
-        return .init(removed: removed, added: added)
+        return .init(removed: minus(before, after), added: minus(after, before))
     }
 }
