@@ -33,16 +33,9 @@ struct Proxyd: ParsableCommand {
         let level = logLevel
         let format = logFormat
         LoggingSystem.bootstrap { _ in
-            switch format {
-            case .logfmt:
-                var handler = LogfmtHandler()
-                handler.logLevel = level
-                return handler
-            case .json:
-                var handler = JSONLogHandler()
-                handler.logLevel = level
-                return handler
-            }
+            var handler = LogLineHandler(format: format)
+            handler.logLevel = level
+            return handler
         }
         let logger = Logger(label: "proxyd")
         do {

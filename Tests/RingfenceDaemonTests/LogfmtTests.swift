@@ -3,7 +3,7 @@ import Testing
 
 @testable import RingfenceDaemon
 
-@Suite struct LogfmtHandlerTests {
+@Suite struct LogfmtTests {
     @Test(arguments: [
         ("plain", "plain"),
         ("", "\"\""),
@@ -15,13 +15,20 @@ import Testing
         ("bell\u{07}", "\"bell\\u{7}\""),
     ])
     func quotesOnlyWhatNeedsIt(value: String, expected: String) {
-        #expect(LogfmtHandler.quote(value) == expected)
+        #expect(Logfmt.quote(value) == expected)
     }
 
     @Test func timestampsAreRFC3339UTCWithMilliseconds() {
-        let stamp = LogfmtHandler.timestamp()
+        let stamp = Logfmt.timestamp()
         #expect(stamp.count == 24)
         #expect(stamp.hasSuffix("Z"))
         #expect(stamp.dropFirst(10).first == "T")
+    }
+
+    @Test func oneLineWithFixedKeysFirstAndMetadataSorted() {
+        let line = Logfmt.line(
+            timestamp: "2026-11-23T05:06:07.123Z", level: .warning, message: "subscriber evicted",
+            metadata: ["peer": "10.0.0.2", "guard": "bus"])
+        #expect(line == #"ts=2026-11-23T05:06:07.123Z level=warning msg="subscriber evicted" guard=bus peer=10.0.0.2"#)
     }
 }

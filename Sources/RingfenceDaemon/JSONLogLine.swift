@@ -4,34 +4,14 @@ import Logging
 import Glibc
 #endif
 
-/// A swift-log handler that writes one JSON object per event to standard error, for log
-/// shippers that want JSON (`proxyd --log-format json`):
+/// One JSON object per event (`LogFormat.json`), for log shippers that want JSON:
 /// `{"ts":"2026-11-23T05:06:07.123Z","level":"info","msg":"fence applied","guards":"2","table":"ringfence"}`.
-/// The same fields as `LogfmtHandler`, in the same order (`ts`, `level`, `msg`, then metadata
-/// keys sorted); every value is a JSON string. Written by hand because it is one line of output:
-/// a JSON encoder would sort or escape no better.
-public struct JSONLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
-
-    public init() {}
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var line = Self.format(
-            timestamp: LogfmtHandler.timestamp(), level: event.level, message: "\(event.message)",
-            metadata: metadata.merging(event.metadata ?? [:]) { $1 })
-        line += "\n"
-        // One write(2) per line: lines from different threads never interleave.
-        line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
-    }
-
+/// The same fields as `Logfmt`, in the same order (`ts`, `level`, `msg`, then metadata keys
+/// sorted); every value is a JSON string. Written by hand because it is one line of output: a
+/// JSON encoder would sort or escape no better.
+enum JSONLogLine {
     /// One event as a JSON object, without the newline.
-    static func format(timestamp: String, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
+    static func line(timestamp: String, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
         var line = "{\"ts\":\(quote(timestamp)),\"level\":\(quote("\(level)")),\"msg\":\(quote(message))"
         for key in metadata.keys.sorted() where key != "ts" && key != "level" && key != "msg" {
             line += ",\(quote(key)):\(quote("\(metadata[key]!)"))"

@@ -4,30 +4,18 @@ import Logging
 import Glibc
 #endif
 
-/// A swift-log handler that writes one logfmt line per event to standard error:
+/// One logfmt line per event (`LogFormat.logfmt`, the default):
 /// `ts=2026-11-23T05:06:07.123Z level=info msg="fence applied" table=ringfence guards=2`.
-/// One line per event, keys sorted, values quoted only when they need it, so that `grep` and log
-/// shippers read it alike at 3 a.m. swift-log ships no logfmt handler, hence this small one.
-public struct LogfmtHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
-
-    public init() {}
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var line = "ts=\(LogfmtHandler.timestamp()) level=\(event.level) msg=\(LogfmtHandler.quote("\(event.message)"))"
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        for key in merged.keys.sorted() {
-            line += " \(key)=\(LogfmtHandler.quote("\(merged[key]!)"))"
+/// Keys sorted, values quoted only when they need it, so that `grep` and log shippers read it
+/// alike at 3 a.m. swift-log ships no logfmt handler, hence this small one.
+enum Logfmt {
+    /// One event, without the newline.
+    static func line(timestamp: String, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
+        var line = "ts=\(timestamp) level=\(level) msg=\(quote(message))"
+        for key in metadata.keys.sorted() {
+            line += " \(key)=\(quote("\(metadata[key]!)"))"
         }
-        line += "\n"
-        // One write(2) per line: lines from different threads never interleave.
-        line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        return line
     }
 
     /// Quotes a value when it is empty or holds a space, a quote, `=` or a control character.
