@@ -25,22 +25,7 @@ import Glibc
     static func exchange(_ path: String, _ bytes: [UInt8], halfClose: Bool = true) throws -> String {
         let fd = try Posix.unixConnect(path: path)
         defer { close(fd) }
-        Posix.setReceiveTimeout(fd, .seconds(5))
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent <= 0 { break }  // the server may stop reading a request over the cap
-            offset += sent
-        }
-        if halfClose { shutdown(fd, Int32(SHUT_WR)) }
-        var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { break }
-            reply += chunk[..<count]
-        }
-        return String(decoding: reply, as: UTF8.self)
+        return RingfenceControlTests.exchange(on: fd, bytes, halfClose: halfClose)
     }
 
     @Test func answersOneRequestAndMakesTheSocketPrivate() throws {

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from brokerkit import Writer, ZmtpPeer, narrow_host_port_range, subscribe_cmd, Reader
-from conftest import BAD_V4, HOST_V4, OK_V4, OK_V6, recv_exactly
+from conftest import HOST_V4, OK_V4, OK_V6, recv_exactly
 from controlkit import (BUS_GUARD, STORE_GUARD, guard_status, live_peers, proxyctl, reload, status,
                         two_guard_policy)
 from relaykit import OK2_V4, OK2_V6, STORE_PORT, add_peer, assert_alive, events, peers, wait_event  # noqa: F401
@@ -153,6 +153,19 @@ def test_reload_removing_a_peer_cuts_exactly_its_connections_and_lists_them_dry_
     assert_alive(d)
 
 
+def running_with_a_relayed_connection(topo, peers):
+    """proxyd with both guards (the relay plain TCP to an echo server, the broker before a
+    writer) and one relayed connection from peer_ok that has echoed: (daemon, policy, socket)."""
+    narrow_host_port_range(topo)
+    topo.echo_server(STORE_PORT)
+    writer = Writer(peers, topo.host)
+    good = two_guard_policy(writer.port, store_protocol="none")
+    d = start(topo, good, writer)
+    live = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
+    assert echo(live, b"before") == b"before"
+    return d, good, live
+
+
 BAD_POLICIES = {
     # name: (policy text after the two guards, or a whole file; a pattern of one diagnostic)
     "syntax": ("[[guard]\n", r"policy\.toml:\d+:\d+: "),
@@ -178,13 +191,7 @@ def test_bad_policy_reload_is_refused_with_its_position_and_changes_nothing(topo
     prints the problem as POLICY:LINE:COL: key.path: message; the JSON reply carries the same
     lines with code policy-refused; the nftables table, the connection and the guards are
     untouched; the refusal is counted; SIGHUP is refused the same way."""
-    narrow_host_port_range(topo)
-    topo.echo_server(STORE_PORT)
-    writer = Writer(peers, topo.host)
-    good = two_guard_policy(writer.port, store_protocol="none")
-    d = start(topo, good, writer)
-    live = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
-    assert echo(live, b"before") == b"before"
+    d, good, live = running_with_a_relayed_connection(topo, peers)
     table_before = topo.table_listing()
 
     extra, pattern = BAD_POLICIES[kind]
@@ -210,12 +217,7 @@ def test_reload_whose_new_guard_cannot_start_is_refused_and_changes_nothing(topo
     """The new policy adds a relay guard whose listen port another process holds: the reply says
     reload-refused with the port, the fence and the running guards stay, and a live relayed
     connection carries on."""
-    narrow_host_port_range(topo)
-    topo.echo_server(STORE_PORT)
-    writer = Writer(peers, topo.host)
-    good = two_guard_policy(writer.port, store_protocol="none")
-    d = start(topo, good, writer)
-    live = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
+    d, good, live = running_with_a_relayed_connection(topo, peers)
     topo.echo_server(17001)  # holds the new guard's listen port
     table_before = topo.table_listing()
     topo.write_policy(good + '\n[[guard]]\nname = "late"\nkind = "tcp"\nport = 7001\nlisten_port = 17001\nallow = ["@ok"]\n')
