@@ -161,9 +161,6 @@ public final class RelayGuard: @unchecked Sendable {
             acceptRatePerPeer: settings.acceptRatePerPeer)
     }
 
-    /// Connections admitted and not yet closed.
-    public var connectionCount: Int { context.admission.connectionCount }
-
     /// On the accept loop: admission, the upstream, then the session on the next loop.
     private func accepted(fd: Int32, peer: SocketAddress) {
         let admission = context.admission
