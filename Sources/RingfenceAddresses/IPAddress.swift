@@ -92,7 +92,7 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// IPv6 through `inet_pton`, which implements every RFC 4291 text form; we only refuse zones.
     static func parseIPv6(_ text: String) -> UInt128? {
-        guard text.contains(":"), !text.contains("%") else { return nil }
+        guard text.utf8.contains(UInt8(ascii: ":")), !text.utf8.contains(UInt8(ascii: "%")) else { return nil }
         var storage = in6_addr()
         let ok = withUnsafeMutableBytes(of: &storage) { raw in
             inet_pton(AF_INET6, text, raw.baseAddress) == 1
