@@ -48,6 +48,18 @@ public struct AddressSet: Hashable, Sendable {
         return result
     }
 
+    /// The intervals of this set that `other` does not hold as they are: each interval whole, so
+    /// that a reload can list what changed in an allowlist without rendering all of it.
+    public func intervals(notIn other: AddressSet) -> AddressSet {
+        var result = AddressSet()
+        // A subset of sorted, disjoint, non-touching intervals is still all three.
+        let v4 = Set(other.ipv4)
+        let v6 = Set(other.ipv6)
+        result.ipv4 = ipv4.filter { !v4.contains($0) }
+        result.ipv6 = ipv6.filter { !v6.contains($0) }
+        return result
+    }
+
     /// The IPv4 intervals as nftables set elements: `a.b.c.d`, `a.b.c.d/n` or `a.b.c.d-e.f.g.h`.
     public var ipv4Elements: [String] {
         ipv4.map { AddressSet.element(.v4($0.lowerBound), .v4($0.upperBound), width: 32) }

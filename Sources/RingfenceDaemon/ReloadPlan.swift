@@ -1,3 +1,4 @@
+import RingfenceAddresses
 import RingfenceControl
 import RingfenceFirewall
 import RingfencePolicy
@@ -40,7 +41,32 @@ struct ReloadPlan {
             }
         }
         removed = running.keys.filter { !names.contains($0) }.sorted()
-        rules = Self.diff(current.map { RulesetRenderer.render($0) } ?? "", RulesetRenderer.render(next))
+        // Rules and set definitions line by line, allowlists interval by interval: rendering and
+        // comparing 10,000 elements as text took longer than applying them.
+        rules = Self.diff(current.map(RulesetRenderer.skeleton) ?? "", RulesetRenderer.skeleton(next))
+        let elements = Self.elementChanges(from: current?.guards ?? [], to: next.guards)
+        rules.removed += elements.removed
+        rules.added += elements.added
+    }
+
+    /// The allowlist intervals each guard's sets lose and gain, as `element GUARD_v4 { … }` lines.
+    static func elementChanges(from old: [Guard], to new: [Guard]) -> ReloadReport.RuleChanges {
+        var before: [String: AddressSet] = [:]
+        for item in old { before[item.name] = item.allow }
+        var after: [String: AddressSet] = [:]
+        for item in new { after[item.name] = item.allow }
+        func lines(_ name: String, _ set: AddressSet) -> [String] {
+            set.ipv4Elements.map { "element \(name)_v4 { \($0) }" } + set.ipv6Elements.map { "element \(name)_v6 { \($0) }" }
+        }
+        var changes = ReloadReport.RuleChanges(removed: [], added: [])
+        for name in Set(before.keys).union(after.keys).sorted() {
+            let previous = before[name] ?? AddressSet()
+            let next = after[name] ?? AddressSet()
+            guard previous != next else { continue }
+            changes.removed += lines(name, previous.intervals(notIn: next))
+            changes.added += lines(name, next.intervals(notIn: previous))
+        }
+        return changes
     }
 
     /// Lines of `old` not in `new`, and of `new` not in `old`, each in its script's order;

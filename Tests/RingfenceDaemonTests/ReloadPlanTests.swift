@@ -39,7 +39,9 @@ import Testing
         #expect(plan.removed == ["gone"])
         #expect(plan.restarted.map(\.name) == ["moved"])
         #expect(plan.updated.map(\.name) == ["allowlist", "limits"])
-        #expect(plan.rules.added.contains("10.0.0.1-10.0.0.2,"))
+        #expect(plan.rules.added.contains("element allowlist_v4 { 10.0.0.1-10.0.0.2 }"))
+        #expect(!(plan.rules.removed + plan.rules.added).contains { $0.contains("kept") })
+        #expect(plan.rules.removed.contains("element allowlist_v4 { 10.0.0.1 }"))
         #expect(plan.rules.removed.contains { $0.contains("gone") })
     }
 
