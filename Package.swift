@@ -36,6 +36,12 @@ let package = Package(
             pkgConfig: "libnftables",
             providers: [.apt(["libnftables-dev"])]
         ),
+        // libnftnl and libmnl: nf_tables netlink messages, for set updates nft's language makes slow.
+        .systemLibrary(
+            name: "CNFTNetlink",
+            pkgConfig: "libnftnl",
+            providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
+        ),
         .systemLibrary(
             name: "CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]
@@ -49,10 +55,11 @@ let package = Package(
             dependencies: ["RingfenceAddresses", "TOMLKit"],
             swiftSettings: strict
         ),
-        // The kernel fence: render nftables rules (pure) and apply them through libnftables.
+        // The kernel fence: render nftables rules (pure) and apply them through libnftables, set
+        // elements through libnftnl.
         .target(
             name: "RingfenceFirewall",
-            dependencies: ["RingfencePolicy", "RingfenceAddresses", "CNFTables"],
+            dependencies: ["RingfencePolicy", "RingfenceAddresses", "CNFTables", "CNFTNetlink"],
             swiftSettings: strict
         ),
         // Linux calls glibc declares only under _GNU_SOURCE (accept4, splice, pipe2): prefixed wrappers.

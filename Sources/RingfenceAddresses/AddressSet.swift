@@ -48,6 +48,14 @@ public struct AddressSet: Hashable, Sendable {
         return result
     }
 
+    /// The addresses in both sets.
+    public func intersection(_ other: AddressSet) -> AddressSet {
+        var result = AddressSet()
+        result.ipv4 = AddressSet.intersect(ipv4, other.ipv4)
+        result.ipv6 = AddressSet.intersect(ipv6, other.ipv6)
+        return result
+    }
+
     /// The intervals of this set that `other` does not hold as they are: each interval whole, so
     /// that a reload can list what changed in an allowlist without rendering all of it.
     public func intervals(notIn other: AddressSet) -> AddressSet {
@@ -87,6 +95,21 @@ public struct AddressSet: Hashable, Sendable {
         }
         merged.append(current)
         return merged
+    }
+
+    /// Sweeps two sorted, disjoint lists: each overlap of an interval of one with one of the
+    /// other is an interval of the result, and overlaps of disjoint intervals are disjoint.
+    static func intersect<T: FixedWidthInteger>(_ a: [ClosedRange<T>], _ b: [ClosedRange<T>]) -> [ClosedRange<T>] {
+        var result: [ClosedRange<T>] = []
+        var i = 0
+        var j = 0
+        while i < a.count && j < b.count {
+            let low = max(a[i].lowerBound, b[j].lowerBound)
+            let high = min(a[i].upperBound, b[j].upperBound)
+            if low <= high { result.append(low...high) }
+            if a[i].upperBound < b[j].upperBound { i += 1 } else { j += 1 }
+        }
+        return result
     }
 
     static func search<T: Comparable>(_ ranges: [ClosedRange<T>], _ value: T) -> Bool {

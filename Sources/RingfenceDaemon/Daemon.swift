@@ -249,8 +249,15 @@ public final class Daemon: @unchecked Sendable {
     private func applyFence(_ next: Policy, replacing previous: Policy?) throws(DaemonError) {
         do {
             switch try firewall.apply(next, replacing: previous) {
-            case .applied(let table):
-                logger.info("fence applied", metadata: ["table": "\(table)", "guards": "\(next.guards.count)"])
+            case .applied(let table, let change, let refusals):
+                for refusal in refusals {
+                    logger.warning(
+                        "the kernel's table was not the one last applied; tried the next way",
+                        metadata: ["table": "\(table)", "refused": "\(refusal)"])
+                }
+                logger.info(
+                    "fence applied",
+                    metadata: ["table": "\(table)", "guards": "\(next.guards.count)", "change": "\(change.rawValue)"])
             case .renderedOnly:
                 logger.warning(
                     "apply = false: rules rendered but not loaded; the kernel fence is not managed by proxyd",

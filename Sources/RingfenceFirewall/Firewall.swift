@@ -1,8 +1,11 @@
+import RingfenceAddresses
 import RingfencePolicy
 
-/// The kernel fence of a policy: renders it and, unless `[firewall] apply = false`, applies it.
+/// The kernel fence of a policy: renders it and, unless `[firewall] apply = false`, applies it,
+/// changing as little of the table in force as it can.
 public struct Firewall {
     private let nft: NFTables
+    private let netlink = NFTNetlink()
 
     public init() throws(FirewallError) {
         nft = try NFTables()
@@ -10,32 +13,101 @@ public struct Firewall {
 
     /// What applying did.
     public enum Outcome: Hashable, Sendable {
-        /// The table was replaced.
-        case applied(table: String)
+        /// The table in force now enforces the policy; `change` says how it got there, and
+        /// `refusals` why gentler ways were refused first (empty unless the kernel's table
+        /// was not the one last applied).
+        case applied(table: String, change: Change, refusals: [String] = [])
         /// `apply = false`: nothing was loaded.
         case renderedOnly
     }
 
-    /// Replaces Ringfence's table with the one for `policy`, in one transaction; when only the
-    /// allowlists differ from `previous`, refills the sets instead (`RulesetRenderer.refill`).
+    /// How the table in force was changed, from the least disturbing to the most.
+    public enum Change: String, Hashable, Sendable {
+        /// The kernel's table was the new policy's already (read back to check).
+        case unchanged = "unchanged"
+        /// Only the set elements that differ from the kernel's were deleted and added, over netlink.
+        case elementsChanged = "set elements changed"
+        /// Every set was emptied and filled again; chains untouched.
+        case setsRefilled = "sets refilled"
+        /// Chains' rules rewritten and sets added or deleted; table and hooks kept.
+        case chainsRewritten = "chains rewritten"
+        /// The table was deleted and made again.
+        case tableReplaced = "table replaced"
+    }
+
+    /// Makes the kernel's table enforce `policy`, in one transaction, disturbing as little as
+    /// it can: with the same table and the same skeleton (only allowlists differ), only the set
+    /// elements that differ from what the kernel holds (`NFTNetlink`); with the same table, chain
+    /// by chain (`restructure`); on the first load or a new table name, by replacing the table.
+    /// Each in-place way assumes the kernel's table has `previous`'s chains and sets; if the
+    /// kernel refuses it (the table was changed by hand), the next way is tried, down to
+    /// replacing the table whole.
+    ///
+    /// Replacing the whole table while packets flow was seen to reset established connections
+    /// of peers that stay allowed (kernel 6.18: for an instant the fence refused them); changing
+    /// sets or rules inside a table that stays never did.
     /// - Parameter previous: the policy in force, whose table is removed if the name changed.
     @discardableResult
     public func apply(_ policy: Policy, replacing previous: Policy? = nil) throws(FirewallError) -> Outcome {
         // With apply = false a table loaded earlier stays: turning application off must not open the fence.
         guard policy.firewall.apply else { return .renderedOnly }
+        let table = policy.firewall.table
         let previousTable = previous.flatMap { $0.firewall.apply ? $0.firewall.table : nil }
-        if let previous, previousTable == policy.firewall.table,
-            RulesetRenderer.skeleton(previous) == RulesetRenderer.skeleton(policy)
-        {
-            // Only allowlists changed: refill the sets and leave the chains alone, so that
-            // packets of connections that stay allowed never meet a table being replaced. If the
-            // table was changed behind our back (a set is missing), replace it whole instead.
-            if (try? nft.run(RulesetRenderer.refill(policy))) != nil {
-                return .applied(table: policy.firewall.table)
+        var refusals: [String] = []
+        /// Tries one way; on a refusal, notes why and lets the caller try the next.
+        func attempt(_ change: Change, _ body: () throws(FirewallError) -> Void) -> Outcome? {
+            do {
+                try body()
+                return .applied(table: table, change: change, refusals: refusals)
+            } catch {
+                refusals.append("\(change.rawValue): \(error.description)")
+                return nil
+            }
+        }
+        if let previous, previousTable == table {
+            if RulesetRenderer.skeleton(previous) == RulesetRenderer.skeleton(policy) {
+                var unchanged = false
+                if let done = attempt(.elementsChanged, { () throws(FirewallError) in
+                    let changes = try netlink.changes(to: SetChange.allowlists(policy), table: table)
+                    unchanged = changes.isEmpty
+                    try netlink.commit(changes, table: table)
+                }) {
+                    return unchanged ? .applied(table: table, change: .unchanged) : done
+                }
+                if let done = attempt(.setsRefilled, { () throws(FirewallError) in
+                    try nft.run(RulesetRenderer.refill(policy))
+                }) {
+                    return done
+                }
+            } else if let done = attempt(.chainsRewritten, { () throws(FirewallError) in
+                try restructure(from: previous, to: policy)
+            }) {
+                return done
             }
         }
         try nft.run(RulesetRenderer.render(policy, previousTable: previousTable))
-        return .applied(table: policy.firewall.table)
+        return .applied(table: table, change: .tableReplaced, refusals: refusals)
+    }
+
+    /// A structural change in three transactions, each never more open than the policy before
+    /// it or the one after: the sets of guards that stay shrink to what both policies allow
+    /// them (netlink), the structure changes with those sets as they are (nft), then the sets
+    /// grow to the new allowlists (netlink). A peer allowed by both policies is allowed
+    /// throughout, so its connections carry on; nft never has to read a large set back.
+    private func restructure(from previous: Policy, to policy: Policy) throws(FirewallError) {
+        let table = policy.firewall.table
+        let before = SetChange.allowlists(previous)
+        var kept: [String: AddressSet] = [:]
+        var both: [String: AddressSet] = [:]
+        for (name, allow) in SetChange.allowlists(policy) {
+            guard let old = before[name] else { continue }
+            kept[name] = allow
+            both[name] = old.intersection(allow)
+        }
+        try netlink.commit(try netlink.changes(to: both, table: table), table: table)
+        try nft.run(RulesetRenderer.restructure(from: previous, to: policy))
+        // The kept sets now hold `both` exactly, as just committed: no need to read them again.
+        try netlink.commit(SetChange.changes(from: both, to: kept), table: table)
     }
 
     /// Deletes Ringfence's table, if it exists.

@@ -61,6 +61,35 @@ import Testing
         #expect(union.ipv6Elements == ["fd00::1"])
     }
 
+    /// An address is in the intersection exactly when it is in both sets, for random sets of
+    /// small blocks in a small space (so that they overlap often) and every address of it.
+    @Test func intersectionHoldsWhatBothHold() throws {
+        var generator = SystemRandomNumberGenerator()
+        func randomSet() -> AddressSet {
+            AddressSet((0..<40).map { _ in
+                CIDR(unchecked: .v4(UInt32.random(in: 0...4095, using: &generator)), prefixLength: Int.random(in: 24...32, using: &generator))
+            })
+        }
+        for _ in 0..<20 {
+            let a = randomSet()
+            let b = randomSet()
+            let both = a.intersection(b)
+            for value in UInt32(0)...4200 {
+                #expect(both.contains(.v4(value)) == (a.contains(.v4(value)) && b.contains(.v4(value))))
+            }
+            for (x, y) in zip(both.ipv4, both.ipv4.dropFirst()) { #expect(x.upperBound + 1 < y.lowerBound) }
+        }
+        let mixed = try set(["10.0.0.0/24", "fd00::/64"]).intersection(try set(["10.0.0.128/25", "fd00::5"]))
+        #expect(mixed.ipv4Elements == ["10.0.0.128/25"] && mixed.ipv6Elements == ["fd00::5"])
+    }
+
+    @Test func intervalsNotInTheOtherSetAreKeptWhole() throws {
+        let old = try set(["10.0.0.0/24", "10.0.2.0/24"])
+        let new = try set(["10.0.0.0/25", "10.0.2.0/24"])
+        #expect(old.intervals(notIn: new).ipv4Elements == ["10.0.0.0/24"])
+        #expect(new.intervals(notIn: old).ipv4Elements == ["10.0.0.0/25"])
+    }
+
     /// Membership agrees with a linear scan over the same blocks, for random blocks and probes.
     @Test func membershipMatchesLinearScan() throws {
         var generator = SystemRandomNumberGenerator()

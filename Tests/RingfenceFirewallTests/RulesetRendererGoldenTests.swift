@@ -38,6 +38,32 @@ import Testing
         #expect(tables.allSatisfy { $0.contains("inet mine") })
     }
 
+    /// A structural reload keeps the table, its base chains and the kept guards' sets (their
+    /// elements untouched), adds new sets with their elements, rewrites every chain's rules, and
+    /// deletes what is gone only after the rules that referred to it.
+    @Test func restructureChangesTheTableInPlace() throws {
+        let before = try Policy.parse(
+            """
+            [[guard]]\nname = "kept"\nkind = "firewall"\nport = 1\nallow = ["10.0.0.1"]
+            [[guard]]\nname = "relay"\nkind = "tcp"\nport = 2\nlisten_port = 40002\nallow = []
+            """, file: "before.toml")
+        let after = try Policy.parse(
+            """
+            [[guard]]\nname = "kept"\nkind = "firewall"\nport = 1\nallow = ["10.0.0.2"]
+            [[guard]]\nname = "new"\nkind = "firewall"\nport = 3\nallow = ["10.0.0.3"]
+            """, file: "after.toml")
+        let script = RulesetRenderer.restructure(from: before, to: after)
+        let lines = script.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
+        #expect(!script.contains("delete table") && !lines.contains { $0.contains("10.0.0.1") || $0.contains("10.0.0.2") })
+        #expect(lines.contains("add set inet ringfence kept_v4 { type ipv4_addr; flags interval; }"))
+        #expect(script.contains("add set inet ringfence new_v4 { type ipv4_addr; flags interval; elements = {\n\t10.0.0.3,\n} }"))
+        let flush = try #require(lines.firstIndex(of: "flush chain inet ringfence fence"))
+        let deleteSet = try #require(lines.firstIndex(of: "delete set inet ringfence relay_v4"))
+        let deleteChains = try #require(lines.firstIndex(of: "delete chain inet ringfence divert"))
+        #expect(flush < deleteSet && flush < deleteChains && lines.contains("delete chain inet ringfence shield"))
+        #expect(lines.contains { $0.hasPrefix("add rule inet ringfence fence meta nfproto ipv4 tcp dport 3 ip saddr != @new_v4") })
+    }
+
     @Test func allowlistOnlyChangesShareASkeletonAndRefillEverySet() throws {
         func policy(_ allow: String, port: Int = 1) throws -> Policy {
             try Policy.parse(
