@@ -9,9 +9,10 @@ allowlist is the peer plus `--cidrs` - 1 other /25s that never merge into larger
 
 Three kinds of reload, each `--reps` times, alternating between two policies so that every
 reload changes something, with the clients echoing round-robin over all connections meanwhile:
-  allowlist  100 of the CIDRs replaced (the nftables sets are refilled in place);
+  allowlist  100 of the CIDRs replaced (only the differing set elements change, over netlink);
   limits     max_connections_per_peer changed as well (the guard takes it in place);
-  structure  a firewall-only guard added and removed (the nftables table is replaced whole).
+  structure  a firewall-only guard added and removed (chains rewritten in place, sets shrunk
+             and grown around it).
 Reported per kind: the daemon's own duration (parse to last guard updated, from the reply),
 proxyctl's wall time, and the connections lost (echo errors during, failed checks after).
 
