@@ -25,14 +25,9 @@ final class NFTNetlink {
     /// - Throws: `FirewallError` when a set cannot be read (it does not exist, say).
     func changes(to allowlists: [String: AddressSet], table: String) throws(FirewallError) -> [SetChange] {
         var out: [SetChange] = []
-        for (name, allow) in allowlists.sorted(by: { $0.key < $1.key }) {
-            let wanted = SetElement.elements(of: allow)
-            for (suffix, new) in [("v4", wanted.ipv4), ("v6", wanted.ipv6)] {
-                let set = "\(name)_\(suffix)"
-                if let change = SetChange.between(try elements(of: set, table: table), new, set: set) {
-                    out.append(change)
-                }
-            }
+        for wanted in SetChange.sets(of: allowlists) {
+            let held = try elements(of: wanted.name, table: table)
+            if let change = SetChange.between(held, wanted.elements, set: wanted.name) { out.append(change) }
         }
         return out
     }

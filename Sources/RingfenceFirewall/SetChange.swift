@@ -16,15 +16,17 @@ public struct SetChange: Hashable, Sendable {
     /// The changes that turn sets holding `old` (by guard name) into sets holding `new`, for
     /// the names in `new`; one per set whose content differs.
     public static func changes(from old: [String: AddressSet], to new: [String: AddressSet]) -> [SetChange] {
-        var out: [SetChange] = []
-        for (name, allow) in new.sorted(by: { $0.key < $1.key }) {
-            let before = SetElement.elements(of: old[name] ?? AddressSet())
-            let after = SetElement.elements(of: allow)
-            for (suffix, old, new) in [("v4", before.ipv4, after.ipv4), ("v6", before.ipv6, after.ipv6)] {
-                if let change = between(old, new, set: "\(name)_\(suffix)") { out.append(change) }
-            }
+        let before = Dictionary(uniqueKeysWithValues: sets(of: old).map { ($0.name, $0.elements) })
+        return sets(of: new).compactMap { between(before[$0.name] ?? [], $0.elements, set: $0.name) }
+    }
+
+    /// Both sets of each guard in `allowlists`, `GUARD_v4` and `GUARD_v6`, with the elements
+    /// they hold for its allowlist, by guard name.
+    public static func sets(of allowlists: [String: AddressSet]) -> [(name: String, elements: [SetElement])] {
+        allowlists.sorted { $0.key < $1.key }.flatMap { name, allow in
+            let elements = SetElement.elements(of: allow)
+            return [("\(name)_v4", elements.ipv4), ("\(name)_v6", elements.ipv6)]
         }
-        return out
     }
 
     /// Each guard's allowlist, by name.
