@@ -54,33 +54,34 @@ public struct Firewall {
         let table = policy.firewall.table
         let previousTable = previous.flatMap { $0.firewall.apply ? $0.firewall.table : nil }
         var refusals: [String] = []
-        /// Tries one way; on a refusal, notes why and lets the caller try the next.
-        func attempt(_ change: Change, _ body: () throws(FirewallError) -> Void) -> Outcome? {
+        /// Tries one way, whose body says what it changed; on a refusal, notes why and lets the
+        /// caller try the next.
+        func attempt(_ way: Change, _ body: () throws(FirewallError) -> Change) -> Outcome? {
             do {
-                try body()
-                return .applied(table: table, change: change, refusals: refusals)
+                return .applied(table: table, change: try body(), refusals: refusals)
             } catch {
-                refusals.append("\(change.rawValue): \(error.description)")
+                refusals.append("\(way.rawValue): \(error.description)")
                 return nil
             }
         }
         if let previous, previousTable == table {
             if RulesetRenderer.skeleton(previous) == RulesetRenderer.skeleton(policy) {
-                var unchanged = false
                 if let done = attempt(.elementsChanged, { () throws(FirewallError) in
                     let changes = try netlink.changes(to: SetChange.allowlists(policy), table: table)
-                    unchanged = changes.isEmpty
                     try netlink.commit(changes, table: table)
+                    return changes.isEmpty ? .unchanged : .elementsChanged
                 }) {
-                    return unchanged ? .applied(table: table, change: .unchanged) : done
+                    return done
                 }
                 if let done = attempt(.setsRefilled, { () throws(FirewallError) in
                     try nft.run(RulesetRenderer.refill(policy))
+                    return .setsRefilled
                 }) {
                     return done
                 }
             } else if let done = attempt(.chainsRewritten, { () throws(FirewallError) in
                 try restructure(from: previous, to: policy)
+                return .chainsRewritten
             }) {
                 return done
             }
