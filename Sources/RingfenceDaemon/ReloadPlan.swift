@@ -44,17 +44,15 @@ struct ReloadPlan {
         // Rules and set definitions line by line, allowlists interval by interval: rendering and
         // comparing 10,000 elements as text took longer than applying them.
         rules = Self.diff(current.map(RulesetRenderer.skeleton) ?? "", RulesetRenderer.skeleton(next))
-        let elements = Self.elementChanges(from: current?.guards ?? [], to: next.guards)
+        let elements = Self.elementChanges(from: current.map(SetChange.allowlists) ?? [:], to: SetChange.allowlists(next))
         rules.removed += elements.removed
         rules.added += elements.added
     }
 
     /// The allowlist intervals each guard's sets lose and gain, as `element GUARD_v4 { … }` lines.
-    static func elementChanges(from old: [Guard], to new: [Guard]) -> ReloadReport.RuleChanges {
-        var before: [String: AddressSet] = [:]
-        for item in old { before[item.name] = item.allow }
-        var after: [String: AddressSet] = [:]
-        for item in new { after[item.name] = item.allow }
+    static func elementChanges(
+        from before: [String: AddressSet], to after: [String: AddressSet]
+    ) -> ReloadReport.RuleChanges {
         func lines(_ name: String, _ set: AddressSet) -> [String] {
             set.ipv4Elements.map { "element \(name)_v4 { \($0) }" } + set.ipv6Elements.map { "element \(name)_v6 { \($0) }" }
         }
