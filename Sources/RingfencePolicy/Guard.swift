@@ -11,6 +11,17 @@ public struct Guard: Hashable, Sendable {
         case tcp
         /// The kernel fence plus the ZMTP broker in front of a ZeroMQ XPUB.
         case zmqXPUB = "zmq-xpub"
+        /// The kernel fence on every other TCP and UDP port of the host (at most one per policy).
+        case host
+    }
+
+    /// Whether a guard refuses what its allowlist does not admit, or only records it.
+    public enum Mode: String, Hashable, Sendable, CaseIterable {
+        /// Refuse, and record what was refused.
+        case enforce
+        /// Refuse nothing; record what would have been refused. How an operator adopts a
+        /// default-deny fence: audit, read `proxyctl audit`, then enforce with a reload.
+        case audit
     }
 
     /// The kind-specific part of a guard.
@@ -18,6 +29,7 @@ public struct Guard: Hashable, Sendable {
         case firewall
         case relay(RelaySettings)
         case broker(BrokerSettings)
+        case host(HostSettings)
     }
 
     /// Unique within the policy; used in logs and in nftables set names.
@@ -29,19 +41,29 @@ public struct Guard: Hashable, Sendable {
     /// `allow` as written in the policy (`@workers`, `10.0.0.5`), for people.
     public var allowEntries: [String]
     public var settings: Settings
+    public var mode: Mode = .enforce
 
     public var kind: Kind {
         switch settings {
         case .firewall: return .firewall
         case .relay: return .tcp
         case .broker: return .zmqXPUB
+        case .host: return .host
         }
+    }
+
+    /// Whether the guard lives in the kernel only (`firewall`, `host`): no relay or broker runs for it.
+    public var isKernelOnly: Bool { listenPort == nil }
+
+    /// Whether the guard lets `address` through: it is allowed, or the guard only audits.
+    public func admits(_ address: IPAddress) -> Bool {
+        mode == .audit || allow.contains(address)
     }
 
     /// The local port of the relay or broker that remote traffic is redirected to; nil for `firewall`.
     public var listenPort: UInt16? {
         switch settings {
-        case .firewall: return nil
+        case .firewall, .host: return nil
         case .relay(let relay): return relay.listenPort
         case .broker(let broker): return broker.listenPort
         }
@@ -53,7 +75,7 @@ public struct Guard: Hashable, Sendable {
     public func canBeUpdatedInPlace(from other: Guard) -> Bool {
         guard name == other.name, ports == other.ports else { return false }
         switch (settings, other.settings) {
-        case (.firewall, .firewall):
+        case (.firewall, .firewall), (.host, .host):
             return true
         case (.relay(let new), .relay(let old)):
             return new.listenPort == old.listenPort && new.upstream == old.upstream && new.appProtocol == old.appProtocol

@@ -6,6 +6,7 @@ struct GuardReader {
     /// kind is reported as such rather than as a plain typo.
     static let kindKeys: [Guard.Kind: [String]] = [
         .firewall: ["ports"],
+        .host: ["public"],
         .tcp: [
             "listen_port", "upstream", "max_connections", "max_connections_per_peer", "accept_rate_per_peer",
             "buffer_bytes", "connect_timeout", "idle_timeout", "protocol", "busy_poll", "handshake_timeout", "partial_timeout",
@@ -29,7 +30,7 @@ struct GuardReader {
 
     mutating func read(groups: inout PeerGroups) -> Guard? {
         reader.requireKey("name", "")
-        reader.requireKey("kind", " (\"firewall\", \"tcp\" or \"zmq-xpub\")")
+        reader.requireKey("kind", " (\"firewall\", \"tcp\", \"zmq-xpub\" or \"host\")")
         reader.requireKey("allow", " (the peers allowed in; [] admits nobody)")
         var name = reader.string("name")
         if let given = name, !PolicyParser.isIdentifier(given, extra: "_-", maxLength: 32) {
@@ -37,6 +38,7 @@ struct GuardReader {
             name = nil
         }
         let kind: Guard.Kind? = reader.choice("kind")
+        let mode: Guard.Mode = reader.choice("mode", default: .enforce)
         let allowEntries = reader.stringArray("allow") ?? []
         let allow = groups.resolveList(allowEntries.map { (index: $0.index, entry: $0.value) }, path: reader.keyPath("allow"))
 
@@ -50,47 +52,49 @@ struct GuardReader {
         case .firewall: settings = .firewall
         case .tcp: settings = ports.first.flatMap { readRelay(port: $0) }.map { .relay($0) }
         case .zmqXPUB: settings = ports.first.flatMap { readBroker(port: $0) }.map { .broker($0) }
+        case .host: settings = readHost().map { .host($0) }
         }
         reader.reportUnknownKeys("a guard of kind \"\(kind.rawValue)\"", elsewhere: Self.foreignKeys(for: kind))
-        guard let name, let settings, !ports.isEmpty else { return nil }
-        return Guard(name: name, ports: ports, allow: allow, allowEntries: allowEntries.map(\.value), settings: settings)
+        guard let name, let settings, !ports.isEmpty || kind == .host else { return nil }
+        return Guard(
+            name: name, ports: ports, allow: allow, allowEntries: allowEntries.map(\.value), settings: settings, mode: mode)
     }
 
-    /// `port` for every kind; `ports = [..]` as an alternative for `firewall`.
+    /// `port` for every kind; `ports = [..]` as an alternative for `firewall`; none for `host`,
+    /// which fences every port.
     private mutating func readPorts(_ kind: Guard.Kind) -> [UInt16] {
+        if kind == .host {
+            for key in ["port", "ports"] where reader.has(key) {
+                _ = reader.raw(key)
+                sink.report(
+                    reader.keyPath(key),
+                    "a host guard fences every port of the host and takes no '\(key)'; list the ports open to everyone in 'public'")
+            }
+            return []
+        }
         if kind == .firewall && reader.has("ports") {
             if reader.has("port") {
                 _ = reader.raw("port")
                 sink.report(reader.keyPath("ports"), "give either 'port' or 'ports', not both")
                 return []
             }
-            guard let value = reader.raw("ports") else { return [] }
-            guard let array = value.array, !array.isEmpty else {
-                sink.report(reader.keyPath("ports"), "expected a non-empty array of port numbers")
-                return []
-            }
-            var ports: [UInt16] = []
-            for index in 0..<array.count {
-                let element = array[index]
-                let elementPath = "\(reader.keyPath("ports"))[\(index)]"
-                guard element.type == .int, let port = element.int else {
-                    sink.report(elementPath, "expected a port number, found \(TableReader.describe(element.type))")
-                    continue
-                }
-                guard (1...65535).contains(port) else {
-                    sink.report(elementPath, "port \(port) is out of range (1-65535)")
-                    continue
-                }
-                if ports.contains(UInt16(port)) {
-                    sink.report(elementPath, "port \(port) is listed twice")
-                } else {
-                    ports.append(UInt16(port))
-                }
-            }
-            return ports
+            return reader.portArray("ports", allowEmpty: false) ?? []
         }
         reader.requireKey("port", kind == .firewall ? " (or 'ports = [..]')" : "")
         return reader.port("port").map { [$0] } ?? []
+    }
+
+    /// `public = [..]`: ports open to everyone, sorted; a missing key means none. Leaving the SSH
+    /// port closed is allowed but warned about: it locks out every operator outside `allow`.
+    private mutating func readHost() -> HostSettings? {
+        let given = reader.has("public")
+        guard let ports = given ? reader.portArray("public", allowEmpty: true) : [] else { return nil }
+        if !ports.contains(HostSettings.sshPort) {
+            sink.warn(
+                given ? reader.keyPath("public") : reader.keyPath("kind"),
+                "port 22 is not public: SSH from any address outside this guard's allow will be refused (add 22 to 'public' unless that is meant)")
+        }
+        return HostSettings(publicPorts: ports)
     }
 
     private mutating func readListenPort(port: UInt16) -> UInt16? {

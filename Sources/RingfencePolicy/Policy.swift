@@ -12,6 +12,12 @@ public struct Policy: Hashable, Sendable {
     /// Named peer groups, resolved to address sets (`[peers]`).
     public var peerGroups: [String: AddressSet]
     public var guards: [Guard]
+    /// What the policy allows but probably does not mean, each with its position
+    /// (`proxyctl check` prints them; they never refuse a policy).
+    public var warnings: [PolicyDiagnostic] = []
+
+    /// The `kind = "host"` guard, if the policy has one (at most one).
+    public var hostGuard: Guard? { guards.first { $0.kind == .host } }
 }
 
 /// `[firewall]`: the nftables table that Ringfence owns.

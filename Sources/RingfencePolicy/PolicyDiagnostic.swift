@@ -7,13 +7,16 @@ public struct PolicyDiagnostic: Hashable, Sendable, CustomStringConvertible {
     /// Where in the document: `guard[0].allow[2]`, `firewall.deny`, `toml` for a syntax error.
     public var keyPath: String
     public var message: String
+    /// A warning (printed `… key.path: warning: message`) never refuses a policy.
+    public var isWarning = false
 
-    public init(file: String, line: Int? = nil, column: Int? = nil, keyPath: String, message: String) {
+    public init(file: String, line: Int? = nil, column: Int? = nil, keyPath: String, message: String, isWarning: Bool = false) {
         self.file = file
         self.line = line
         self.column = column
         self.keyPath = keyPath
         self.message = message
+        self.isWarning = isWarning
     }
 
     public var description: String {
@@ -22,7 +25,7 @@ public struct PolicyDiagnostic: Hashable, Sendable, CustomStringConvertible {
             location += ":\(line)"
             if let column { location += ":\(column)" }
         }
-        return "\(location): \(keyPath): \(message)"
+        return "\(location): \(keyPath): \(isWarning ? "warning: " : "")\(message)"
     }
 }
 

@@ -33,17 +33,20 @@ extension Policy {
         }
         let sink = DiagnosticSink()
         let policy = PolicyParser(sink: sink, file: file).read(root)
-        guard sink.isEmpty, let policy else {
-            let locator = SourceLocator(text: text)
-            var diagnostics = sink.problems.map { problem in
+        let locator = SourceLocator(text: text)
+        func located(_ found: [(path: String, message: String)], warnings: Bool = false) -> [PolicyDiagnostic] {
+            let diagnostics = found.map { problem in
                 let position = locator.position(of: problem.path)
                 return PolicyDiagnostic(
                     file: file, line: position?.line, column: position?.column,
-                    keyPath: problem.path, message: problem.message)
+                    keyPath: problem.path, message: problem.message, isWarning: warnings)
             }
-            diagnostics.sort { ($0.line ?? .max, $0.column ?? .max) < ($1.line ?? .max, $1.column ?? .max) }
-            throw PolicyError(diagnostics: diagnostics)
+            return diagnostics.sorted { ($0.line ?? .max, $0.column ?? .max) < ($1.line ?? .max, $1.column ?? .max) }
         }
+        guard sink.isEmpty, var policy else {
+            throw PolicyError(diagnostics: located(sink.problems))
+        }
+        policy.warnings = located(sink.warnings, warnings: true)
         return policy
     }
 
@@ -105,6 +108,7 @@ struct PolicyParser {
         }
         document.reportUnknownKeys("the policy (its sections are [firewall], [daemon], [peers] and [[guard]])")
         checkPorts(guards)
+        checkHostGuards(guards)
         return Policy(
             source: file, firewall: firewall, daemon: daemon, peerGroups: peerGroups, guards: guards.map(\.item))
     }
@@ -184,6 +188,29 @@ struct PolicyParser {
                     owners[claim.port] = "the \(claim.role) port of guard '\(item.name)'"
                 }
             }
+        }
+    }
+
+    /// At most one host guard, and none of its public ports guarded (or listened on) by another
+    /// guard: a port cannot be both open to everyone and fenced.
+    private func checkHostGuards(_ guards: [(index: Int, item: Guard)]) {
+        let hosts = guards.filter { $0.item.kind == .host }
+        guard let first = hosts.first, case .host(let settings) = first.item.settings else { return }
+        for extra in hosts.dropFirst() {
+            sink.report(
+                "guard[\(extra.index)].kind",
+                "a policy has at most one host guard; guard[\(first.index)] '\(first.item.name)' is one already")
+        }
+        var owners: [UInt16: String] = [:]
+        for (_, item) in guards where item.kind != .host {
+            for port in item.ports { owners[port] = "guarded by guard '\(item.name)'" }
+            if let listen = item.listenPort { owners[listen] = "the listen port of guard '\(item.name)'" }
+        }
+        for (index, port) in settings.publicPorts.enumerated() {
+            guard let owner = owners[port] else { continue }
+            sink.report(
+                "guard[\(first.index)].public[\(index)]",
+                "port \(port) is \(owner); a public port is open to everyone and cannot be guarded too")
         }
     }
 

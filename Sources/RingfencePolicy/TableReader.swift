@@ -87,6 +87,35 @@ struct TableReader {
         int(key, in: 1...65535).map { UInt16($0) }
     }
 
+    /// An array of distinct port numbers (1-65535); each bad element is reported and skipped.
+    /// nil when the key is absent or not an array.
+    mutating func portArray(_ key: String, allowEmpty: Bool) -> [UInt16]? {
+        guard let value = raw(key) else { return nil }
+        guard let array = value.array, allowEmpty || !array.isEmpty else {
+            sink.report(keyPath(key), "expected \(allowEmpty ? "an" : "a non-empty") array of port numbers")
+            return nil
+        }
+        var ports: [UInt16] = []
+        for index in 0..<array.count {
+            let element = array[index]
+            let elementPath = "\(keyPath(key))[\(index)]"
+            guard element.type == .int, let port = element.int else {
+                sink.report(elementPath, "expected a port number, found \(TableReader.describe(element.type))")
+                continue
+            }
+            guard (1...65535).contains(port) else {
+                sink.report(elementPath, "port \(port) is out of range (1-65535)")
+                continue
+            }
+            if ports.contains(UInt16(port)) {
+                sink.report(elementPath, "port \(port) is listed twice")
+            } else {
+                ports.append(UInt16(port))
+            }
+        }
+        return ports
+    }
+
     /// A value parsed from a string by `parse`, or the default when the key is absent or bad.
     mutating func parsed<T>(
         _ key: String, default fallback: T, expected: String = "a string",

@@ -64,7 +64,7 @@ import Testing
         // Required keys and kinds.
         ("[[guard]]\nkind = \"firewall\"\nport = 1\nallow = []\n", "p.toml:1:1: guard[0]: missing required key 'name'"),
         ("[[guard]]\nname = \"g\"\nkind = \"firewall\"\nport = 1\n", "p.toml:1:1: guard[0]: missing required key 'allow' (the peers allowed in; [] admits nobody)"),
-        ("[[guard]]\nname = \"g\"\nkind = \"udp\"\nport = 1\nallow = []\n", "p.toml:3:1: guard[0].kind: 'udp' is not one of \"firewall\", \"tcp\", \"zmq-xpub\""),
+        ("[[guard]]\nname = \"g\"\nkind = \"udp\"\nport = 1\nallow = []\n", "p.toml:3:1: guard[0].kind: 'udp' is not one of \"firewall\", \"tcp\", \"zmq-xpub\", \"host\""),
         ("[[guard]]\nname = \"-g\"\nkind = \"firewall\"\nport = 1\nallow = []\n", "p.toml:2:1: guard[0].name: '-g' is not a valid guard name (a letter, then letters, digits, _ or -; at most 32)"),
         // Limits.
         ("[[guard]]\nname = \"g\"\nkind = \"zmq-xpub\"\nport = 5557\nallow = []\nhwm_bytes = \"10MB\"\n", "p.toml:6:1: guard[0].hwm_bytes: '10MB': use KiB, MiB or GiB (sizes are powers of 1024)"),
