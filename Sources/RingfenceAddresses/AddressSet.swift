@@ -78,6 +78,20 @@ public struct AddressSet: Hashable, Sendable {
         ipv6.map { AddressSet.element(.v6($0.lowerBound), .v6($0.upperBound), width: 128) }
     }
 
+    /// The interval of the set that holds `address`, as an nftables element (`10.0.0.0/24`,
+    /// `10.0.0.5`, `10.0.0.1-10.0.0.6`); nil when the set does not hold it. For people: which
+    /// part of an allowlist lets an address in.
+    public func element(containing address: IPAddress) -> String? {
+        switch address {
+        case .v4(let value):
+            guard let range = ipv4.first(where: { $0.contains(value) }) else { return nil }
+            return AddressSet.element(.v4(range.lowerBound), .v4(range.upperBound), width: 32)
+        case .v6(let value):
+            guard let range = ipv6.first(where: { $0.contains(value) }) else { return nil }
+            return AddressSet.element(.v6(range.lowerBound), .v6(range.upperBound), width: 128)
+        }
+    }
+
     static func merge<T: FixedWidthInteger>(_ ranges: [ClosedRange<T>]) -> [ClosedRange<T>] {
         guard !ranges.isEmpty else { return [] }
         let sorted = ranges.sorted { $0.lowerBound < $1.lowerBound }

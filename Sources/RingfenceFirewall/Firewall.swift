@@ -6,9 +6,12 @@ import RingfencePolicy
 public struct Firewall {
     private let nft: NFTables
     private let netlink = NFTNetlink()
+    /// A second context that prints listings as JSON, for records, bans and counters.
+    private let lister: NFTables
 
     public init() throws(FirewallError) {
         nft = try NFTables()
+        lister = try NFTables(json: true)
     }
 
     /// What applying did.
@@ -86,7 +89,13 @@ public struct Firewall {
                 return done
             }
         }
+        // Bans outlive a replaced table: the kernel's are read first and put back with the time they had left.
+        let bans = (try? self.bans(table: table)) ?? []
         try nft.run(RulesetRenderer.render(policy, previousTable: previousTable))
+        for ban in bans where ban.secondsLeft > 0 {
+            guard let block = ban.block else { continue }
+            try? self.ban(block, for: .seconds(ban.secondsLeft), table: table)
+        }
         return .applied(table: table, change: .tableReplaced, refusals: refusals)
     }
 
@@ -109,6 +118,69 @@ public struct Firewall {
         try nft.run(RulesetRenderer.restructure(from: previous, to: policy))
         // The kept sets now hold `both` exactly, as just committed: no need to read them again.
         try netlink.commit(SetChange.changes(from: both, to: kept), table: table)
+    }
+
+    /// What every guard of `policy` refused (or, in audit mode, would have), busiest first.
+    public func records(_ policy: Policy) throws(FirewallError) -> [FenceRecord] {
+        let table = policy.firewall.table
+        var out: [FenceRecord] = []
+        for item in policy.guards {
+            for mode in Guard.Mode.allCases {
+                /// One JSON document per family's set.
+                func listing(_ name: (String, NameScheme.Family, Guard.Mode) -> String) throws(FirewallError) -> [String] {
+                    var texts: [String] = []
+                    for family in NameScheme.Family.allCases {
+                        texts.append(try lister.run("list set inet \(table) \(name(item.name, family, mode))"))
+                    }
+                    return texts
+                }
+                let seen = try listing(NameScheme.seenSet)
+                let first = try listing(NameScheme.firstSet)
+                out += FenceRecord.records(guardName: item.name, mode: mode, seen: seen, first: first)
+            }
+        }
+        return out.sorted { ($1.count, $0.guardName, $0.source, $0.port) < ($0.count, $1.guardName, $1.source, $1.port) }
+    }
+
+    /// The bans in force, soonest to lapse first.
+    public func bans(table: String) throws(FirewallError) -> [Ban] {
+        var out: [Ban] = []
+        for family in NameScheme.Family.allCases {
+            out += Ban.bans(try lister.run("list set inet \(table) \(NameScheme.bansSet(family))"))
+        }
+        return out.sorted { ($0.secondsLeft, $0.peer) < ($1.secondsLeft, $1.peer) }
+    }
+
+    /// Bans `block` for `duration`, in one transaction; a ban of the same block is renewed. A
+    /// block that overlaps another ban is refused (interval sets hold disjoint elements): lift
+    /// that one first.
+    public func ban(_ block: CIDR, for duration: Duration, table: String) throws(FirewallError) {
+        let element = Ban.element(block, for: duration)
+        var script = ""
+        for existing in try bans(table: table) {
+            guard let other = existing.block, other.first <= block.last, block.first <= other.last else { continue }
+            guard other == block else {
+                throw FirewallError(
+                    kind: .banConflict,
+                    detail: "\(block) overlaps the ban of \(existing.peer) (\(existing.secondsLeft)s left); lift it first with `proxyctl unban \(existing.peer)`")
+            }
+            script += "delete element inet \(table) \(element.set) { \(block) }\n"
+        }
+        script += "add element inet \(table) \(element.set) { \(element.text) }\n"
+        try nft.run(script)
+    }
+
+    /// Lifts the ban of exactly `block`; false when there is none.
+    public func unban(_ block: CIDR, table: String) throws(FirewallError) -> Bool {
+        guard try bans(table: table).contains(where: { $0.block == block }) else { return false }
+        let set = NameScheme.bansSet(block.address.isIPv4 ? .v4 : .v6)
+        try nft.run("delete element inet \(table) \(set) { \(block) }\n")
+        return true
+    }
+
+    /// The table's named counters (packets refused per guard and by bans), by name.
+    public func counters(table: String) throws(FirewallError) -> [String: UInt64] {
+        NFTListing.counters(try lister.run("list counters table inet \(table)"))
     }
 
     /// Deletes Ringfence's table, if it exists.

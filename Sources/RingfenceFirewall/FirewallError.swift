@@ -5,6 +5,8 @@ public struct FirewallError: Error, Hashable, Sendable, CustomStringConvertible 
         case contextUnavailable
         /// nft refused the script: a syntax error, a missing privilege, a kernel without nf_tables.
         case rejected
+        /// A ban asked for overlaps another ban of a different block.
+        case banConflict
     }
 
     public var kind: Kind
@@ -21,6 +23,8 @@ public struct FirewallError: Error, Hashable, Sendable, CustomStringConvertible 
                 text.contains("Operation not permitted")
                 ? " (run as root or with CAP_NET_ADMIN)" : ""
             return "nftables refused the ruleset\(hint): \(text)"
+        case .banConflict:
+            return text
         }
     }
 }

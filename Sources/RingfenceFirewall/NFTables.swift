@@ -11,7 +11,8 @@ public final class NFTables {
 
     /// - Parameter dryRun: check the script against the kernel without committing it. The kernel is
     ///   still asked, so even a dry run needs CAP_NET_ADMIN (a throwaway namespace will do).
-    public init(dryRun: Bool = false) throws(FirewallError) {
+    /// - Parameter json: print listings as JSON (`nft -j`), for reading set elements and counters.
+    public init(dryRun: Bool = false, json: Bool = false) throws(FirewallError) {
         guard let context = nft_ctx_new(UInt32(NFT_CTX_DEFAULT)) else {
             throw FirewallError(kind: .contextUnavailable, detail: "nft_ctx_new failed")
         }
@@ -19,6 +20,7 @@ public final class NFTables {
         nft_ctx_buffer_output(context)
         nft_ctx_buffer_error(context)
         nft_ctx_set_dry_run(context, dryRun)
+        if json { nft_ctx_output_set_flags(context, UInt32(NFT_CTX_OUTPUT_JSON)) }
     }
 
     deinit {

@@ -9,15 +9,10 @@ import RingfencePolicy
 /// The script replaces Ringfence's own `inet` table whole, in one transaction: `table` (creates it
 /// if absent, so the delete cannot fail), `delete table`, then the new definition. A bare
 /// `flush table` would keep old set elements. No other table is named. Inside the table:
-/// - one IPv4 and one IPv6 interval set per guard, holding its allowlist;
-/// - chain `fence` (filter, prerouting, priority -150): before conntrack could accept an
-///   established flow and before any redirect, so removing a peer cuts its live connections
-///   too. Loopback is accepted; RSTs to guarded ports are let through so that the server's socket
-///   of a cut connection closes; then anything to a guarded port from outside the set is refused,
-///   with a rule per family (an `ip saddr` rule never matches IPv6);
-/// - for relay and broker guards, chain `divert` (nat, prerouting, dstnat) redirects remote
-///   traffic for the guarded port to the guard's listen port, and chain `shield` (filter, input)
-///   refuses that listen port to anything that did not come through the redirect.
+/// - per guard, an IPv4 and an IPv6 interval set holding its allowlist, the dynamic sets that
+///   record what it refused (`NameScheme`), and its counters;
+/// - the ban sets (`proxyctl kick --ban`), with timeouts;
+/// - the chains of `FenceChains`.
 public enum RulesetRenderer {
     /// The full script for `policy`.
     /// - Parameter previousTable: the table name of the policy being replaced, when it differs;
@@ -57,27 +52,32 @@ public enum RulesetRenderer {
         out += "add table inet \(table)\n"
         let before = Set(previous.guards.map(\.name))
         for item in policy.guards {
-            let sets = [("v4", "ipv4_addr", item.allow.ipv4Elements), ("v6", "ipv6_addr", item.allow.ipv6Elements)]
-            for (suffix, type, elements) in sets {
-                out += "add set inet \(table) \(item.name)_\(suffix) { type \(type); flags interval;"
-                if !before.contains(item.name) && !elements.isEmpty {
-                    out += " elements = {\n" + elements.map { "\t\($0)," }.joined(separator: "\n") + "\n}"
+            for set in NameScheme.sets(of: item, elements: !before.contains(item.name)) {
+                out += "add set inet \(table) \(set.name) { \(set.body)"
+                if !set.elements.isEmpty {
+                    out += " elements = {\n" + set.elements.map { "\t\($0)," }.joined(separator: "\n") + "\n}"
                 }
                 out += " }\n"
             }
+            out += NameScheme.counters(of: item.name).map { "add counter inet \(table) \($0)\n" }.joined()
         }
-        let chains = chains(policy)
+        out += NameScheme.tableSets.map { "add set inet \(table) \($0.name) { \($0.body) }\n" }.joined()
+        out += "add counter inet \(table) \(NameScheme.bansCounter)\n"
+        let chains = FenceChains.chains(policy)
         for chain in chains {
-            out += "add chain inet \(table) \(chain.name) { \(chain.hook); policy accept; }\n"
+            out += "add chain inet \(table) \(chain.name)" + (chain.hook.map { " { \($0); policy accept; }" } ?? "") + "\n"
             out += "flush chain inet \(table) \(chain.name)\n"
             out += chain.rules.map { "add rule inet \(table) \(chain.name) \($0)\n" }.joined()
         }
-        for chain in Self.chains(previous) where !chains.contains(where: { $0.name == chain.name }) {
+        // Base chains first, so that no rule still jumps to a regular chain when it goes.
+        let gone = FenceChains.chains(previous).filter { old in !chains.contains { $0.name == old.name } }
+        for chain in gone.sorted(by: { ($0.hook == nil ? 1 : 0) < ($1.hook == nil ? 1 : 0) }) {
             out += "flush chain inet \(table) \(chain.name)\ndelete chain inet \(table) \(chain.name)\n"
         }
         let kept = Set(policy.guards.map(\.name))
         for item in previous.guards where !kept.contains(item.name) {
-            out += "delete set inet \(table) \(item.name)_v4\ndelete set inet \(table) \(item.name)_v6\n"
+            out += NameScheme.sets(of: item, elements: false).map { "delete set inet \(table) \($0.name)\n" }.joined()
+            out += NameScheme.counters(of: item.name).map { "delete counter inet \(table) \($0)\n" }.joined()
         }
         return out
     }
@@ -113,11 +113,13 @@ public enum RulesetRenderer {
         out += "table inet \(table)\ndelete table inet \(table)\n"
         out += "table inet \(table) {\n"
         for item in policy.guards {
-            out += set(name: "\(item.name)_v4", type: "ipv4_addr", elements: elements ? item.allow.ipv4Elements : [], guardName: item.name)
-            out += set(name: "\(item.name)_v6", type: "ipv6_addr", elements: elements ? item.allow.ipv6Elements : [], guardName: item.name)
+            out += NameScheme.sets(of: item, elements: elements).map(set).joined()
+            out += NameScheme.counters(of: item.name).map { "\tcounter \($0) {\n\t}\n" }.joined()
         }
-        for chain in chains(policy) {
-            out += "\tchain \(chain.name) {\n\t\t\(chain.hook); policy accept;\n"
+        out += NameScheme.tableSets.map(set).joined()
+        out += "\tcounter \(NameScheme.bansCounter) {\n\t}\n"
+        for chain in FenceChains.chains(policy) {
+            out += "\tchain \(chain.name) {\n" + (chain.hook.map { "\t\t\($0); policy accept;\n" } ?? "")
             out += chain.rules.map { "\t\t\($0)\n" }.joined()
             out += "\t}\n"
         }
@@ -130,78 +132,16 @@ public enum RulesetRenderer {
         "table inet \(table)\ndelete table inet \(table)\n"
     }
 
-    private static func set(name: String, type: String, elements: [String], guardName: String) -> String {
-        var out = "\tset \(name) {\n\t\ttype \(type)\n\t\tflags interval\n"
-        if !elements.isEmpty {
+    private static func set(_ declaration: NameScheme.SetDeclaration) -> String {
+        // One option per line, as nft lists them; one element per line keeps diffs of large sets readable.
+        let options = declaration.body.split(separator: ";").map { $0.trimmingPrefix(" ") }.filter { !$0.isEmpty }
+        var out = "\tset \(declaration.name) {\n" + options.map { "\t\t\($0)\n" }.joined()
+        if !declaration.elements.isEmpty {
             out += "\t\telements = {\n"
-            // One element per line keeps diffs of large sets readable and lines short.
-            out += elements.map { "\t\t\t\($0)," }.joined(separator: "\n")
+            out += declaration.elements.map { "\t\t\t\($0)," }.joined(separator: "\n")
             out += "\n\t\t}\n"
         }
         return out + "\t}\n"
-    }
-
-    /// A base chain of the table: its name, its `type … hook … priority …` clause and its rules.
-    struct Chain: Equatable {
-        let name: String
-        let hook: String
-        let rules: [String]
-    }
-
-    /// The base chains `policy` needs, in the order they are written.
-    static func chains(_ policy: Policy) -> [Chain] {
-        var out = [fenceChain(policy)]
-        let diverted = policy.guards.filter { $0.listenPort != nil }
-        if !diverted.isEmpty {
-            out.append(divertChain(diverted))
-            out.append(shieldChain(diverted))
-        }
-        return out
-    }
-
-    private static func fenceChain(_ policy: Policy) -> Chain {
-        let refuse = policy.firewall.deny == .reject ? "reject with tcp reset" : "drop"
-        var rules = ["iif \"lo\" accept"]
-        let allPorts = policy.guards.flatMap(\.ports)
-        if !allPorts.isEmpty {
-            rules.append("tcp dport \(portMatch(allPorts)) tcp flags rst accept")
-        }
-        for item in policy.guards {
-            let ports = portMatch(item.ports)
-            rules.append("meta nfproto ipv4 tcp dport \(ports) ip saddr != @\(item.name)_v4 \(refuse) comment \"\(item.name)\"")
-            rules.append("meta nfproto ipv6 tcp dport \(ports) ip6 saddr != @\(item.name)_v6 \(refuse) comment \"\(item.name)\"")
-        }
-        return Chain(name: "fence", hook: "type filter hook prerouting priority -150", rules: rules)
-    }
-
-    /// `redirect` remote traffic for each guarded port to the guard's listen port.
-    private static func divertChain(_ guards: [Guard]) -> Chain {
-        listenChain("divert", "type nat hook prerouting priority dstnat", guards) { item, listen in
-            "iif != \"lo\" tcp dport \(portMatch(item.ports)) redirect to :\(listen)"
-        }
-    }
-
-    /// Refuse each listen port to anything that did not arrive through the redirect.
-    private static func shieldChain(_ guards: [Guard]) -> Chain {
-        listenChain("shield", "type filter hook input priority filter", guards) { _, listen in
-            "tcp dport \(listen) ct status ! dnat reject with tcp reset"
-        }
-    }
-
-    /// A base chain with one rule, commented with its guard's name, per guard with a listen port.
-    private static func listenChain(
-        _ name: String, _ hook: String, _ guards: [Guard], rule: (Guard, UInt16) -> String
-    ) -> Chain {
-        var rules: [String] = []
-        for item in guards {
-            guard let listen = item.listenPort else { continue }
-            rules.append("\(rule(item, listen)) comment \"\(item.name)\"")
-        }
-        return Chain(name: name, hook: hook, rules: rules)
-    }
-
-    private static func portMatch(_ ports: [UInt16]) -> String {
-        ports.count == 1 ? "\(ports[0])" : "{ " + ports.map(String.init).joined(separator: ", ") + " }"
     }
 
     /// Keeps a file name from breaking out of its comment line.

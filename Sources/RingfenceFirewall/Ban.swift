@@ -1,0 +1,40 @@
+import RingfenceAddresses
+
+/// A peer the kernel fence refuses on every port until the ban's timeout, whatever the
+/// allowlists say (`proxyctl kick --ban`). Bans live in the table's `bans.v4` and `bans.v6`
+/// interval sets with per-element timeouts, so they lapse in the kernel even when proxyd is down.
+public struct Ban: Hashable, Sendable {
+    /// The banned block, as nft lists it: `10.0.0.3`, `10.0.0.0/24`, `fd00::/64`.
+    public var peer: String
+    /// Seconds left (whole seconds: the kernel's resolution in listings).
+    public var secondsLeft: Int
+
+    public init(peer: String, secondsLeft: Int) {
+        self.peer = peer
+        self.secondsLeft = secondsLeft
+    }
+
+    /// The longest ban: long enough for any incident, short enough that a forgotten ban lapses.
+    public static let maxDuration = Duration.seconds(30 * 86_400)
+
+    /// The bans in a listing of the ban sets.
+    static func bans(_ listing: String) -> [Ban] {
+        NFTListing.elements(listing).compactMap { element in
+            guard let peer = element.key.first else { return nil }
+            return Ban(peer: peer, secondsLeft: element.expires ?? 0)
+        }
+    }
+
+    /// The block a ban element names, for comparing with a block to ban or lift.
+    var block: CIDR? {
+        if let block = try? CIDR(parsing: peer) { return block }
+        return IPAddress(peer).flatMap { try? CIDR(address: $0, prefixLength: $0.bitWidth) }
+    }
+
+    /// The element text of `block` in the ban set of its family, with a timeout.
+    static func element(_ block: CIDR, for duration: Duration) -> (set: String, text: String) {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let family: NameScheme.Family = block.address.isIPv4 ? .v4 : .v6
+        return (NameScheme.bansSet(family), "\(block) timeout \(milliseconds)ms")
+    }
+}

@@ -1,0 +1,153 @@
+import RingfencePolicy
+
+/// The chains of Ringfence's table, as a pure function of the policy (docs/nftables.md has the
+/// recipe and why each rule sits where it does).
+///
+/// - `fence` (filter, prerouting, priority -150), before conntrack could accept an established
+///   flow and before any redirect, so removing a peer cuts its live connections too:
+///   loopback passes; RSTs are let through so that the server's socket of a cut flow closes;
+///   banned peers are refused on every port; each named guard's port is refused to sources
+///   outside its set (a jump to the guard's refuse chain, one rule per family: an `ip saddr`
+///   rule never matches IPv6). With a host guard, the named guards' ports then pass (they
+///   decided), as do replies to connections this host opened, anything but TCP and UDP (ICMP)
+///   and the public ports; everything else from outside the host guard's set goes to its
+///   refuse chain, which lets packets not addressed to this host (forwarded traffic) go.
+/// - `GUARD.refuse_v4` / `_v6` (regular): what a refusal does. Enforce: count, record the
+///   source, protocol and port in the guard's record sets, then refuse. Audit: the same for new
+///   flows only, in sets of its own, then return: nothing is refused. The record rules come before the refusal and
+///   live in a chain of their own because a full dynamic set makes its rule stop (the packet
+///   goes on to the next rule): it must never skip a refusal.
+/// - `bans.refuse` (regular): refuses a banned peer whatever the allowlists say.
+/// - `divert` (nat, prerouting, dstnat) and `shield` (filter, input), for relay and broker
+///   guards: remote traffic for the guarded port goes to the listen port, which refuses
+///   anything that did not come through that redirect.
+enum FenceChains {
+    /// A chain of the table: its name, its `type … hook … priority …` clause (nil for a regular
+    /// chain, reached only by `jump`) and its rules.
+    struct Chain: Equatable {
+        let name: String
+        let hook: String?
+        let rules: [String]
+    }
+
+    /// The chains `policy` needs, regular chains first so that every jump finds its target.
+    static func chains(_ policy: Policy) -> [Chain] {
+        var out = [bansChain(policy.firewall.deny)]
+        for item in policy.guards {
+            out.append(refuseChain(item, family: .v4, deny: policy.firewall.deny))
+            out.append(refuseChain(item, family: .v6, deny: policy.firewall.deny))
+        }
+        out.append(fenceChain(policy))
+        let diverted = policy.guards.filter { $0.listenPort != nil }
+        if !diverted.isEmpty {
+            out.append(divertChain(diverted))
+            out.append(shieldChain(diverted))
+        }
+        return out
+    }
+
+    private static func refusal(_ deny: DenyAction, tcpOnly: Bool) -> [String] {
+        switch deny {
+        case .drop: return ["drop"]
+        case .reject: return tcpOnly ? ["reject with tcp reset"] : ["meta l4proto tcp reject with tcp reset", "reject"]
+        }
+    }
+
+    private static func bansChain(_ deny: DenyAction) -> Chain {
+        Chain(name: NameScheme.bansChain, hook: nil, rules: ["counter name \"\(NameScheme.bansCounter)\""] + refusal(deny, tcpOnly: false))
+    }
+
+    private static func refuseChain(_ item: Guard, family: NameScheme.Family, deny: DenyAction) -> Chain {
+        let key = "\(family.saddr) . meta l4proto . th dport"
+        let record = [
+            "update @\(NameScheme.seenSet(item.name, family, item.mode)) { \(key) }",
+            "add @\(NameScheme.firstSet(item.name, family, item.mode)) { \(key) }",
+        ]
+        var rules: [String]
+        switch item.mode {
+        case .enforce:
+            rules = ["counter name \"\(NameScheme.refusedCounter(item.name))\""] + record
+                + refusal(deny, tcpOnly: item.kind != .host)
+        case .audit:
+            // One record per flow: every packet of an audited flow passes this chain.
+            rules = ["ct state != new return", "counter name \"\(NameScheme.auditedCounter(item.name))\""] + record
+        }
+        // Checked here, once a source is outside the allowlist, so that allowed traffic never pays
+        // for the route lookup: forwarded packets are not this host's to fence.
+        if item.kind == .host {
+            rules.insert("fib daddr type != { local, broadcast, multicast } return comment \"not for this host\"", at: 0)
+        }
+        return Chain(name: NameScheme.refuseChain(item.name, family), hook: nil, rules: rules)
+    }
+
+    private static func fenceChain(_ policy: Policy) -> Chain {
+        let host = policy.hostGuard
+        let named = policy.guards.filter { $0.kind != .host }
+        var rules = ["iif \"lo\" accept"]
+        let namedPorts = named.flatMap(\.ports)
+        if host != nil {
+            rules.append("tcp flags rst accept")
+        } else if !namedPorts.isEmpty {
+            rules.append("tcp dport \(portMatch(namedPorts)) tcp flags rst accept")
+        }
+        for family in NameScheme.Family.allCases {
+            rules.append(
+                "meta nfproto \(family.nfproto) \(family.saddr) @\(NameScheme.bansSet(family)) jump \(NameScheme.bansChain)")
+        }
+        for item in named {
+            let ports = portMatch(item.ports)
+            for family in NameScheme.Family.allCases {
+                rules.append(
+                    "meta nfproto \(family.nfproto) tcp dport \(ports) \(family.saddr) != @\(NameScheme.allowSet(item.name, family)) "
+                        + "jump \(NameScheme.refuseChain(item.name, family)) comment \"\(item.name)\"")
+            }
+        }
+        guard let host, case .host(let settings) = host.settings else {
+            return Chain(name: "fence", hook: "type filter hook prerouting priority -150", rules: rules)
+        }
+        if !namedPorts.isEmpty {
+            rules.append("tcp dport \(portMatch(namedPorts)) accept comment \"named guards decide their ports\"")
+        }
+        rules.append("ct direction reply accept comment \"replies to connections this host opened\"")
+        rules.append("meta l4proto != { tcp, udp } accept")
+        if !settings.publicPorts.isEmpty {
+            rules.append("th dport \(portMatch(settings.publicPorts.sorted())) accept comment \"public\"")
+        }
+        for family in NameScheme.Family.allCases {
+            rules.append(
+                "meta nfproto \(family.nfproto) \(family.saddr) != @\(NameScheme.allowSet(host.name, family)) "
+                    + "jump \(NameScheme.refuseChain(host.name, family)) comment \"\(host.name)\"")
+        }
+        return Chain(name: "fence", hook: "type filter hook prerouting priority -150", rules: rules)
+    }
+
+    /// `redirect` remote traffic for each guarded port to the guard's listen port.
+    private static func divertChain(_ guards: [Guard]) -> Chain {
+        listenChain("divert", "type nat hook prerouting priority dstnat", guards) { item, listen in
+            "iif != \"lo\" tcp dport \(portMatch(item.ports)) redirect to :\(listen)"
+        }
+    }
+
+    /// Refuse each listen port to anything that did not arrive through the redirect.
+    private static func shieldChain(_ guards: [Guard]) -> Chain {
+        listenChain("shield", "type filter hook input priority filter", guards) { _, listen in
+            "tcp dport \(listen) ct status ! dnat reject with tcp reset"
+        }
+    }
+
+    /// A base chain with one rule, commented with its guard's name, per guard with a listen port.
+    private static func listenChain(
+        _ name: String, _ hook: String, _ guards: [Guard], rule: (Guard, UInt16) -> String
+    ) -> Chain {
+        var rules: [String] = []
+        for item in guards {
+            guard let listen = item.listenPort else { continue }
+            rules.append("\(rule(item, listen)) comment \"\(item.name)\"")
+        }
+        return Chain(name: name, hook: hook, rules: rules)
+    }
+
+    static func portMatch(_ ports: [UInt16]) -> String {
+        ports.count == 1 ? "\(ports[0])" : "{ " + ports.map(String.init).joined(separator: ", ") + " }"
+    }
+}
