@@ -1,5 +1,6 @@
 // Linux calls that glibc declares only under _GNU_SOURCE, which Swift's Glibc module does not
-// see. Thin, prefixed wrappers and constants; no logic lives here.
+// see. Thin, prefixed wrappers and constants; the one exception is the sock_diag walk behind
+// CRingfenceLinux_destroySockets, which netlink's message format makes a C job.
 #ifndef RINGFENCE_CRINGFENCELINUX_H
 #define RINGFENCE_CRINGFENCELINUX_H
 
@@ -18,5 +19,14 @@ int CRingfenceLinux_waitReadable(const int *fds, int count, long long nanosecond
 int CRingfenceLinux_peerCredentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
 extern const unsigned int CRingfenceLinux_SPLICE_F_MOVE;
 extern const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK;
+
+// Closes (sock_diag SOCK_DESTROY) every TCP socket of this network namespace, in any state but
+// LISTEN and TIME_WAIT, whose remote address lies in `address`/`prefixLength` (`address` holds 4
+// bytes for AF_INET, 16 for AF_INET6, network order) and whose local port is not one of
+// `keepLocalPorts`. An AF_INET block also matches IPv4-mapped peers of AF_INET6 sockets. Needs
+// CAP_NET_ADMIN. 0 with the count in `*destroyed`, or -1 (errno; `*destroyed` counts what was
+// already closed).
+int CRingfenceLinux_destroySockets(int family, const unsigned char *address, int prefixLength,
+                                   const unsigned short *keepLocalPorts, int keepCount, int *destroyed);
 
 #endif
