@@ -34,6 +34,7 @@ public final class Admission: Sendable {
 
     private struct State {
         var allow: AddressSet
+        var audit = false
         var total = 0
         var perPeer: [IPAddress: Int] = [:]
         var buckets: [IPAddress: Bucket] = [:]
@@ -65,6 +66,13 @@ public final class Admission: Sendable {
         set { state.withLock { $0.allow = newValue } }
     }
 
+    /// Audit mode (`mode = "audit"`): a peer outside the allowlist is admitted, as the kernel
+    /// fence lets it through and records it; caps and rates still apply.
+    public var audit: Bool {
+        get { state.withLock { $0.audit } }
+        set { state.withLock { $0.audit = newValue } }
+    }
+
     /// Admits `peer` (counting its connection) or says why not.
     public func admit(_ peer: IPAddress, now: ContinuousClock.Instant = .now) -> Denial? {
         state.withLock { state in
@@ -81,7 +89,7 @@ public final class Admission: Sendable {
     private static func admit(_ peer: IPAddress, now: ContinuousClock.Instant, _ state: inout State) -> Denial? {
         let limits = state.limits
         let rate = Double(limits.acceptRatePerPeer)
-        guard state.allow.contains(peer) else { return .notAllowed }
+        guard state.audit || state.allow.contains(peer) else { return .notAllowed }
         var bucket = state.buckets[peer] ?? Bucket(tokens: rate, refilledAt: now)
         bucket.tokens = min(rate, bucket.tokens + (now - bucket.refilledAt).inSeconds * rate)
         bucket.refilledAt = now

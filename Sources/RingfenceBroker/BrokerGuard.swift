@@ -39,6 +39,7 @@ public final class BrokerGuard: @unchecked Sendable {
         // connections should wait behind.
         loop = EventLoop(index: 0, label: "ringfence.broker.\(spec.name)")
         admission = Admission(allow: spec.allow, limits: Self.admissionLimits(settings))
+        admission.audit = spec.mode == .audit
         denials = DenialLog(logger: logger, guardName: spec.name)
         broker = Broker(
             loop: loop, guardName: spec.name, logger: logger, admission: admission, limits: BrokerLimits(settings))
@@ -113,15 +114,28 @@ public final class BrokerGuard: @unchecked Sendable {
         spec = next
         settings = nextSettings
         admission.allow = next.allow
+        admission.audit = next.mode == .audit
         admission.limits = Self.admissionLimits(nextSettings)
+        loop.queue.sync { [broker] in broker.update(limits: BrokerLimits(nextSettings)) }
+        return close(reason: "not-allowed", log: "no longer allowed by the policy", byReload: true) { !next.admits($0) }
+    }
+
+    /// Closes the subscribers of peers in `block` (`proxyctl kick`). Returns once done.
+    public func kick(_ block: AddressSet) -> [ReloadReport.Cut] {
+        close(reason: "kicked", log: "kicked by proxyctl", byReload: false) { block.contains($0) }
+    }
+
+    /// Closes, on the broker's loop, the subscribers whose peer address `matches`, and lists them.
+    private func close(
+        reason: String, log: String, byReload: Bool, where matches: @escaping @Sendable (IPAddress) -> Bool
+    ) -> [ReloadReport.Cut] {
         let name = spec.name
         return loop.queue.sync { [broker] in
-            broker.update(limits: BrokerLimits(nextSettings))
             var cut: [ReloadReport.Cut] = []
-            for session in broker.subscribers.values where !next.allow.contains(session.peer.address) {
-                cut.append(ReloadReport.Cut(session.status(guardName: name, now: .now), reason: "not-allowed"))
-                broker.counters.cutByReload += 1
-                broker.remove(session, reason: "no longer allowed by the policy", level: .warning)
+            for session in broker.subscribers.values where matches(session.peer.address) {
+                cut.append(ReloadReport.Cut(session.status(guardName: name, now: .now), reason: reason))
+                if byReload { broker.counters.cutByReload += 1 }
+                broker.remove(session, reason: log, level: .warning)
             }
             return cut.sorted { $0.id < $1.id }
         }

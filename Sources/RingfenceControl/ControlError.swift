@@ -4,7 +4,9 @@
 public struct ControlError: Error, Codable, Hashable, Sendable, CustomStringConvertible {
     /// Stable codes: `bad-request`, `unsupported-version`, `too-large`, `timeout`, `not-permitted`,
     /// `policy-refused` (the file has errors), `reload-refused` (a guard could not start or
-    /// nftables refused), `internal`.
+    /// nftables refused), `not-found` (no such guard; no such ban), `ban-conflict` (the block
+    /// overlaps another ban), `firewall-error` (nftables could not be read or changed),
+    /// `internal`.
     public var code: String
     public var message: String
     public var details: [String]

@@ -11,17 +11,29 @@ public struct ControlReply: Codable, Hashable, Sendable {
     public var status: DaemonStatus?
     public var peers: [ConnectionStatus]?
     public var reload: ReloadReport?
+    public var audit: [AuditEntry]?
+    public var explain: Explanation?
+    public var kick: KickReport?
+    public var bans: [BanStatus]?
+    /// `unban`: the peer whose ban was lifted.
+    public var unban: BanStatus?
     public var error: ControlError?
 
     public init(
         ok: Bool, status: DaemonStatus? = nil, peers: [ConnectionStatus]? = nil, reload: ReloadReport? = nil,
-        error: ControlError? = nil
+        audit: [AuditEntry]? = nil, explain: Explanation? = nil, kick: KickReport? = nil, bans: [BanStatus]? = nil,
+        unban: BanStatus? = nil, error: ControlError? = nil
     ) {
         version = ControlRequest.currentVersion
         self.ok = ok
         self.status = status
         self.peers = peers
         self.reload = reload
+        self.audit = audit
+        self.explain = explain
+        self.kick = kick
+        self.bans = bans
+        self.unban = unban
         self.error = error
     }
 

@@ -10,11 +10,18 @@ public struct DaemonStatus: Codable, Hashable, Sendable {
     public var reloadsApplied: UInt64
     public var reloadsRefused: UInt64
     public var guards: [GuardStatus]
+    /// Bans in force now; kicks and bans since start (`proxyctl kick`).
+    public var bans: Int
+    public var kicks: UInt64
+    public var bansIssued: UInt64
 
     public init(
         pid: Int32, policy: String, uptimeSeconds: Double, table: String, fenceApplied: Bool, reloadsApplied: UInt64,
-        reloadsRefused: UInt64, guards: [GuardStatus]
+        reloadsRefused: UInt64, guards: [GuardStatus], bans: Int = 0, kicks: UInt64 = 0, bansIssued: UInt64 = 0
     ) {
+        self.bans = bans
+        self.kicks = kicks
+        self.bansIssued = bansIssued
         self.pid = pid
         self.policy = policy
         self.uptimeSeconds = uptimeSeconds

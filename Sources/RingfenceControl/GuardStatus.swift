@@ -17,13 +17,19 @@ public struct GuardStatus: Codable, Hashable, Sendable {
     }
 
     public var name: String
-    /// `tcp` or `zmq-xpub`.
+    /// `tcp`, `zmq-xpub`, `firewall` or `host`.
     public var kind: String
-    /// The guarded port.
+    /// `enforce` or `audit`.
+    public var mode: String
+    /// The guarded port (the first, for a firewall guard; 0 for the host guard).
     public var port: UInt16
+    /// Every guarded port (none for the host guard, which fences every port but `publicPorts`).
+    public var ports: [UInt16]
+    /// The host guard's ports open to everyone.
+    public var publicPorts: [UInt16]
     /// The local port the guarded port is redirected to.
     public var listenPort: UInt16
-    /// `running`.
+    /// `running`, or `kernel` for a firewall or host guard (nothing runs in proxyd for it).
     public var state: String
     public var upstream: Upstream
     /// Live connections (relay: clients; broker: subscribers, handshaking or active).
@@ -35,14 +41,25 @@ public struct GuardStatus: Codable, Hashable, Sendable {
     /// Bytes queued to peers right now, summed (broker) or buffered in pipes (relay: 0, not known).
     public var queuedBytes: Int
     public var counters: GuardCounters
+    /// Packets the kernel fence refused for this guard (enforce), and new flows it would have
+    /// refused (audit), since the table was made; read from the table's counters.
+    public var fenceRefused: UInt64
+    public var fenceAudited: UInt64
 
     public init(
         name: String, kind: String, port: UInt16, listenPort: UInt16, state: String, upstream: Upstream,
-        connections: Int, maxConnections: Int, queuedMessages: Int, queuedBytes: Int, counters: GuardCounters
+        connections: Int, maxConnections: Int, queuedMessages: Int, queuedBytes: Int, counters: GuardCounters,
+        mode: String = "enforce", ports: [UInt16]? = nil, publicPorts: [UInt16] = [], fenceRefused: UInt64 = 0,
+        fenceAudited: UInt64 = 0
     ) {
         self.name = name
         self.kind = kind
+        self.mode = mode
         self.port = port
+        self.ports = ports ?? [port]
+        self.publicPorts = publicPorts
+        self.fenceRefused = fenceRefused
+        self.fenceAudited = fenceAudited
         self.listenPort = listenPort
         self.state = state
         self.upstream = upstream

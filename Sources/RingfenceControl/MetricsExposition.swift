@@ -9,8 +9,43 @@
 public enum MetricsExposition {
     public static let maxPeersPerGuard = 32
 
-    public static func render(guards: [GuardSnapshot], reloadsApplied: UInt64, reloadsRefused: UInt64) -> String {
+    /// The kernel fence's side of the page: every guard's refusals and audit hits (from the
+    /// table's counters, which count packets refused, and flows that audit mode let through),
+    /// the bans in force, and the operators' kicks and bans.
+    public struct Fence: Sendable {
+        public var guards: [GuardStatus]
+        public var bans: Int
+        public var kicks: UInt64
+        public var bansIssued: UInt64
+
+        public init(guards: [GuardStatus] = [], bans: Int = 0, kicks: UInt64 = 0, bansIssued: UInt64 = 0) {
+            self.guards = guards
+            self.bans = bans
+            self.kicks = kicks
+            self.bansIssued = bansIssued
+        }
+    }
+
+    public static func render(
+        guards: [GuardSnapshot], reloadsApplied: UInt64, reloadsRefused: UInt64, fence: Fence = Fence()
+    ) -> String {
         var text = PrometheusText()
+        text.family(
+            "ringfence_fence_refused_total", .counter,
+            help: "Packets the kernel fence refused, per guard (enforce mode; since the table was made).",
+            fence.guards.map { .init([("guard", $0.name)], .integer($0.fenceRefused)) })
+        text.family(
+            "ringfence_fence_audit_hits_total", .counter,
+            help: "New flows the kernel fence would have refused and let through, per guard (audit mode).",
+            fence.guards.map { .init([("guard", $0.name)], .integer($0.fenceAudited)) })
+        text.family(
+            "ringfence_fence_guard_audit", .gauge, help: "1 when the guard is in audit mode (refuses nothing).",
+            fence.guards.map { .init([("guard", $0.name), ("kind", $0.kind)], .integer($0.mode == "audit" ? 1 : 0)) })
+        text.family(
+            "ringfence_bans", .gauge, help: "Peers banned now (proxyctl kick --ban).", [.init([], .signed(Int64(fence.bans)))])
+        text.family("ringfence_kicks_total", .counter, help: "proxyctl kick calls.", [.init([], .integer(fence.kicks))])
+        text.family(
+            "ringfence_bans_total", .counter, help: "Bans set by proxyctl kick --ban.", [.init([], .integer(fence.bansIssued))])
         text.family(
             "ringfence_reloads_total", .counter, help: "Policy reloads (SIGHUP or proxyctl reload), by result.",
             [.init([("result", "applied")], .integer(reloadsApplied)), .init([("result", "refused")], .integer(reloadsRefused))])

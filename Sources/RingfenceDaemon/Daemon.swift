@@ -26,7 +26,7 @@ public final class Daemon: @unchecked Sendable {
     let queue = DispatchQueue(label: "ringfence.daemon")
     /// The control socket's and the metrics endpoint's loop.
     let controlLoop = EventLoop(index: 0, label: "ringfence.control")
-    private let firewall: Firewall
+    let firewall: Firewall
     private let group = EventLoopGroup()
     let startedAt = ContinuousClock.now
     /// The policy in force. Only touched on `queue`.
@@ -38,6 +38,9 @@ public final class Daemon: @unchecked Sendable {
     private(set) var retired: [String: GuardCounters] = [:]
     private(set) var reloadsApplied: UInt64 = 0
     private(set) var reloadsRefused: UInt64 = 0
+    /// `proxyctl kick` calls, and bans set by them, since start. Only touched on `queue`.
+    var kicks: UInt64 = 0
+    var bansIssued: UInt64 = 0
     private var signalSources: [any DispatchSourceSignal] = []
     var controlServer: ControlServer?
     var metricsServer: MetricsServer?
@@ -111,8 +114,9 @@ public final class Daemon: @unchecked Sendable {
             let plan = ReloadPlan(from: policy, running: services.mapValues(\.spec), to: next)
             let cut = dryRun ? wouldCut(plan, next: next) : try carryOut(plan, next: next)
             let report = ReloadReport(
-                dryRun: dryRun, policy: source, added: plan.added.map(\.name), removed: plan.removed,
-                restarted: plan.restarted.map(\.name), updated: plan.updated.map(\.name), rules: plan.rules, cut: cut,
+                dryRun: dryRun, policy: source, added: plan.added.map(\.name) + plan.kernelAdded,
+                removed: (plan.removed + plan.kernelRemoved).sorted(), restarted: plan.restarted.map(\.name),
+                updated: plan.updated.map(\.name) + plan.kernelUpdated, rules: plan.rules, cut: cut,
                 durationMs: (ContinuousClock.now - began).inSeconds * 1e3)
             if !dryRun {
                 policy = next
@@ -215,7 +219,7 @@ public final class Daemon: @unchecked Sendable {
         for spec in plan.updated {
             guard let service = services[spec.name] else { continue }
             for connection in service.snapshot().connections {
-                if let address = IPAddress(connection.peer), !spec.allow.contains(address) {
+                if let address = IPAddress(connection.peer), !spec.admits(address) {
                     cut.append(ReloadReport.Cut(connection, reason: "not-allowed"))
                 }
             }
@@ -241,8 +245,8 @@ public final class Daemon: @unchecked Sendable {
             } catch {
                 throw .guardFailed(error.description)
             }
-        case .firewall:
-            preconditionFailure("firewall guards live in the kernel only")
+        case .firewall, .host:
+            preconditionFailure("firewall and host guards live in the kernel only")
         }
     }
 
@@ -304,6 +308,8 @@ protocol GuardService: AnyObject {
     func update(to next: Guard) -> [ReloadReport.Cut]
     /// Status and live connections. Blocks until taken.
     func snapshot() -> GuardSnapshot
+    /// Closes the live connections of peers in `block`; returns them. Blocks until done.
+    func kick(_ block: AddressSet) -> [ReloadReport.Cut]
 }
 
 extension RelayGuard: GuardService {}

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import RingfenceControl
+import RingfenceFirewall
 import RingfenceIO
 import RingfencePolicy
 
@@ -71,17 +72,45 @@ extension Daemon {
             case .success(let report): return ControlReply(ok: true, reload: report)
             case .failure(let error): return .failure(error)
             }
+        case .audit: return audit()
+        case .explain: return explain(request)
+        case .kick: return kick(request, credentials: credentials)
+        case .bans: return bans()
+        case .unban: return unban(request, credentials: credentials)
         }
     }
 
-    /// Every guard's status, in policy order, with counters carried across reloads.
+    /// Every guard's status, in policy order, with counters carried across reloads: relay and
+    /// broker guards from their snapshots, firewall and host guards from the kernel's counters.
     func status() -> DaemonStatus {
         dispatchPrecondition(condition: .onQueue(queue))
         return DaemonStatus(
             pid: getpid(), policy: policyPath, uptimeSeconds: (ContinuousClock.now - startedAt).inSeconds,
             table: policy?.firewall.table ?? "", fenceApplied: policy?.firewall.apply ?? false,
-            reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused,
-            guards: orderedServices().map { guardStatus($0.snapshot()) })
+            reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused, guards: guardStatuses(),
+            bans: banCount(), kicks: kicks, bansIssued: bansIssued)
+    }
+
+    /// Every guard of the policy in force, in policy order.
+    func guardStatuses() -> [GuardStatus] {
+        guard let policy else { return [] }
+        let counters = policy.firewall.apply ? (try? firewall.counters(table: policy.firewall.table)) ?? [:] : [:]
+        return policy.guards.map { item in
+            var status: GuardStatus
+            if let service = services[item.name] {
+                status = guardStatus(service.snapshot())
+            } else {
+                status = GuardStatus(
+                    name: item.name, kind: item.kind.rawValue, port: item.ports.first ?? 0, listenPort: 0,
+                    state: "kernel", upstream: .init(state: "none", address: nil), connections: 0, maxConnections: 0,
+                    queuedMessages: 0, queuedBytes: 0, counters: GuardCounters(), ports: item.ports)
+            }
+            status.mode = item.mode.rawValue
+            if case .host(let settings) = item.settings { status.publicPorts = settings.publicPorts }
+            status.fenceRefused = counters[NameScheme.refusedCounter(item.name)] ?? 0
+            status.fenceAudited = counters[NameScheme.auditedCounter(item.name)] ?? 0
+            return status
+        }
     }
 
     /// Every live connection of every guard.
@@ -109,7 +138,10 @@ extension Daemon {
             snapshot.status = guardStatus(snapshot)
             snapshots.append(snapshot)
         }
-        return MetricsExposition.render(guards: snapshots, reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused)
+        let fence = MetricsExposition.Fence(
+            guards: guardStatuses(), bans: banCount(), kicks: kicks, bansIssued: bansIssued)
+        return MetricsExposition.render(
+            guards: snapshots, reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused, fence: fence)
     }
 
     /// READY=1 with a status line, and the watchdog's timer if systemd asked for one.

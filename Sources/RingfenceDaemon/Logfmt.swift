@@ -46,7 +46,19 @@ enum Logfmt {
     static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
+        return timestamp(epochSeconds: now.tv_sec, milliseconds: Int32(now.tv_nsec / 1_000_000))
+    }
+
+    /// Seconds since the epoch, now.
+    static func epochSeconds() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return now.tv_sec
+    }
+
+    /// UTC, RFC 3339: to the second, or with milliseconds when they are given.
+    static func timestamp(epochSeconds: Int, milliseconds: Int32? = nil) -> String {
+        var seconds = epochSeconds
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func pad(_ value: Int32, _ width: Int) -> String {
@@ -55,6 +67,6 @@ enum Logfmt {
         }
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
             + "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
-            + ".\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+            + (milliseconds.map { ".\(pad($0, 3))" } ?? "") + "Z"
     }
 }

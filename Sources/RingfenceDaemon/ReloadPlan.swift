@@ -17,6 +17,11 @@ struct ReloadPlan {
     /// Names of running guards the new policy no longer has.
     var removed: [String] = []
     var rules: ReloadReport.RuleChanges
+    /// Firewall and host guards, which live in the kernel only: added, removed, and changed
+    /// (allowlist, ports, mode); the fence's change carries them out. Names, for the report.
+    var kernelAdded: [String] = []
+    var kernelRemoved: [String] = []
+    var kernelUpdated: [String] = []
 
     /// The running guards this plan stops, each with the reason its connections are cut:
     /// `guard-removed` or `guard-restarted`.
@@ -28,7 +33,7 @@ struct ReloadPlan {
     ///   - running: the relay and broker guards running now, by name, as last applied.
     init(from current: Policy?, running: [String: Guard], to next: Policy) {
         var names: Set<String> = []
-        for spec in next.guards where spec.kind != .firewall {
+        for spec in next.guards where !spec.isKernelOnly {
             names.insert(spec.name)
             guard let old = running[spec.name] else {
                 added.append(spec)
@@ -41,6 +46,16 @@ struct ReloadPlan {
             }
         }
         removed = running.keys.filter { !names.contains($0) }.sorted()
+        let before = Dictionary((current?.guards ?? []).filter(\.isKernelOnly).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for spec in next.guards where spec.isKernelOnly {
+            if let old = before[spec.name] {
+                if old != spec { kernelUpdated.append(spec.name) }
+            } else {
+                kernelAdded.append(spec.name)
+            }
+        }
+        let kernelNames = Set(next.guards.filter(\.isKernelOnly).map(\.name))
+        kernelRemoved = before.keys.filter { !kernelNames.contains($0) }.sorted()
         // Rules and set definitions line by line, allowlists interval by interval: rendering and
         // comparing 10,000 elements as text took longer than applying them.
         rules = Self.diff(current.map(RulesetRenderer.skeleton) ?? "", RulesetRenderer.skeleton(next))

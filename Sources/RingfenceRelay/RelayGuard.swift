@@ -32,6 +32,7 @@ public final class RelayGuard: @unchecked Sendable {
         self.group = group
         self.logger = logger
         let admission = Admission(allow: spec.allow, limits: Self.admissionLimits(settings))
+        admission.audit = spec.mode == .audit
         context = RelayContext(
             guardName: spec.name, settings: settings, admission: admission, logger: logger, loops: group.loops.count)
         denials = DenialLog(logger: logger, guardName: spec.name)
@@ -115,16 +116,29 @@ public final class RelayGuard: @unchecked Sendable {
         spec = next
         settings = nextSettings
         context.admission.allow = next.allow
+        context.admission.audit = next.mode == .audit
         context.admission.limits = Self.admissionLimits(nextSettings)
         context.settings = nextSettings
+        return close(.notAllowed, reason: "not-allowed") { !next.admits($0) }
+    }
+
+    /// Closes the live connections of peers in `block` (`proxyctl kick`). Returns once done.
+    public func kick(_ block: AddressSet) -> [ReloadReport.Cut] {
+        close(.kicked, reason: "kicked") { block.contains($0) }
+    }
+
+    /// Closes, loop by loop, the sessions whose peer address `matches`, and lists them.
+    private func close(
+        _ ending: RelaySession.Ending, reason: String, where matches: @escaping @Sendable (IPAddress) -> Bool
+    ) -> [ReloadReport.Cut] {
         var cut: [ReloadReport.Cut] = []
         for loop in group.loops {
             cut += loop.queue.sync { [context] in
                 let now = ContinuousClock.now
                 var closed: [ReloadReport.Cut] = []
-                for session in context.sessions(on: loop) where !next.allow.contains(session.peer.address) {
-                    closed.append(ReloadReport.Cut(session.status(now: now), reason: "not-allowed"))
-                    session.close(.notAllowed)
+                for session in context.sessions(on: loop) where matches(session.peer.address) {
+                    closed.append(ReloadReport.Cut(session.status(now: now), reason: reason))
+                    session.close(ending)
                 }
                 return closed
             }

@@ -34,6 +34,8 @@ final class RelaySession: @unchecked Sendable {
         case shutdown
         /// A reload took the peer off the allowlist.
         case notAllowed
+        /// `proxyctl kick`.
+        case kicked
     }
 
     let id: UInt64
@@ -273,6 +275,9 @@ final class RelaySession: @unchecked Sendable {
             context.logger.debug("connection closed", metadata: metadata)
         case .notAllowed:
             metadata["reason"] = "no longer allowed by the policy"
+            context.logger.warning("connection closed", metadata: metadata)
+        case .kicked:
+            metadata["reason"] = "kicked by proxyctl"
             context.logger.warning("connection closed", metadata: metadata)
         case .clientError(let error):
             metadata["error"] = "\(error)"

@@ -12,7 +12,10 @@ struct PolicyArgument: ParsableArguments {
 
     /// Loads the policy, or prints every problem as `FILE:LINE:COL: key.path: message` on stderr
     /// and exits 1.
-    func load() throws -> Policy {
+    func load() throws -> Policy { try Self.load(policy) }
+
+    /// Loads the policy at `policy`, or prints every problem and exits 1, as `load()`.
+    static func load(_ policy: String) throws -> Policy {
         do {
             return try Policy.load(path: policy)
         } catch {

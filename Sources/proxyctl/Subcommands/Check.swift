@@ -10,7 +10,16 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let policy = try file.load()
-        let summary = policy.guards.map { "\($0.name) (\($0.kind.rawValue), port \($0.ports.map(String.init).joined(separator: ",")))" }
+        for warning in policy.warnings { printError(warning.description) }
+        let summary = policy.guards.map { item in
+            let ports: String
+            if case .host(let host) = item.settings {
+                ports = host.publicPorts.isEmpty ? "every port, none public" : "every port, public \(host.publicPorts.map(String.init).joined(separator: ","))"
+            } else {
+                ports = "port \(item.ports.map(String.init).joined(separator: ","))"
+            }
+            return "\(item.name) (\(item.kind.rawValue)\(item.mode == .audit ? ", audit" : ""), \(ports))"
+        }
         print("\(file.policy): ok: \(policy.guards.count) guard\(policy.guards.count == 1 ? "" : "s")"
             + (summary.isEmpty ? "" : ": " + summary.joined(separator: ", ")))
     }

@@ -22,21 +22,29 @@ struct Status: ParsableCommand {
     static func describe(_ status: DaemonStatus) -> String {
         var out = "proxyd pid \(status.pid), up \(Table.duration(seconds: status.uptimeSeconds)), policy \(status.policy)\n"
         out += "fence: table inet \(status.table) (\(status.fenceApplied ? "applied" : "apply = false: not loaded"))"
-        out += ", reloads: \(status.reloadsApplied) applied, \(status.reloadsRefused) refused\n\n"
+        out += ", reloads: \(status.reloadsApplied) applied, \(status.reloadsRefused) refused"
+        out += ", bans: \(status.bans) now (\(status.bansIssued) set), kicks: \(status.kicks)\n\n"
         var table = Table(
-            "GUARD", "KIND", "PORT", "LISTEN", "STATE", "UPSTREAM", "CONNS", "QUEUED", "FROM PEERS", "TO PEERS", "MESSAGES",
-            "DROPS", "EVICTED", "VIOLATIONS", "DENIED", "CUT")
+            "GUARD", "KIND", "MODE", "PORT", "LISTEN", "STATE", "UPSTREAM", "CONNS", "QUEUED", "FROM PEERS", "TO PEERS",
+            "MESSAGES", "DROPS", "EVICTED", "VIOLATIONS", "DENIED", "CUT", "FENCE REFUSED", "AUDIT HITS")
         for item in status.guards {
             let counters = item.counters
             let upstream = item.upstream.state + (item.upstream.address.map { " \($0)" } ?? "")
             let queued = item.kind == "zmq-xpub" ? "\(item.queuedMessages) msg, \(Table.bytes(item.queuedBytes))" : "-"
             let denied = counters.denied.isEmpty
                 ? "0" : "\(counters.deniedTotal) (" + counters.denied.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+            let ports: String
+            if item.kind == "host" {
+                ports = item.publicPorts.isEmpty ? "all" : "all but " + item.publicPorts.map(String.init).joined(separator: ",")
+            } else {
+                ports = item.ports.map(String.init).joined(separator: ",")
+            }
             table.add(
-                item.name, item.kind, "\(item.port)", "\(item.listenPort)", item.state, upstream,
+                item.name, item.kind, item.mode, ports, item.listenPort == 0 ? "-" : "\(item.listenPort)", item.state, upstream,
                 "\(item.connections)/\(item.maxConnections)", queued, Table.bytes(counters.bytesFromPeers),
                 Table.bytes(counters.bytesToPeers), item.kind == "zmq-xpub" ? "\(counters.messages)" : "-",
-                "\(counters.drops)", "\(counters.evictions)", "\(counters.violations)", denied, "\(counters.cutByReload)")
+                "\(counters.drops)", "\(counters.evictions)", "\(counters.violations)", denied, "\(counters.cutByReload)",
+                "\(item.fenceRefused)", "\(item.fenceAudited)")
         }
         return out + table.text
     }

@@ -1,0 +1,177 @@
+import Dispatch
+import Logging
+import RingfenceAddresses
+import RingfenceControl
+import RingfenceFirewall
+import RingfenceIO
+import RingfencePolicy
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The operators' tools on the control socket: `audit` (what the fence refused, or would
+/// have), `explain` (which guard and rule decide a connection), `kick` (close a peer's
+/// connections, optionally banning it in the kernel), `bans` and `unban`. All on the daemon's
+/// queue; every change is logged and counted.
+extension Daemon {
+    func audit() -> ControlReply {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard let policy, policy.firewall.apply else { return .failure(Self.fenceNotLoaded) }
+        let records: [FenceRecord]
+        do {
+            records = try firewall.records(policy)
+        } catch {
+            return .failure(ControlError(code: "firewall-error", message: "cannot read the fence's records", details: [error.description]))
+        }
+        let now = Logfmt.epochSeconds()
+        let entries = records.map { record in
+            AuditEntry(
+                guardName: record.guardName, mode: record.mode.rawValue, source: record.source,
+                protocol: record.transport, port: record.port, count: record.count,
+                firstSeen: Logfmt.timestamp(epochSeconds: now - record.firstSeenSecondsAgo),
+                lastSeen: Logfmt.timestamp(epochSeconds: now - record.lastSeenSecondsAgo))
+        }
+        return ControlReply(ok: true, audit: entries)
+    }
+
+    func explain(_ request: ControlRequest) -> ControlReply {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard let policy else { return .failure(Self.fenceNotLoaded) }
+        guard let text = request.address, let address = IPAddress(text) else {
+            return .failure(ControlError(code: "bad-request", message: "'\(request.address ?? "")' is not an IP address"))
+        }
+        guard let port = request.port, port > 0 else {
+            return .failure(ControlError(code: "bad-request", message: "explain needs a port from 1 to 65535"))
+        }
+        guard let transport = FenceVerdict.Transport(rawValue: request.transport ?? "tcp") else {
+            return .failure(ControlError(code: "bad-request", message: "transport must be \"tcp\" or \"udp\""))
+        }
+        let bans = policy.firewall.apply ? (try? firewall.bans(table: policy.firewall.table)) ?? [] : []
+        let verdict = FenceVerdict.decide(address, port: port, transport: transport, policy: policy, bans: bans)
+        return ControlReply(ok: true, explain: Explanation(verdict, address: address, port: port, transport: transport))
+    }
+
+    func kick(_ request: ControlRequest, credentials: Posix.PeerCredentials) -> ControlReply {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard let policy else { return .failure(Self.fenceNotLoaded) }
+        let block: CIDR
+        switch Self.block(request.peer) {
+        case .success(let parsed): block = parsed
+        case .failure(let error): return .failure(error)
+        }
+        var duration: Duration?
+        if let text = request.ban {
+            switch BanDuration.parse(text) {
+            case .success(let parsed): duration = parsed
+            case .failure(let error): return .failure(ControlError(code: "bad-request", message: "--ban \(error.description)"))
+            }
+            guard policy.firewall.apply else { return .failure(Self.fenceNotLoaded) }
+        }
+        let chosen = request.guardName.flatMap { name in policy.guards.first { $0.name == name } }
+        if let name = request.guardName, chosen == nil {
+            let names = policy.guards.map(\.name).joined(separator: ", ")
+            return .failure(ControlError(code: "not-found", message: "no guard '\(name)' in the policy in force (guards: \(names))"))
+        }
+        // The ban first: a kicked peer must not get back in between the kick and the ban.
+        var ban: BanStatus?
+        if let duration {
+            do {
+                try firewall.ban(block, for: duration, table: policy.firewall.table)
+            } catch {
+                return .failure(ControlError(
+                    code: error.kind == .banConflict ? "ban-conflict" : "firewall-error", message: error.description))
+            }
+            bansIssued += 1
+            ban = BanStatus(peer: "\(block)", expiresInSeconds: duration.inSeconds)
+        }
+        let set = AddressSet([block])
+        var cut: [ReloadReport.Cut] = []
+        for service in orderedServices() where chosen == nil || chosen?.name == service.spec.name {
+            cut += service.kick(set)
+        }
+        var hostSockets: Int?
+        if let host = policy.hostGuard, chosen == nil || chosen?.name == host.name {
+            // The relay and broker listen ports are theirs: they closed their own connections above.
+            let listenPorts = policy.guards.compactMap(\.listenPort)
+            do throws(Errno) {
+                hostSockets = try SocketKiller.destroyTCP(remote: block, keepLocalPorts: listenPorts)
+            } catch {
+                logger.error("kick: cannot close the host's sockets", metadata: ["peer": "\(block)", "error": "\(error)"])
+                return .failure(ControlError(
+                    code: "internal", message: "cannot close the host's sockets of \(block): \(error)",
+                    details: ["the \(cut.count) relay and broker connections listed were closed"]))
+            }
+        }
+        kicks += 1
+        logger.warning(
+            "peer kicked",
+            metadata: [
+                "peer": "\(block)", "guard": "\(request.guardName ?? "all")", "cut": "\(cut.count)",
+                "host_sockets": "\(hostSockets.map(String.init) ?? "-")", "ban": "\(request.ban ?? "none")",
+                "uid": "\(credentials.uid)", "pid": "\(credentials.pid)",
+            ])
+        return ControlReply(
+            ok: true,
+            kick: KickReport(peer: "\(block)", guardName: request.guardName, cut: cut, hostSocketsClosed: hostSockets, ban: ban))
+    }
+
+    func bans() -> ControlReply {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard let policy, policy.firewall.apply else { return .failure(Self.fenceNotLoaded) }
+        do {
+            let bans = try firewall.bans(table: policy.firewall.table)
+            return ControlReply(ok: true, bans: bans.map { BanStatus(peer: $0.peer, expiresInSeconds: Double($0.secondsLeft)) })
+        } catch {
+            return .failure(ControlError(code: "firewall-error", message: "cannot read the bans", details: [error.description]))
+        }
+    }
+
+    func unban(_ request: ControlRequest, credentials: Posix.PeerCredentials) -> ControlReply {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard let policy, policy.firewall.apply else { return .failure(Self.fenceNotLoaded) }
+        let block: CIDR
+        switch Self.block(request.peer) {
+        case .success(let parsed): block = parsed
+        case .failure(let error): return .failure(error)
+        }
+        do {
+            guard try firewall.unban(block, table: policy.firewall.table) else {
+                return .failure(ControlError(code: "not-found", message: "\(block) is not banned (proxyctl bans lists the bans)"))
+            }
+        } catch {
+            return .failure(ControlError(code: "firewall-error", message: "cannot lift the ban of \(block)", details: [error.description]))
+        }
+        logger.warning("ban lifted", metadata: ["peer": "\(block)", "uid": "\(credentials.uid)", "pid": "\(credentials.pid)"])
+        return ControlReply(ok: true, unban: BanStatus(peer: "\(block)", expiresInSeconds: 0))
+    }
+
+    /// Bans in force now, for status and metrics; 0 when they cannot be read.
+    func banCount() -> Int {
+        guard let policy, policy.firewall.apply else { return 0 }
+        return (try? firewall.bans(table: policy.firewall.table).count) ?? 0
+    }
+
+    private static let fenceNotLoaded = ControlError(
+        code: "firewall-error", message: "the fence is not loaded by proxyd ([firewall] apply = false)")
+
+    private static func block(_ text: String?) -> Result<CIDR, ControlError> {
+        guard let text, !text.isEmpty else {
+            return .failure(ControlError(code: "bad-request", message: "give a peer: an address or a block such as 10.0.0.0/24"))
+        }
+        do throws(AddressParseError) {
+            return .success(try CIDR(parsing: text))
+        } catch {
+            return .failure(ControlError(code: "bad-request", message: "'\(text)' is not an address or block: \(error.description)"))
+        }
+    }
+}
+
+extension Explanation {
+    init(_ verdict: FenceVerdict, address: IPAddress, port: UInt16, transport: FenceVerdict.Transport) {
+        self.init(
+            address: "\(address)", port: port, protocol: transport.rawValue, verdict: verdict.outcome.rawValue,
+            guardName: verdict.guardName, mode: verdict.mode?.rawValue, reason: verdict.reason)
+    }
+}
