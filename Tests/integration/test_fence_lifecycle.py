@@ -130,7 +130,7 @@ def test_proxyd_refuses_a_missing_policy_file(scratch_netns, tmp_path):
 
 
 def test_proxyd_runs_every_guard_of_the_documented_example(scratch_netns, tmp_path):
-    """policy.example.toml has a firewall, a tcp and a zmq-xpub guard: proxyd starts them all
+    """policy.example.toml has a firewall, a tcp, a zmq-xpub and a host guard: proxyd starts them all
     (the relay and the broker listen on their listen ports), applies the table, and stops on
     SIGTERM with exit code 0."""
     d = Proxyd(scratch_netns, EXAMPLE_POLICY, tmp_path / "proxyd.log")
