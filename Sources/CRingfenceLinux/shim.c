@@ -64,7 +64,7 @@ enum { DIAG_BUFFER = 32768, DIAG_MAX_DATAGRAMS = 1 << 16, DIAG_MAX_MATCHES = 1 <
 struct DiagMatch { unsigned char family; struct inet_diag_sockid id; };
 
 struct DiagQuery {
-    int family, prefixLength, keepCount;
+    int family, prefixLength, keepCount, keepIsOnly;
     const unsigned char *address;
     const unsigned short *keep;
     struct DiagMatch *matches;
@@ -93,8 +93,9 @@ static int diagSelects(const struct DiagQuery *query, const struct inet_diag_msg
         return 0;
     }
     unsigned short local = ntohs(message->id.idiag_sport);
-    for (int i = 0; i < query->keepCount; i++) if (query->keep[i] == local) return 0;
-    return 1;
+    int listed = 0;
+    for (int i = 0; i < query->keepCount; i++) if (query->keep[i] == local) listed = 1;
+    return query->keepIsOnly ? listed : !listed;
 }
 
 static int diagAppend(struct DiagQuery *query, const struct inet_diag_msg *message) {
@@ -197,7 +198,8 @@ static int diagDestroy(int fd, char *buffer, const struct DiagMatch *match, unsi
 }
 
 int CRingfenceLinux_destroySockets(int family, const unsigned char *address, int prefixLength,
-                                   const unsigned short *keepLocalPorts, int keepCount, int *destroyed) {
+                                   const unsigned short *keepLocalPorts, int keepCount, int onlyThesePorts,
+                                   int *destroyed) {
     *destroyed = 0;
     int width = family == AF_INET ? 32 : family == AF_INET6 ? 128 : -1;
     if (!address || prefixLength < 0 || prefixLength > width || keepCount < 0 || (keepCount > 0 && !keepLocalPorts)) {
@@ -206,7 +208,7 @@ int CRingfenceLinux_destroySockets(int family, const unsigned char *address, int
     }
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0) return -1;
-    struct DiagQuery query = { family, prefixLength, keepCount, address, keepLocalPorts, NULL, 0, 0 };
+    struct DiagQuery query = { family, prefixLength, keepCount, onlyThesePorts != 0, address, keepLocalPorts, NULL, 0, 0 };
     char *buffer = malloc(DIAG_BUFFER);
     // A bounded wait for every answer: a kick must never hang the daemon.
     struct timeval timeout = { .tv_sec = 2, .tv_usec = 0 };

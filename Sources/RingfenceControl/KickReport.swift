@@ -6,22 +6,23 @@ public struct KickReport: Codable, Hashable, Sendable {
     public var guardName: String?
     /// Relay connections and broker subscribers closed, with their ids.
     public var cut: [ReloadReport.Cut]
-    /// The host guard's: TCP sockets of this host whose remote end is in `peer`, destroyed in
-    /// the kernel (the peer's direct connections, such as gloo pairs); nil when the host guard
-    /// was not kicked (none in the policy, or `--guard` named another).
-    public var hostSocketsClosed: Int?
+    /// TCP sockets of this host whose remote end is in `peer`, destroyed in the kernel: the
+    /// peer's direct connections, which no relay or broker holds (gloo pairs, a firewall guard's
+    /// port). With a host guard, all of them; otherwise those on the firewall guards' ports.
+    /// nil when no kernel-only guard was kicked.
+    public var socketsClosed: Int?
     public var ban: BanStatus?
 
-    public init(peer: String, guardName: String?, cut: [ReloadReport.Cut], hostSocketsClosed: Int?, ban: BanStatus?) {
+    public init(peer: String, guardName: String?, cut: [ReloadReport.Cut], socketsClosed: Int?, ban: BanStatus?) {
         self.peer = peer
         self.guardName = guardName
         self.cut = cut
-        self.hostSocketsClosed = hostSocketsClosed
+        self.socketsClosed = socketsClosed
         self.ban = ban
     }
 
     private enum CodingKeys: String, CodingKey {
         case guardName = "guard"
-        case peer, cut, hostSocketsClosed, ban
+        case peer, cut, socketsClosed, ban
     }
 }

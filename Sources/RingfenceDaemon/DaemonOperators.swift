@@ -91,12 +91,18 @@ extension Daemon {
         for service in orderedServices() where chosen == nil || chosen?.name == service.spec.name {
             cut += service.kick(set)
         }
-        var hostSockets: Int?
-        if let host = policy.hostGuard, chosen == nil || chosen?.name == host.name {
-            // The relay and broker listen ports are theirs: they closed their own connections above.
-            let listenPorts = policy.guards.compactMap(\.listenPort)
+        // Connections no proxy of ours holds, destroyed in the kernel: with the host guard, every
+        // TCP socket of the peer but the relay and broker listen ports (those guards closed their
+        // own above); for firewall guards, the sockets on their ports.
+        var sockets: Int?
+        let scope = policy.guards.filter { $0.isKernelOnly && (chosen == nil || chosen?.name == $0.name) }
+        let host = scope.first { $0.kind == .host }
+        let firewallPorts = scope.filter { $0.kind == .firewall }.flatMap(\.ports)
+        if host != nil || !firewallPorts.isEmpty {
             do throws(Errno) {
-                hostSockets = try SocketKiller.destroyTCP(remote: block, keepLocalPorts: listenPorts)
+                sockets = try host != nil
+                    ? SocketKiller.destroyTCP(remote: block, keepLocalPorts: policy.guards.compactMap(\.listenPort))
+                    : SocketKiller.destroyTCP(remote: block, onlyLocalPorts: firewallPorts)
             } catch {
                 logger.error("kick: cannot close the host's sockets", metadata: ["peer": "\(block)", "error": "\(error)"])
                 return .failure(ControlError(
@@ -109,12 +115,12 @@ extension Daemon {
             "peer kicked",
             metadata: [
                 "peer": "\(block)", "guard": "\(request.guardName ?? "all")", "cut": "\(cut.count)",
-                "host_sockets": "\(hostSockets.map(String.init) ?? "-")", "ban": "\(request.ban ?? "none")",
+                "sockets": "\(sockets.map(String.init) ?? "-")", "ban": "\(request.ban ?? "none")",
                 "uid": "\(credentials.uid)", "pid": "\(credentials.pid)",
             ])
         return ControlReply(
             ok: true,
-            kick: KickReport(peer: "\(block)", guardName: request.guardName, cut: cut, hostSocketsClosed: hostSockets, ban: ban))
+            kick: KickReport(peer: "\(block)", guardName: request.guardName, cut: cut, socketsClosed: sockets, ban: ban))
     }
 
     func bans() -> ControlReply {

@@ -24,7 +24,11 @@ public enum SocketKiller {
     /// destruction (closed by its peer's reset, say) is not counted. Connections made after the
     /// dump are not seen. It blocks (each netlink answer is awaited at most 2 s): never call it on
     /// an event loop.
-    public static func destroyTCP(remote block: CIDR, keepLocalPorts: [UInt16] = []) throws(Errno) -> Int {
+    /// - Parameter onlyLocalPorts: when given, only sockets whose local port is one of these
+    ///   (a firewall guard's ports), and `keepLocalPorts` is ignored.
+    public static func destroyTCP(
+        remote block: CIDR, keepLocalPorts: [UInt16] = [], onlyLocalPorts: [UInt16]? = nil
+    ) throws(Errno) -> Int {
         let family: Int32
         let address: [UInt8]
         switch block.address {
@@ -38,10 +42,10 @@ public enum SocketKiller {
         var destroyed: Int32 = 0
         _ = try Posix.must {
             address.withUnsafeBufferPointer { bytes in
-                keepLocalPorts.withUnsafeBufferPointer { keep in
+                (onlyLocalPorts ?? keepLocalPorts).withUnsafeBufferPointer { ports in
                     CRingfenceLinux_destroySockets(
-                        family, bytes.baseAddress, Int32(block.prefixLength), keep.baseAddress, Int32(keep.count),
-                        &destroyed)
+                        family, bytes.baseAddress, Int32(block.prefixLength), ports.baseAddress, Int32(ports.count),
+                        onlyLocalPorts == nil ? 0 : 1, &destroyed)
                 }
             }
         }

@@ -20,6 +20,24 @@ import Testing
         """
     }
 
+    static let host = "[[guard]]\nname = \"host\"\nkind = \"host\"\npublic = [22]\nallow = [\"10.0.0.0/24\"]\n"
+
+    @Test func kernelOnlyGuardsAreReportedButNeverStartedOrStopped() throws {
+        let before = try Self.policy(
+            Self.relay("store", port: 1, allow: #""10.0.0.1""#)
+                + "[[guard]]\nname = \"nccl\"\nkind = \"firewall\"\nport = 2\nallow = []\n")
+        let after = try Self.policy(Self.relay("store", port: 1, allow: #""10.0.0.1""#) + Self.host)
+        let running = Dictionary(uniqueKeysWithValues: before.guards.filter { !$0.isKernelOnly }.map { ($0.name, $0) })
+        let plan = ReloadPlan(from: before, running: running, to: after)
+        #expect(plan.added.isEmpty && plan.removed.isEmpty && plan.restarted.isEmpty && plan.updated.isEmpty)
+        #expect(plan.kernelAdded == ["host"] && plan.kernelRemoved == ["nccl"] && plan.kernelUpdated.isEmpty)
+        // A switch to audit changes the guard in the kernel only.
+        let audit = try Self.policy(Self.relay("store", port: 1, allow: #""10.0.0.1""#) + Self.host + "mode = \"audit\"\n")
+        let switched = ReloadPlan(from: after, running: running, to: audit)
+        #expect(switched.kernelUpdated == ["host"] && switched.updated.isEmpty)
+        #expect(switched.rules.added.contains("ct state != new return"))
+    }
+
     @Test func sortsGuardsIntoAddedRestartedUpdatedAndRemoved() throws {
         let before = try Self.policy(
             Self.relay("kept", port: 1, allow: #""10.0.0.1""#)

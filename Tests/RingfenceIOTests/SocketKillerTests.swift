@@ -57,6 +57,21 @@ import Glibc
         #expect(cut == ECONNABORTED)
     }
 
+    @Test func onlyTheGivenLocalPortsAreCut() throws {
+        let (count, kept, cut) = try Self.inPrivateNetwork { net in
+            let (fenced, fencedPort) = try net.listen(on: "127.0.0.1")
+            let (other, otherPort) = try net.listen(on: "127.0.0.1")
+            let toFenced = try net.connect("127.0.0.2", to: "127.0.0.1", fencedPort, fenced)
+            let toOther = try net.connect("127.0.0.2", to: "127.0.0.1", otherPort, other)
+            let count = try SocketKiller.destroyTCP(
+                remote: try CIDR(parsing: "127.0.0.2/32"), keepLocalPorts: [fencedPort], onlyLocalPorts: [fencedPort])
+            return (count, Self.carries(toOther), Self.ending(toFenced.server))
+        }
+        #expect(count == 1)
+        #expect(kept)
+        #expect(cut == ECONNABORTED)
+    }
+
     /// Blocks that hold no live socket's remote: other addresses, near misses, and a TIME_WAIT
     /// socket's (no connection left to cut; this kernel could destroy it, but we must not).
     @Test func blocksWithoutLiveSocketsGiveZero() throws {

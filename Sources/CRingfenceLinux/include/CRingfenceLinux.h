@@ -23,10 +23,10 @@ extern const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK;
 // Closes (sock_diag SOCK_DESTROY) every TCP socket of this network namespace, in any state but
 // LISTEN and TIME_WAIT, whose remote address lies in `address`/`prefixLength` (`address` holds 4
 // bytes for AF_INET, 16 for AF_INET6, network order) and whose local port is not one of
-// `keepLocalPorts`. An AF_INET block also matches IPv4-mapped peers of AF_INET6 sockets. Needs
+// `keepLocalPorts` (with `onlyThesePorts` non-zero: whose local port IS one of them). An AF_INET block also matches IPv4-mapped peers of AF_INET6 sockets. Needs
 // CAP_NET_ADMIN. 0 with the count in `*destroyed`, or -1 (errno; `*destroyed` counts what was
 // already closed).
 int CRingfenceLinux_destroySockets(int family, const unsigned char *address, int prefixLength,
-                                   const unsigned short *keepLocalPorts, int keepCount, int *destroyed);
+                                   const unsigned short *keepLocalPorts, int keepCount, int onlyThesePorts, int *destroyed);
 
 #endif

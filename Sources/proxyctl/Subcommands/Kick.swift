@@ -31,9 +31,9 @@ struct Kick: ParsableCommand {
         if control.json { return control.printJSON(reply) }
         guard let kick = reply.kick else { return }
         var lines = kick.cut.map { "closed \($0.guardName) #\($0.id) \(Table.address($0.peer, $0.port))" }
-        if let sockets = kick.hostSocketsClosed { lines.append("closed \(sockets) of the host's own TCP sockets with \(kick.peer)") }
+        if let sockets = kick.socketsClosed { lines.append("closed \(sockets) TCP socket(s) of this host with \(kick.peer) in the kernel") }
         lines.append(
-            "kicked \(kick.peer)\(kick.guardName.map { " from guard \($0)" } ?? ""): \(kick.cut.count + (kick.hostSocketsClosed ?? 0)) connection(s)"
+            "kicked \(kick.peer)\(kick.guardName.map { " from guard \($0)" } ?? ""): \(kick.cut.count + (kick.socketsClosed ?? 0)) connection(s)"
                 + (kick.ban.map { ", banned for \(Int($0.expiresInSeconds))s" } ?? ""))
         print(lines.joined(separator: "\n"))
     }
