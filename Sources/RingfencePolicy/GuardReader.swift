@@ -23,6 +23,9 @@ struct GuardReader {
     static let tcpstoreKeys = ["handshake_timeout", "partial_timeout", "max_key_bytes", "max_value_bytes", "max_keys"]
 
     private var reader: TableReader
+    /// A host guard's public ports, each with its index in `public` as written, for positions
+    /// of problems found later against other guards.
+    private(set) var publicIndices: [UInt16: Int] = [:]
     private var sink: DiagnosticSink { reader.sink }
     private var path: String { reader.path }
 
@@ -88,7 +91,9 @@ struct GuardReader {
     /// port closed is allowed but warned about: it locks out every operator outside `allow`.
     private mutating func readHost() -> HostSettings? {
         let given = reader.has("public")
-        guard let ports = given ? reader.portArray("public", allowEmpty: true) : [] else { return nil }
+        guard let indexed = given ? reader.portArrayWithIndices("public", allowEmpty: true) : [] else { return nil }
+        let ports = indexed.map(\.port)
+        publicIndices = Dictionary(indexed.map { ($0.port, $0.index) }, uniquingKeysWith: { first, _ in first })
         if !ports.contains(HostSettings.sshPort) {
             sink.warn(
                 given ? reader.keyPath("public") : reader.keyPath("kind"),

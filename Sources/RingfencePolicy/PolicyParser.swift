@@ -80,6 +80,7 @@ struct PolicyParser {
         let peerGroups = groups.resolveAll()
         var guards: [(index: Int, item: Guard)] = []
         var names: [String: Int] = [:]
+        var publicIndices: [Int: [UInt16: Int]] = [:]
         if let value = document.raw("guard") {
             if let array = value.array {
                 for index in 0..<array.count {
@@ -97,6 +98,7 @@ struct PolicyParser {
                     }
                     var reader = GuardReader(TableReader(table, path: "guard[\(index)]", sink: sink))
                     if let item = reader.read(groups: &groups) { guards.append((index, item)) }
+                    publicIndices[index] = reader.publicIndices
                 }
             } else {
                 sink.report("guard", "expected an array of tables; write each guard as [[guard]], not [guard]")
@@ -108,7 +110,7 @@ struct PolicyParser {
         }
         document.reportUnknownKeys("the policy (its sections are [firewall], [daemon], [peers] and [[guard]])")
         checkPorts(guards)
-        checkHostGuards(guards)
+        checkHostGuards(guards, publicIndices: publicIndices)
         return Policy(
             source: file, firewall: firewall, daemon: daemon, peerGroups: peerGroups, guards: guards.map(\.item))
     }
@@ -193,7 +195,7 @@ struct PolicyParser {
 
     /// At most one host guard, and none of its public ports guarded (or listened on) by another
     /// guard: a port cannot be both open to everyone and fenced.
-    private func checkHostGuards(_ guards: [(index: Int, item: Guard)]) {
+    private func checkHostGuards(_ guards: [(index: Int, item: Guard)], publicIndices: [Int: [UInt16: Int]]) {
         let hosts = guards.filter { $0.item.kind == .host }
         guard let first = hosts.first, case .host(let settings) = first.item.settings else { return }
         for extra in hosts.dropFirst() {
@@ -206,8 +208,9 @@ struct PolicyParser {
             for port in item.ports { owners[port] = "guarded by guard '\(item.name)'" }
             if let listen = item.listenPort { owners[listen] = "the listen port of guard '\(item.name)'" }
         }
-        for (index, port) in settings.publicPorts.enumerated() {
+        for (position, port) in settings.publicPorts.enumerated() {
             guard let owner = owners[port] else { continue }
+            let index = publicIndices[first.index]?[port] ?? position
             sink.report(
                 "guard[\(first.index)].public[\(index)]",
                 "port \(port) is \(owner); a public port is open to everyone and cannot be guarded too")

@@ -90,12 +90,17 @@ struct TableReader {
     /// An array of distinct port numbers (1-65535); each bad element is reported and skipped.
     /// nil when the key is absent or not an array.
     mutating func portArray(_ key: String, allowEmpty: Bool) -> [UInt16]? {
+        portArrayWithIndices(key, allowEmpty: allowEmpty)?.map(\.port)
+    }
+
+    /// `portArray`, with each port's index in the array as written (bad elements leave gaps).
+    mutating func portArrayWithIndices(_ key: String, allowEmpty: Bool) -> [(index: Int, port: UInt16)]? {
         guard let value = raw(key) else { return nil }
         guard let array = value.array, allowEmpty || !array.isEmpty else {
             sink.report(keyPath(key), "expected \(allowEmpty ? "an" : "a non-empty") array of port numbers")
             return nil
         }
-        var ports: [UInt16] = []
+        var ports: [(index: Int, port: UInt16)] = []
         for index in 0..<array.count {
             let element = array[index]
             let elementPath = "\(keyPath(key))[\(index)]"
@@ -107,10 +112,10 @@ struct TableReader {
                 sink.report(elementPath, "port \(port) is out of range (1-65535)")
                 continue
             }
-            if ports.contains(UInt16(port)) {
+            if ports.contains(where: { $0.port == UInt16(port) }) {
                 sink.report(elementPath, "port \(port) is listed twice")
             } else {
-                ports.append(UInt16(port))
+                ports.append((index, UInt16(port)))
             }
         }
         return ports

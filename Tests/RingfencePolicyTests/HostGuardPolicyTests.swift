@@ -61,6 +61,11 @@ import Testing
         #expect(PolicyErrorTests.problems(store + Self.host + "public = [22, 29500]\nallow = []\n") == [
             "p.toml:9:15: guard[1].public[1]: port 29500 is guarded by guard 'store'; a public port is open to everyone and cannot be guarded too"
         ])
+        // Positions count the array as written, bad elements included.
+        #expect(PolicyErrorTests.problems(store + Self.host + "public = [0, 29500]\nallow = []\n") == [
+            "p.toml:9:11: guard[1].public[0]: port 0 is out of range (1-65535)",
+            "p.toml:9:14: guard[1].public[1]: port 29500 is guarded by guard 'store'; a public port is open to everyone and cannot be guarded too",
+        ])
         #expect(PolicyErrorTests.problems(store + Self.host + "public = [39500, 22]\nallow = []\n") == [
             "p.toml:9:11: guard[1].public[0]: port 39500 is the listen port of guard 'store'; a public port is open to everyone and cannot be guarded too"
         ])

@@ -39,9 +39,10 @@ struct Status: ParsableCommand {
             } else {
                 ports = item.ports.map(String.init).joined(separator: ",")
             }
+            let kernel = item.state == "kernel"
             table.add(
-                item.name, item.kind, item.mode, ports, item.listenPort == 0 ? "-" : "\(item.listenPort)", item.state, upstream,
-                "\(item.connections)/\(item.maxConnections)", queued, Table.bytes(counters.bytesFromPeers),
+                item.name, item.kind, item.mode, ports, kernel ? "-" : "\(item.listenPort)", item.state,
+                kernel ? "-" : upstream, kernel ? "-" : "\(item.connections)/\(item.maxConnections)", queued, Table.bytes(counters.bytesFromPeers),
                 Table.bytes(counters.bytesToPeers), item.kind == "zmq-xpub" ? "\(counters.messages)" : "-",
                 "\(counters.drops)", "\(counters.evictions)", "\(counters.violations)", denied, "\(counters.cutByReload)",
                 "\(item.fenceRefused)", "\(item.fenceAudited)")
