@@ -5,6 +5,7 @@ Each test gets its own topology of three network namespaces, made with `ip netns
     host     br0 10.77.0.1/24, fd77::1/64   proxyd, echo servers, nftables
     peer_ok  eth0 10.77.0.2/24, fd77::2/64  (veth to br0)
     peer_bad eth0 10.77.0.3/24, fd77::3/64  (veth to br0)
+    peer_ok2 eth0 10.77.0.4/24, fd77::4/64  (veth to br0; only if the test calls Topology.add_peer_ok2())
 
 Nothing is created in the namespace the tests run in: the veth pairs are made inside `host`
 with their peer ends placed straight into the peer namespaces, so traffic never leaves them.
@@ -50,6 +51,8 @@ _sockets = itertools.count(1)
 
 HOST_V4, OK_V4, BAD_V4 = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 HOST_V6, OK_V6, BAD_V6 = "fd77::1", "fd77::2", "fd77::3"
+# The optional third peer namespace (`Topology.add_peer_ok2`), allowed like peer_ok where a test says so.
+OK2_V4, OK2_V6 = "10.77.0.4", "fd77::4"
 
 CONNECT_TIMEOUT = 2.0
 LOG_TIMEOUT = 10.0
@@ -362,6 +365,7 @@ class Topology:
         self.daemons: list[Proxyd] = []
         self.sockets: list[socket.socket] = []
         self.policy_path = tmp_path / "policy.toml"
+        self.peer_ok2: str | None = None  # made on demand by add_peer_ok2()
 
     # -- setup / teardown ---------------------------------------------------------------------
 
@@ -389,6 +393,23 @@ class Topology:
             self.ip(peer, "addr", "add", f"{v4}/24", "dev", "eth0")
             self.ip(peer, "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
             self.ip(peer, "link", "set", "eth0", "up")
+
+    def add_peer_ok2(self) -> str:
+        """Adds a third peer namespace, TAG + "oktwo" (letters only, so a stale one is swept like
+        the others), with eth0 = 10.77.0.4/24, fd77::4/64 on host's br0, exactly like peer_ok;
+        sets and returns `self.peer_ok2`. The teardown deletes it with the others."""
+        assert self.peer_ok2 is None, "peer_ok2 exists already"
+        name = self.host[:-1] + "oktwo"  # self.host is TAG + "h"
+        self.add_netns(name)
+        h = self.host
+        self.ip(h, "link", "add", "vh_oktwo", "type", "veth", "peer", "name", "eth0", "netns", name)
+        self.ip(h, "link", "set", "vh_oktwo", "master", "br0")
+        self.ip(h, "link", "set", "vh_oktwo", "up")
+        self.ip(name, "addr", "add", f"{OK2_V4}/24", "dev", "eth0")
+        self.ip(name, "addr", "add", f"{OK2_V6}/64", "dev", "eth0", "nodad")
+        self.ip(name, "link", "set", "eth0", "up")
+        self.peer_ok2 = name
+        return name
 
     def teardown(self) -> list[str]:
         problems: list[str] = []
