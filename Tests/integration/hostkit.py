@@ -331,7 +331,7 @@ def families_to_probe(bound: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# A gloo world of three, held open (peers/gloo_hold.py)
+# A gloo world of three, held open (peers/ddp_rank.py with RINGFENCE_HOLD=1)
 
 
 class GlooWorld:
@@ -344,8 +344,8 @@ class GlooWorld:
         common = {"WORLD_SIZE": "3", "MASTER_ADDR": HOST_V4, "MASTER_PORT": str(store_port)}
         self.ranks: list[NsProcess] = []
         for rank, ns, ifname in ((0, topo.host, "br0"), (1, topo.peer_ok, "eth0"), (2, ok2, "eth0")):
-            env = dict(common, RANK=str(rank), GLOO_SOCKET_IFNAME=ifname)
-            self.ranks.append(peers.start(ns, "gloo_hold.py", env=env, name=f"rank{rank}"))
+            env = dict(common, RANK=str(rank), GLOO_SOCKET_IFNAME=ifname, RINGFENCE_HOLD="1")
+            self.ranks.append(peers.start(ns, "ddp_rank.py", env=env, name=f"rank{rank}"))
         self.pids: dict[int, int] = {}
 
     def formed(self, within: float = 60.0, context=lambda: "") -> None:
