@@ -77,5 +77,13 @@ bench-reload: deps
 	$(SWIFT) build -c release --product proxyctl
 	/usr/bin/python3 Benchmarks/reload/bench_reload.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)"
 
+# The host guard benchmark (root): kind = "host" (prerouting rules on every packet) against no fence,
+# with the peer and with 10,000 CIDRs allowed, and reloads of that allowlist. BENCH_HOST_ARGS=--quick for a short run.
+.PHONY: bench-host
+bench-host: deps
+	$(SWIFT) build -c release --product proxyd
+	$(SWIFT) build -c release --product proxyctl
+	/usr/bin/python3 Benchmarks/host/bench_host.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_HOST_ARGS)
+
 clean:
 	rm -rf .build $(VENV)
