@@ -381,7 +381,11 @@ def proxyctl_nodaemon(*args: str, timeout: float = 30.0) -> subprocess.Completed
 
 def ok_reply(d: Proxyd, *args: str) -> dict:
     """The JSON reply of `proxyctl ARGS --json`, which must be ok (exit 0)."""
-    proc = proxyctl(d, *args, "--json")
+    return _ok_json(proxyctl(d, *args, "--json"), args)
+
+
+def _ok_json(proc: subprocess.CompletedProcess, args) -> dict:
+    """The reply a proxyctl run printed as JSON; it must be ok, version 1, and exit 0."""
     try:
         reply = json.loads(proc.stdout)
     except ValueError:
@@ -431,13 +435,7 @@ def explain(d: Proxyd | None, address: str, port: int, udp: bool = False, policy
         proc = proxyctl_nodaemon(*args, "--policy", str(policy))
     else:
         proc = proxyctl(d, *args)
-    try:
-        reply = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"proxyctl {args} printed no JSON (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    assert proc.returncode == 0 and reply.get("ok") is True, f"proxyctl {args}: rc={proc.returncode}: {reply}\n{proc.stderr}"
-    assert reply.get("version") == 1, reply
-    out = reply["explain"]
+    out = _ok_json(proc, args)["explain"]
     assert (out["address"], out["port"], out["protocol"]) == (address, port, "udp" if udp else "tcp"), out
     return out
 
