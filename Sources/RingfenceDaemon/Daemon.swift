@@ -100,8 +100,8 @@ public final class Daemon: @unchecked Sendable {
 
     /// Reads the policy file (`path`, or the daemon's own) and, if it is good and every new guard
     /// starts and nftables takes the rules, applies it: guards added, restarted, updated in
-    /// place or stopped, the fence replaced in one transaction, and the connections of peers no
-    /// longer allowed closed. With `dryRun` nothing changes and the report says what would.
+    /// place or stopped, the fence changed in place (`Firewall.apply`), and the connections of
+    /// peers no longer allowed closed. With `dryRun` nothing changes and the report says what would.
     /// On the daemon's queue.
     public func reload(from path: String? = nil, dryRun: Bool = false) -> Result<ReloadReport, ControlError> {
         dispatchPrecondition(condition: .onQueue(queue))
@@ -167,7 +167,8 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func onSignal(_ number: Int32, _ handler: @escaping @Sendable (Daemon) -> Void) {
-        // The default action must not run (SIGHUP would kill us); the Dispatch source does the work.
+        // The default action must not run (SIGHUP would kill us); the Dispatch source does the
+        // work (docs/libdispatch.md §8).
         signal(number, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
         source.setEventHandler { [unowned self] in handler(self) }

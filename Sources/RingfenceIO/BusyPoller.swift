@@ -7,8 +7,8 @@
 /// small VM those wake-ups cost more than relaying a small message does (two context switches
 /// where one would do). A thread that is already running finds the next request or reply
 /// without being woken; one that sleeps in ppoll(2) on the socket itself is woken once, by the
-/// kernel. Turns are queued one at a time, so the loop's other work runs in between. Confined
-/// to its loop.
+/// kernel. Turns are queued one at a time, so the loop's other work runs in between
+/// (docs/libdispatch.md §9). Confined to its loop.
 public final class BusyPoller: @unchecked Sendable {
     /// How a turn waits for the next bytes.
     public enum Mode: Sendable {

@@ -6,8 +6,8 @@ import Dispatch
 /// Dispatch on Linux is level-triggered, so a source whose event cannot be served (a full
 /// buffer, nothing to write) must be switched off or it spins. The descriptor is closed only in
 /// the sources' cancel handlers, after both have run (closing earlier lets the number be reused
-/// while a source still watches it), and a source is never released suspended or inactive.
-/// Confined to its loop.
+/// while a source still watches it), and a source is never released suspended or inactive
+/// (docs/libdispatch.md §2, §4, §5). Confined to its loop.
 public final class Channel: @unchecked Sendable {
     public let fd: Int32
     public let loop: EventLoop

@@ -19,7 +19,7 @@ import Glibc
 /// so the owner decides what overflow means (drop, disconnect); `onDrained` says when the queue
 /// has emptied. Half-close: `shutdownWrite()` sends a FIN once the queue is flushed. Like the
 /// relay's pumps, a read is re-attempted by the connection itself after reading was paused, as
-/// libdispatch reports a hang-up only once. Confined to its loop.
+/// libdispatch reports a hang-up only once (docs/libdispatch.md §3). Confined to its loop.
 public final class Connection: @unchecked Sendable {
     public let loop: EventLoop
     /// The most bytes the write queue may hold.

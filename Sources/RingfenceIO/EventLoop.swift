@@ -4,7 +4,7 @@ import Dispatch
 ///
 /// Everything a loop owns — its channels, their buffers, their sessions — is touched only on
 /// `queue`, so the data path needs no locks. Code that assumes it runs there calls
-/// `preconditionInLoop()`.
+/// `preconditionInLoop()` (docs/libdispatch.md §1).
 public final class EventLoop: @unchecked Sendable {
     public let queue: DispatchQueue
     /// Its place in its `EventLoopGroup` (0 for a loop of its own).

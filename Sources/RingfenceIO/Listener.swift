@@ -26,7 +26,8 @@ public final class Listener: @unchecked Sendable {
         let fd = try Posix.tcpSocket(family: address.family)
         do throws(Errno) {
             try Posix.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-            // A listener being replaced on reload may still hold the port until its source is cancelled.
+            // A listener being replaced on reload may still hold the port until its source is
+            // cancelled (docs/libdispatch.md §5).
             try Posix.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1)
             if address.family == AF_INET6 { try Posix.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
             try Posix.bind(fd, address)
@@ -47,7 +48,7 @@ public final class Listener: @unchecked Sendable {
                     } catch {
                         // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays
                         // queued and the socket readable, so a level-triggered source would spin.
-                        // Stop accepting for a moment instead, and say so.
+                        // Stop accepting for a moment instead, and say so (docs/libdispatch.md §2).
                         if error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem || error == .noMemory
                             || error == .noBufferSpace
                         {

@@ -22,7 +22,8 @@ public struct Policy: Hashable, Sendable {
 
 /// `[firewall]`: the nftables table that Ringfence owns.
 public struct FirewallSettings: Hashable, Sendable {
-    /// The `inet` table's name. Ringfence replaces this table whole and never touches another.
+    /// The `inet` table's name. Ringfence makes this table whole at start, changes it in place on
+    /// reloads, and never touches another.
     public var table = "ringfence"
     /// `false`: render the rules (for `proxyctl nft`) but never load them into the kernel.
     public var apply = true

@@ -21,7 +21,8 @@ enum PumpStep {
 /// socket has seen a hang-up, libdispatch's epoll backend reports it once and then stops watching
 /// the descriptor, so bytes left behind (by backpressure, or by the per-wake-up bound) would
 /// never be read. Whenever a pump stops reading with bytes possibly queued and later can take
-/// more, it asks for another read attempt through `kick`, which the session schedules on the loop.
+/// more, it asks for another read attempt through `kick`, which the session schedules on the loop
+/// (docs/libdispatch.md §3).
 class Pump {
     let source: Channel
     let destination: Channel

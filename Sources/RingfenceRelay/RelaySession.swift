@@ -207,7 +207,8 @@ final class RelaySession: @unchecked Sendable {
     /// One read and one write attempt each way, whatever the Dispatch sources say. libdispatch
     /// has been seen to report an event once and then stop (a hang-up); if it ever drops one, a
     /// connection that has been quiet for a sweep is moved on within 200 ms instead of stalling
-    /// for good. It moves nothing in the normal case; when it does, the log says so.
+    /// for good. It moves nothing in the normal case; when it does, the log says so
+    /// (docs/libdispatch.md §3).
     private func nudge() {
         guard case .relaying = state, let clientToUpstream, let upstreamToClient else { return }
         let before = clientToUpstream.bytesForwarded + upstreamToClient.bytesForwarded

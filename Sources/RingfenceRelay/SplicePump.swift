@@ -34,7 +34,8 @@ final class SplicePump: Pump {
                     onProgress()
                 case .wouldBlock:
                     // The socket is drained — or the pipe's slots are full, in which case `flush`
-                    // pauses reading unless it can empty the pipe: a level-triggered source cannot spin.
+                    // pauses reading unless it can empty the pipe: a level-triggered source cannot spin
+                    // (docs/libdispatch.md §2).
                     return try flush()
                 }
                 let step = try flush()

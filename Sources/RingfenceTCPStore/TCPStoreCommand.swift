@@ -1,7 +1,8 @@
 /// A TCPStore request code (torch 2.x `QueryType`), and the fields each request carries after its code byte.
 ///
 /// The field layout is the whole request grammar the gate needs: a fixed list of head fields, and for
-/// the multi-key commands a repeated entry (one key, or a key and a value) that follows the count.
+/// the multi-key commands a repeated entry (one key, or a key and a value) that follows the count
+/// (docs/tcpstore.md §2, §3).
 public enum TCPStoreCommand: UInt8, CaseIterable, Hashable, Sendable {
     /// `u32 magic`; must be the connection's first command.
     case validate = 0

@@ -9,7 +9,8 @@
 ///
 /// Each byte is examined once (no re-parse from a request's start, unlike the libuv server), payloads
 /// are released as they stream past and never copied, and at most one partial fixed-size field (≤ 8
-/// bytes) is ever held back. After the first violation the gate stays failed.
+/// bytes) is ever held back. After the first violation the gate stays failed. The wire format, the
+/// backends' weaknesses and each rule: docs/tcpstore.md §2–§6.
 public struct TCPStoreGate: Sendable {
     /// The caps this gate enforces.
     public let limits: TCPStoreLimits

@@ -1,8 +1,8 @@
-/// A ZMTP command: the body of a frame with the COMMAND flag (RFC 23 and 37, zmtp.md §2–§5).
+/// A ZMTP command: the body of a frame with the COMMAND flag (RFC 23 and 37, docs/zmtp.md §2–§5).
 ///
 /// A body is a 1-byte name length (1–255), the name, then command-specific data. Names are matched
 /// exactly (as libzmq does); anything else parses as `.unknown`, which a peer may ignore after the
-/// handshake (libzmq silently drops it, zmtp.md §2).
+/// handshake (libzmq silently drops it, docs/zmtp.md §2).
 public enum Command: Hashable, Sendable {
     /// `READY`: the NULL handshake's only command, carrying metadata properties.
     case ready(properties: [Property])
@@ -29,7 +29,7 @@ public enum Command: Hashable, Sendable {
     /// length (1–255) and 4-byte big-endian value length (≤ 2^31−1) fit in what is left, with no
     /// trailing byte (as libzmq's `parse_metadata` does); for ERROR, that the reason fits exactly; for
     /// PING, that the 2-byte TTL is there (libzmq answers a shorter PING with 16 bytes of stale memory,
-    /// zmtp.md §5) and the context is at most 16 bytes; for PONG, that the context is at most 16 bytes.
+    /// docs/zmtp.md §5) and the context is at most 16 bytes; for PONG, that the context is at most 16 bytes.
     /// - Parameter body: The frame body, exactly.
     /// - Returns: The command.
     /// - Throws: `ZMTPError.malformedCommand`.
@@ -149,12 +149,13 @@ public enum Command: Hashable, Sendable {
     }
 
     /// `READY` with exactly one property, `Socket-Type` in its exact casing, as libzmq sends for
-    /// PUB, XPUB, SUB and XSUB (no `Identity`, zmtp.md §3): `04 19 05 'READY' 0B 'Socket-Type' 00 00 00 03 'SUB'`.
+    /// PUB, XPUB, SUB and XSUB (no `Identity`, docs/zmtp.md §3):
+    /// `04 19 05 'READY' 0B 'Socket-Type' 00 00 00 03 'SUB'`.
     public static func ready(socketType: SocketType) -> Command {
         .ready(properties: [Property(name: socketTypeProperty, value: Array(socketType.rawValue.utf8))])
     }
 
-    /// The Socket-Type property's name in the casing libzmq requires (zmtp.md §3).
+    /// The Socket-Type property's name in the casing libzmq requires (docs/zmtp.md §3).
     public static let socketTypeProperty = "Socket-Type"
 
     // MARK: - Parsing steps

@@ -1,4 +1,4 @@
-/// The header of a ZMTP frame: its flags and body size (RFC 23 §Framing, zmtp.md §2).
+/// The header of a ZMTP frame: its flags and body size (RFC 23 §Framing, docs/zmtp.md §2).
 ///
 /// A header is 2 bytes (flags, 1-byte size) or 9 bytes (flags with LONG, 8-byte big-endian size). The
 /// flags are MORE `0x01`, LONG `0x02` and COMMAND `0x04`; bits 3–7 are reserved.
@@ -44,11 +44,11 @@ public struct FrameHeader: Hashable, Sendable {
     /// Parses a header from the start of `bytes`, without allocating.
     ///
     /// Stricter than libzmq 4.3.4, which ignores reserved bits and glues a MORE command to the next frame
-    /// (zmtp.md §2). The long form is accepted for any size, as libzmq's decoder does.
+    /// (docs/zmtp.md §2). The long form is accepted for any size, as libzmq's decoder does.
     /// - Parameters:
     ///   - bytes: Received bytes starting at a frame boundary; bytes after the header are not looked at.
     ///   - maxSize: The largest body accepted. Checked here, from the header alone, so a hostile
-    ///     declared size never leads to an allocation (zmtp.md §8.1).
+    ///     declared size never leads to an allocation (docs/zmtp.md §8.1).
     /// - Returns: The header, or nil if `bytes` does not hold all of it yet (at most 9 bytes are needed).
     /// - Throws: `ZMTPError.reservedFlagBits`, `.moreOnCommand` (both known from the first byte),
     ///   `.sizeOutOfRange` for a LONG size ≥ 2^63, or `.frameTooLarge` for a size over `maxSize`.

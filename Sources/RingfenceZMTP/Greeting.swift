@@ -1,4 +1,4 @@
-/// The fixed 64-byte ZMTP 3.x greeting that opens every connection (zmtp.md §1).
+/// The fixed 64-byte ZMTP 3.x greeting that opens every connection (docs/zmtp.md §1).
 ///
 /// | offset | bytes | field |
 /// |---|---|---|
@@ -15,7 +15,7 @@ public struct Greeting: Hashable, Sendable {
     /// The greeting's length on the wire.
     public static let size = 64
 
-    /// The minor version: 0 (ZMTP 3.0) or 1 (3.1); libzmq 4.3.4 always advertises 1 (zmtp.md §1).
+    /// The minor version: 0 (ZMTP 3.0) or 1 (3.1); libzmq 4.3.4 always advertises 1 (docs/zmtp.md §1).
     public var minor: UInt8
     /// The major version: always 3 in what we send; a peer may advertise more (RFC 23: accept any ≥ 3.0).
     public var major: UInt8
@@ -40,7 +40,7 @@ public struct Greeting: Hashable, Sendable {
     /// as-server 0, zero filler.
     ///
     /// Send all 64 bytes at once when the connection opens: libzmq sends its greeting in three steps and
-    /// waits for ours, so a peer that waits for a whole greeting first would deadlock (zmtp.md §1).
+    /// waits for ours, so a peer that waits for a whole greeting first would deadlock (docs/zmtp.md §1).
     /// - Parameter minor: 1 for ZMTP 3.1; 0 to make a libzmq peer downgrade to 3.0 framing of subscriptions.
     /// - Returns: The 64 greeting bytes.
     public static func encoded(minor: UInt8 = 1) -> [UInt8] {

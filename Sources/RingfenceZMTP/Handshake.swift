@@ -1,5 +1,5 @@
 /// The NULL-mechanism handshake of one ZMTP connection, for either side, as an explicit state machine
-/// (zmtp.md §1, §3).
+/// (docs/zmtp.md §1, §3).
 ///
 /// `greeting` → `ready` → `done`: the peer's 64-byte greeting is read, then its READY command, which must
 /// carry a `Socket-Type` that `localType` accepts. Bytes after the READY belong to the data phase and
@@ -7,7 +7,7 @@
 ///
 /// Send `opening` (our greeting and READY together) as soon as the connection opens, whichever side
 /// connected: libzmq sends its greeting in steps and waits for ours, so a side that waited for a whole
-/// greeting would deadlock, and libzmq 4.3.4 sends its READY without waiting in either role (zmtp.md §1,
+/// greeting would deadlock, and libzmq 4.3.4 sends its READY without waiting in either role (docs/zmtp.md §1,
 /// §3). Send data only once `state` is `done`.
 ///
 /// Bytes are held only while a greeting or READY is split across `feed` calls (at most 64 bytes, or one
@@ -50,7 +50,7 @@ public struct Handshake: Sendable {
     /// - Parameters:
     ///   - localType: Our socket type (e.g. `.xpub` towards subscribers, `.xsub` towards a publisher).
     ///   - minor: The minor version to advertise; 0 makes a libzmq peer use the 3.0 subscription form.
-    ///   - maxCommandBytes: The cap on a command body during the handshake (zmtp.md §8.1).
+    ///   - maxCommandBytes: The cap on a command body during the handshake (docs/zmtp.md §8.1).
     public init(localType: SocketType, minor: UInt8 = 1, maxCommandBytes: Int = 4096) {
         precondition(maxCommandBytes >= 0, "maxCommandBytes cannot be negative")
         self.localType = localType

@@ -2,7 +2,7 @@
 ///
 /// On the wire: a 1-byte name length (1–255), the name, a 4-byte big-endian value length
 /// (0 … 2^31−1), the value. Names are case-insensitive by the spec, though libzmq 4.3.4 compares
-/// them exactly, so send the canonical casing (`Socket-Type`) and match any (zmtp.md §3).
+/// them exactly, so send the canonical casing (`Socket-Type`) and match any (docs/zmtp.md §3).
 public struct Property: Hashable, Sendable {
     /// The property name, e.g. `Socket-Type`, `Identity`, or an application's `X-…`.
     public var name: String

@@ -1,7 +1,7 @@
 /// A ZMQ socket type, as carried in the value of READY's `Socket-Type` property.
 ///
 /// The raw value is the exact text on the wire. Values compare exactly: libzmq checks them in upper
-/// case and rejects `sub` (zmtp.md §3), so `SocketType(rawValue: "sub") != .sub` and it accepts nothing.
+/// case and rejects `sub` (docs/zmtp.md §3), so `SocketType(rawValue: "sub") != .sub` and it accepts nothing.
 /// Any text can be represented, so a peer's READY always yields a type that can be logged and refused.
 public struct SocketType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     /// The type's name exactly as on the wire, e.g. `"SUB"`.
@@ -40,7 +40,7 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CustomStringConv
 
     /// Whether a peer of type `peer` may talk to a socket of this type.
     ///
-    /// The RFC 23 table, as libzmq 4.3.4 enforces it in `mechanism.cpp` check_socket_type (zmtp.md §3):
+    /// The RFC 23 table, as libzmq 4.3.4 enforces it in `mechanism.cpp` check_socket_type (docs/zmtp.md §3):
     /// PUB/XPUB ↔ SUB/XSUB, REQ ↔ REP/ROUTER, REP ↔ REQ/DEALER, DEALER ↔ REP/DEALER/ROUTER,
     /// ROUTER ↔ REQ/DEALER/ROUTER, PUSH ↔ PULL, PAIR ↔ PAIR. ZMTP 3.1's draft types accept nothing here.
     public func accepts(_ peer: SocketType) -> Bool {

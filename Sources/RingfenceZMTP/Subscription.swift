@@ -1,10 +1,10 @@
-/// A subscription change from a subscriber, in either of its wire forms (zmtp.md §4).
+/// A subscription change from a subscriber, in either of its wire forms (docs/zmtp.md §4).
 ///
 /// - ZMTP 3.0: a single-frame data message `01 topic` (subscribe) or `00 topic` (cancel).
 /// - ZMTP 3.1: a `SUBSCRIBE` or `CANCEL` command carrying the topic.
 ///
 /// A publisher must accept both forms under either negotiated version: libzmq XSUB forwards its
-/// application's `\x01topic` as a data message even to a 3.1 peer (zmtp.md §4).
+/// application's `\x01topic` as a data message even to a 3.1 peer (docs/zmtp.md §4).
 public enum Subscription: Hashable, Sendable {
     /// Subscribe to messages whose first frame starts with the topic (empty: everything).
     case subscribe([UInt8])
@@ -22,7 +22,7 @@ public enum Subscription: Hashable, Sendable {
     /// or 0 (cancel), followed by the topic.
     ///
     /// The caller checks that the message has one frame. An XPUB's application gets other upstream
-    /// messages as ordinary messages; a PUB drops them (zmtp.md §4).
+    /// messages as ordinary messages; a PUB drops them (docs/zmtp.md §4).
     /// - Returns: The subscription, or nil for an empty body or any other first byte.
     public static func fromMessage(_ body: UnsafeRawBufferPointer) -> Subscription? {
         guard let first = body.first else { return nil }
@@ -57,7 +57,7 @@ public enum Subscription: Hashable, Sendable {
     /// A `SUBSCRIBE`/`CANCEL` command when `peerMinor` ≥ 1, otherwise the 3.0 data message
     /// (`00 <size> 01 topic`), as libzmq SUB itself downgrades for a 3.0 peer. The frame is always well
     /// formed: sizes over 255 use the long form, unlike libzmq 4.3.4's encoder for topics of 246–255
-    /// bytes (zmtp.md §4), which is why topics should be capped at 245 bytes anyway.
+    /// bytes (docs/zmtp.md §4), which is why topics should be capped at 245 bytes anyway.
     /// - Parameter peerMinor: The peer's advertised minor version (pass our own when it is lower).
     /// - Returns: Header and body, ready to write.
     public func encodedFrame(peerMinor: UInt8) -> [UInt8] {

@@ -5,13 +5,13 @@
 /// `description` says what happened in plain words; any text that came from the peer is quoted and
 /// escaped, so it is safe to log.
 public enum ZMTPError: Error, Hashable, Sendable, CustomStringConvertible {
-    // MARK: Greeting (zmtp.md §1)
+    // MARK: Greeting (docs/zmtp.md §1)
 
     /// Greeting byte 0 is not the signature's `0xFF`: the peer does not speak ZMTP at all (an HTTP
     /// request, say). Known from the first byte.
     case notZMTP(firstByte: UInt8)
     /// Greeting byte 9 has its least significant bit clear: the peer speaks unversioned ZMTP 1.0,
-    /// which is refused (a downgrade, zmtp.md §8.4).
+    /// which is refused (a downgrade, docs/zmtp.md §8.4).
     case unversionedPeer(signatureEnd: UInt8)
     /// The greeting's major version is below 3 (ZMTP 2.0 or older).
     case unsupportedVersion(major: UInt8)
@@ -21,7 +21,7 @@ public enum ZMTPError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The greeting's as-server byte is not 0, which the NULL mechanism forbids (RFC 23).
     case asServerWithNull(UInt8)
 
-    // MARK: Framing (zmtp.md §2)
+    // MARK: Framing (docs/zmtp.md §2)
 
     /// A frame's flags byte sets one of the reserved bits 3–7 (libzmq ignores them; we refuse).
     case reservedFlagBits(flags: UInt8)
@@ -32,7 +32,7 @@ public enum ZMTPError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A frame declares a body over the caller's cap; refused from the header alone, before any body byte.
     case frameTooLarge(size: UInt64, cap: UInt64)
 
-    // MARK: Commands and the handshake (zmtp.md §3, §5)
+    // MARK: Commands and the handshake (docs/zmtp.md §3, §5)
 
     /// A command frame during the handshake declares a body over `Handshake`'s `maxCommandBytes`.
     case commandTooLarge(size: UInt64, cap: UInt64)
@@ -45,9 +45,9 @@ public enum ZMTPError: Error, Hashable, Sendable, CustomStringConvertible {
     case expectedReady(got: String)
     /// The peer sent ERROR during the handshake: it refuses us, with this reason.
     case peerError(reason: String)
-    /// The peer's READY has no `Socket-Type` property (libzmq accepts that; we require it, zmtp.md §3).
+    /// The peer's READY has no `Socket-Type` property (libzmq accepts that; we require it, docs/zmtp.md §3).
     case missingSocketType
-    /// The peer's READY carries a `Socket-Type` our local type does not accept (zmtp.md §3, table).
+    /// The peer's READY carries a `Socket-Type` our local type does not accept (docs/zmtp.md §3, table).
     case socketTypeMismatch(local: SocketType, peer: SocketType)
 
     /// What happened, in plain words, e.g. "frame of 4611686018427387904 bytes is over the 67108864-byte cap".
@@ -95,7 +95,7 @@ public enum ZMTPError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Nil for greeting errors (the peer is not in a ZMTP 3 NULL command phase, so it would not read an
     /// ERROR) and for the peer's own ERROR (never answer an ERROR with one). The reasons never echo
     /// peer-supplied bytes, are printable ASCII and at most 255 bytes (RFC 23 ERROR grammar). ERROR
-    /// belongs to the handshake: after it, libzmq silently drops commands it does not know (zmtp.md §2),
+    /// belongs to the handshake: after it, libzmq silently drops commands it does not know (docs/zmtp.md §2),
     /// so just close.
     public var errorReason: String? {
         switch self {

@@ -1,11 +1,11 @@
 import RingfenceZMTP
 import Testing
 
-/// Command bodies: golden frames from libzmq and the RFCs, every strictness rule, round trips (zmtp.md §2–§5).
+/// Command bodies: golden frames from libzmq and the RFCs, every strictness rule, round trips (docs/zmtp.md §2–§5).
 @Suite struct CommandTests {
     // MARK: - Golden frames
 
-    /// READY as libzmq 4.3.4 sends it for `type` (zmtp.md §3).
+    /// READY as libzmq 4.3.4 sends it for `type` (docs/zmtp.md §3).
     private func libzmqReady(_ type: String) -> [UInt8] {
         [0x04, UInt8(22 + type.utf8.count), 0x05] + ascii("READY") + [0x0B] + ascii("Socket-Type")
             + [0, 0, 0, UInt8(type.utf8.count)] + ascii(type)
@@ -134,7 +134,7 @@ import Testing
     }
 
     @Test func pingWithoutItsTwoTTLBytesIsRejected() {
-        // libzmq answers these with 16 bytes of stale memory (zmtp.md §5).
+        // libzmq answers these with 16 bytes of stale memory (docs/zmtp.md §5).
         expectMalformed(hex("04") + ascii("PING"), command: "PING")
         expectMalformed(hex("04") + ascii("PING") + hex("01"), command: "PING")
         #expect(throws: ZMTPError.malformedCommand(command: "PING", problem: "only 1 of the 2 TTL bytes")) {

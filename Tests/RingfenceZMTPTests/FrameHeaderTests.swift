@@ -1,7 +1,7 @@
 import RingfenceZMTP
 import Testing
 
-/// Frame headers: both forms, partial input, every rejection from the header alone, round trips (zmtp.md §2).
+/// Frame headers: both forms, partial input, every rejection from the header alone, round trips (docs/zmtp.md §2).
 @Suite struct FrameHeaderTests {
     private static let cap: UInt64 = 64 << 20
 

@@ -1,7 +1,7 @@
 import RingfenceZMTP
 import Testing
 
-/// The 64-byte greeting: golden bytes, and every way a peer's greeting is refused (zmtp.md §1).
+/// The 64-byte greeting: golden bytes, and every way a peer's greeting is refused (docs/zmtp.md §1).
 @Suite struct GreetingTests {
     /// libzmq 4.3.4's greeting as observed: padding `00 … 01` (routing id length + 1), version 3.1.
     private let libzmqGreeting = hex("ff 00 00 00 00 00 00 00 01 7f 03 01") + ascii("NULL") + zeros(16) + [0] + zeros(31)

@@ -2,7 +2,7 @@ import RingfenceZMTP
 import Testing
 
 /// The NULL handshake state machine: any chunking gives the same result, it stops exactly at the end of
-/// the peer's READY, and every refusal (zmtp.md §1, §3).
+/// the peer's READY, and every refusal (docs/zmtp.md §1, §3).
 @Suite struct HandshakeTests {
     /// What a handshake ended with after a stream, for comparing chunkings.
     private struct Outcome: Equatable {

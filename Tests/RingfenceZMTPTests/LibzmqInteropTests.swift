@@ -116,7 +116,7 @@ struct LibzmqInteropTests {
         #expect(handshake.state == .ready)
     }
 
-    /// libzmq closes when the first frame after the greeting is data rather than READY (zmtp.md §2),
+    /// libzmq closes when the first frame after the greeting is data rather than READY (docs/zmtp.md §2),
     /// and, as for any handshake failure after reading our whole opening, without flushing its greeting
     /// and READY: a session towards libzmq must expect a plain close, even before 64 bytes.
     @Test(arguments: [false, true])

@@ -1,7 +1,7 @@
 import RingfenceZMTP
 import Testing
 
-/// Socket types and the pairs libzmq accepts (zmtp.md §3).
+/// Socket types and the pairs libzmq accepts (docs/zmtp.md §3).
 @Suite struct SocketTypeTests {
     @Test func publishersAndSubscribersPair() {
         for publisher in [SocketType.pub, .xpub] {

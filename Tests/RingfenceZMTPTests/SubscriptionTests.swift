@@ -1,7 +1,7 @@
 import RingfenceZMTP
 import Testing
 
-/// Subscriptions in both wire forms, as libzmq 4.3.4 sends them (zmtp.md §4).
+/// Subscriptions in both wire forms, as libzmq 4.3.4 sends them (docs/zmtp.md §4).
 @Suite struct SubscriptionTests {
     @Test func zmtp30MessageForms() {
         #expect(Subscription.fromMessage(hex("01")) == .subscribe([]))
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func longTopicsAreWellFormedInBothForms() throws {
-        // libzmq 4.3.4 mis-frames 246–255-byte topics (zmtp.md §4); we must not.
+        // libzmq 4.3.4 mis-frames 246–255-byte topics (docs/zmtp.md §4); we must not.
         for count in [244, 245, 246, 254, 255, 256, 1000] {
             let subscription = Subscription.subscribe([UInt8](repeating: 0x74, count: count))
             #expect(try decode(subscription.encodedFrame(peerMinor: 0)) == subscription, "\(count)")

@@ -20,7 +20,7 @@ func ascii(_ text: String) -> [UInt8] { Array(text.utf8) }
 /// `count` zero bytes.
 func zeros(_ count: Int) -> [UInt8] { [UInt8](repeating: 0, count: count) }
 
-/// A 64-byte greeting with each field settable, defaulting to libzmq 4.3.4's own (zmtp.md §1).
+/// A 64-byte greeting with each field settable, defaulting to libzmq 4.3.4's own (docs/zmtp.md §1).
 func greetingBytes(
     first: UInt8 = 0xFF, padding: [UInt8] = hex("00 00 00 00 00 00 00 01"), signatureEnd: UInt8 = 0x7F,
     major: UInt8 = 3, minor: UInt8 = 1, mechanism: [UInt8] = ascii("NULL"), asServer: UInt8 = 0

@@ -222,7 +222,7 @@ class Reader:
 
 
 # --------------------------------------------------------------------------------------------
-# ZMTP by hand (zmtp.md §1-§4)
+# ZMTP by hand (docs/zmtp.md §1-§4)
 
 
 def greeting(minor: int = 1, major: int = 3, mechanism: bytes = b"NULL", as_server: int = 0) -> bytes:

@@ -1,5 +1,5 @@
-"""The command lines of the contract (DESIGN.md): `proxyctl check`, `proxyctl nft`, and proxyd's
-refusal of policies it cannot run. These need no namespace: nothing here touches nftables."""
+"""The command lines of the contract (README.md, "Commands"): `proxyctl check`, `proxyctl nft`,
+and proxyd's refusal of policies it cannot run. These need no namespace: nothing here touches nftables."""
 
 from __future__ import annotations
 

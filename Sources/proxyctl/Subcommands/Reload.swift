@@ -11,9 +11,10 @@ struct Reload: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Make the running proxyd apply its policy file again (or another one).",
         discussion: """
-            The daemon parses and validates the file, works out the difference, replaces the nftables \
-            table in one transaction, then updates its guards in place. Connections of peers the new \
-            policy no longer allows are closed and listed; all others carry on. On any error nothing \
+            The daemon parses and validates the file, works out the difference, changes the nftables \
+            table in place (only the set elements that differ; chains rewritten when guards change), \
+            then updates its guards in place. Connections of peers the new policy no longer allows \
+            are closed and listed; all others carry on. On any error nothing \
             changes and every problem is printed as FILE:LINE:COL: key.path: message (exit 1).
             """)
 
