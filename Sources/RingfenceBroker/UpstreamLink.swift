@@ -36,7 +36,6 @@ final class UpstreamLink: @unchecked Sendable {
     /// The subscriptions to send on (re)connecting.
     var subscriptions: () -> [[UInt8]] = { [] }
     private(set) var messagesIn: UInt64 = 0
-    private(set) var reconnects: UInt64 = 0
     /// Handshakes with the engine that completed.
     private(set) var connects: UInt64 = 0
 
@@ -211,7 +210,6 @@ final class UpstreamLink: @unchecked Sendable {
         connection?.close(reset: true)
         connection = nil
         state = .waiting
-        reconnects += 1
         if wasReady {
             logger.warning(
                 "upstream lost; reconnecting",
