@@ -21,7 +21,6 @@ final class Broker: @unchecked Sendable {
     /// The guard's totals, less what live subscribers have moved and what the upstream link
     /// counts itself (messages, connects): `snapshot` adds those.
     var counters = GuardCounters()
-    private(set) var oversizedMessages: UInt64 = 0
 
     init(loop: EventLoop, guardName: String, logger: Logger, admission: Admission, limits: BrokerLimits) {
         self.loop = loop
@@ -149,7 +148,6 @@ final class Broker: @unchecked Sendable {
     /// A message over max_message_bytes was read past: every subscriber that might have wanted
     /// it loses it, and is treated as overflowing (evicted, or its drop counted).
     private func oversized(_ bytes: Int) {
-        oversizedMessages += 1
         logger.error(
             "upstream message over max_message_bytes: not delivered",
             metadata: ["guard": "\(guardName)", "bytes": "\(bytes)", "max_message_bytes": "\(limits.maxMessageBytes)"])
