@@ -2,7 +2,8 @@
 ///
 /// The gate checks every length and count field against these caps as soon as the field is complete,
 /// before any of its bytes are released, so a client can never make the server allocate or wait for
-/// more than the caps allow. A negative cap behaves like zero.
+/// more than the caps allow. A negative cap behaves like zero. The policy's keys set them, and
+/// refuses any above the libuv server's own (docs/tcpstore.md §5).
 public struct TCPStoreLimits: Hashable, Sendable {
     /// The largest key (string field) in bytes; a longer key is a `keyTooLong` violation.
     public var maxKeyBytes: Int
@@ -19,10 +20,6 @@ public struct TCPStoreLimits: Hashable, Sendable {
         self.maxValueBytes = maxValueBytes
         self.maxKeys = maxKeys
     }
-
-    /// The caps torch 2.x's libuv server applies itself (`MAX_STRING_LEN` 8192, `MAX_PAYLOAD_LEN`
-    /// 8 MiB, `MAX_KEY_COUNT` 131072), as a ceiling for policies that do not choose their own.
-    public static let torchLibuv = TCPStoreLimits(maxKeyBytes: 8192, maxValueBytes: 8 << 20, maxKeys: 131_072)
 
     /// `maxKeyBytes` as an unsigned cap for comparing with wire lengths (negative becomes 0).
     var keyCap: UInt64 { UInt64(clamping: maxKeyBytes) }
