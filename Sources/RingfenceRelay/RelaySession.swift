@@ -266,6 +266,11 @@ final class RelaySession: @unchecked Sendable {
             bytesFromPeer: bytesFromClient, bytesToPeer: bytesToClient)
     }
 
+    /// For the log: the TCPStore requests the gate passed whole, or nil without a gate.
+    private var gatedCommands: Logger.MetadataValue? {
+        (clientToUpstream as? GatedPump).map { "\($0.gate.commands)" }
+    }
+
     private func log(_ ending: Ending) {
         var metadata: Logger.Metadata = [
             "guard": "\(context.guardName)", "peer": "\(peer.address)", "upstream": "\(upstreamAddress)",
@@ -292,9 +297,11 @@ final class RelaySession: @unchecked Sendable {
         case .violation(let violation):
             metadata["rule"] = "\(violation.rule.rawValue)"
             metadata["detail"] = "\(violation.description)"
+            metadata["commands"] = gatedCommands
             context.logger.warning("connection closed: protocol violation", metadata: metadata)
         case .timeout(let rule):
             metadata["rule"] = "\(rule)"
+            metadata["commands"] = gatedCommands
             context.logger.warning("connection closed: timeout", metadata: metadata)
         }
     }

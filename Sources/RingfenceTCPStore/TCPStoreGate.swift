@@ -20,7 +20,8 @@ public struct TCPStoreGate: Sendable {
     public private(set) var released: UInt64 = 0
     /// Whether a VALIDATE with the right magic has been seen, so the relay can enforce a handshake deadline.
     public private(set) var isValidated = false
-    /// Number of complete requests seen (VALIDATE included).
+    /// Number of complete requests seen (VALIDATE included); the relay logs it when it closes a
+    /// connection for a violation or a timeout (`commands=`): 0 is a scanner, more a client gone wrong.
     public private(set) var commands: UInt64 = 0
 
     /// Where the parser is.
@@ -31,8 +32,6 @@ public struct TCPStoreGate: Sendable {
     private var fieldValue: UInt64 = 0
     /// How many bytes of the fixed field being read have arrived.
     private var fieldFilled = 0
-    /// Complete requests by command code.
-    private var countsByCode = [UInt64](repeating: 0, count: TCPStoreCommand.allCases.count)
     /// `limits` as unsigned caps, computed once.
     private let keyCap: UInt64, valueCap: UInt64, countCap: UInt64
 
@@ -57,11 +56,6 @@ public struct TCPStoreGate: Sendable {
     /// The violation that failed the gate, or nil while the stream is well-formed.
     public var violation: TCPStoreViolation? {
         if case .failed(let violation) = state { violation } else { nil }
-    }
-
-    /// How many complete requests of `command` were seen.
-    public func count(of command: TCPStoreCommand) -> UInt64 {
-        countsByCode[Int(command.rawValue)]
     }
 
     /// Feeds the next bytes of the client's stream.
@@ -178,7 +172,6 @@ public struct TCPStoreGate: Sendable {
             state = .readingField(field, plan)
         } else {
             commands += 1
-            countsByCode[Int(plan.command.rawValue)] += 1
             state = .expectingCode
         }
     }

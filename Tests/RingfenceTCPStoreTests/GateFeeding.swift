@@ -96,3 +96,21 @@ let standardChunkings: [Chunking] = [
 
 /// Limits roomy enough for every sample request.
 let roomyLimits = TCPStoreLimits(maxKeyBytes: 4096, maxValueBytes: 4 << 20, maxKeys: 64)
+
+/// Complete requests by command, as a gate fed `bytes` one byte at a time sees them: the byte fed
+/// at a request boundary is the request's code, and the request is complete when `commands` grows.
+/// The gate counts only the total; tests count by command this way. Stops at a violation.
+func completedRequests(in bytes: [UInt8], limits: TCPStoreLimits) -> [TCPStoreCommand: UInt64] {
+    var gate = TCPStoreGate(limits: limits)
+    var counts: [TCPStoreCommand: UInt64] = [:]
+    var current: TCPStoreCommand?
+    bytes.withUnsafeBytes { all in
+        for index in all.indices {
+            if !gate.isMidCommand { current = TCPStoreCommand(rawValue: all[index]) }
+            let before = gate.commands
+            guard gate.feed(UnsafeRawBufferPointer(rebasing: all[index..<index + 1])) == nil else { return }
+            if gate.commands > before, let current { counts[current, default: 0] += 1 }
+        }
+    }
+    return counts
+}

@@ -70,10 +70,11 @@ def raw_connection(env: Env) -> socket.socket:
     return env.topo.connect(env.topo.peer_ok, HOST_V4, STORE_PORT, timeout=3)
 
 
-def assert_closed_for(env: Env, payload: bytes, rule: str, *, pause_then: bytes = b"") -> tuple[str, float]:
+def assert_closed_for(env: Env, payload: bytes, rule: str, *, pause_then: bytes = b"",
+                      **logged: str) -> tuple[str, float]:
     """Sends `payload` on a fresh connection (then, after 0.2 s, `pause_then`), and checks the
-    connection is closed within CLOSE_WITHIN, the violation is logged with `rule`, and the
-    others carry on."""
+    connection is closed within CLOSE_WITHIN, the violation is logged with `rule` (and the
+    `logged` fields), and the others carry on."""
     since = env.proxyd.log_size()
     s = raw_connection(env)
     send_ignoring_reset(s, payload)
@@ -82,7 +83,7 @@ def assert_closed_for(env: Env, payload: bytes, rule: str, *, pause_then: bytes 
         send_ignoring_reset(s, pause_then)
     how, elapsed = wait_closed(s, CLOSE_WITHIN)
     s.close()
-    wait_event(env.proxyd, VIOLATION, since, guard="store", peer=OK_V4, rule=rule)
+    wait_event(env.proxyd, VIOLATION, since, guard="store", peer=OK_V4, rule=rule, **logged)
     assert_others_carry_on(env)
     return how, elapsed
 
@@ -104,6 +105,13 @@ def test_command_before_validate_is_closed_and_never_reaches_the_store(env):
 def test_unknown_command_code_after_validate_is_closed(env):
     """A valid VALIDATE, then command byte 0x63 (no such query type): rule=unknown-command."""
     assert_closed_for(env, msg_validate() + b"\x63", "unknown-command")
+
+
+def test_violation_log_counts_the_requests_that_passed(env):
+    """The violation line says how many requests passed whole first (`commands=`): none for a
+    wrong magic, two for VALIDATE and PING before an unknown code."""
+    assert_closed_for(env, bytes.fromhex("00efbeadde"), "validate-magic", commands="0")
+    assert_closed_for(env, msg_validate() + msg_ping(7) + b"\x63", "unknown-command", commands="2")
 
 
 def test_key_longer_than_max_key_bytes_is_closed(env):
