@@ -151,12 +151,12 @@ final class UpstreamLink: @unchecked Sendable {
             } catch {
                 return fail("handshake: \(error)")
             }
-            guard handshake.state == .done, let minor = handshake.peerMinor else {
+            guard handshake.state == .done, let minor = handshake.negotiatedMinor else {
                 state = .handshaking(handshake, since: since)
                 return
             }
             state = .ready(peerMinor: minor)
-            becameReady(minor: minor)
+            becameReady(minor: minor, engineType: handshake.peerType)
             rest = UnsafeRawBufferPointer(rebasing: bytes[consumed...])
         }
         guard isReady, !rest.isEmpty else { return }
@@ -169,13 +169,13 @@ final class UpstreamLink: @unchecked Sendable {
         handle(events)
     }
 
-    private func becameReady(minor: UInt8) {
+    private func becameReady(minor: UInt8, engineType: SocketType?) {
         let subscriptions = subscriptions()
         logger.info(
             "upstream connected",
             metadata: [
                 "guard": "\(guardName)", "upstream": "\(address.map { "\($0)" } ?? "")", "zmtp": "3.\(minor)",
-                "subscriptions": "\(subscriptions.count)",
+                "subscriptions": "\(subscriptions.count)", "socket_type": "\(engineType.map { "\($0)" } ?? "")",
             ])
         connects += 1
         backoff = .milliseconds(100)

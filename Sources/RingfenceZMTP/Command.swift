@@ -21,7 +21,7 @@ public enum Command: Hashable, Sendable {
     case unknown(name: String)
 
     /// The largest PING/PONG context: 16 bytes (RFC 37).
-    public static let maxPingContextCount = 16
+    static let maxPingContextCount = 16
 
     /// Parses a command body, strictly.
     ///
@@ -78,8 +78,8 @@ public enum Command: Hashable, Sendable {
         }
     }
 
-    /// The body's length in bytes, as `encodedBody()` would produce it.
-    public var encodedBodyCount: Int {
+    /// The body's length in bytes, as `appendBody(to:)` writes it.
+    var encodedBodyCount: Int {
         let data = switch self {
         case .ready(let properties): properties.reduce(0) { $0 + $1.encodedCount }
         case .error(let reason): 1 + min(reason.utf8.count, 255)
@@ -91,19 +91,11 @@ public enum Command: Hashable, Sendable {
         return 1 + name.utf8.count + data
     }
 
-    /// The body bytes: name length, name, data.
+    /// Appends the body bytes (name length, name, data) to `bytes`.
     ///
     /// An ERROR reason is cut to its first 255 bytes. Preconditions: the name is 1–255 bytes, property
     /// names 1–255 bytes and values < 2^31 bytes, PING/PONG contexts ≤ 16 bytes.
-    public func encodedBody() -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(encodedBodyCount)
-        appendBody(to: &bytes)
-        return bytes
-    }
-
-    /// Appends the body bytes to `bytes`; see `encodedBody()`.
-    public func appendBody(to bytes: inout [UInt8]) {
+    func appendBody(to bytes: inout [UInt8]) {
         let name = name.utf8
         precondition((1...255).contains(name.count), "a command name is 1 to 255 bytes")
         bytes.append(UInt8(name.count))
@@ -139,24 +131,15 @@ public enum Command: Hashable, Sendable {
         return bytes
     }
 
-    /// The value of READY's `Socket-Type` property, its name matched case-insensitively (RFC 23); nil if
-    /// absent or if this is not a READY. With several, the first.
-    public var socketType: SocketType? {
-        guard case .ready(let properties) = self,
-              let property = properties.first(where: { $0.hasName(Self.socketTypeProperty) })
-        else { return nil }
-        return SocketType(rawValue: String(decoding: property.value, as: UTF8.self))
-    }
-
     /// `READY` with exactly one property, `Socket-Type` in its exact casing, as libzmq sends for
     /// PUB, XPUB, SUB and XSUB (no `Identity`, docs/zmtp.md §3):
     /// `04 19 05 'READY' 0B 'Socket-Type' 00 00 00 03 'SUB'`.
-    public static func ready(socketType: SocketType) -> Command {
+    static func ready(socketType: SocketType) -> Command {
         .ready(properties: [Property(name: socketTypeProperty, value: Array(socketType.rawValue.utf8))])
     }
 
     /// The Socket-Type property's name in the casing libzmq requires (docs/zmtp.md §3).
-    public static let socketTypeProperty = "Socket-Type"
+    static let socketTypeProperty = "Socket-Type"
 
     // MARK: - Parsing steps
 

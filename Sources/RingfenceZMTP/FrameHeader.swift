@@ -16,25 +16,24 @@ public struct FrameHeader: Hashable, Sendable {
     public var encodedCount: Int
 
     /// The MORE flag bit.
-    public static let moreFlag: UInt8 = 0x01
+    @usableFromInline
+    static let moreFlag: UInt8 = 0x01
     /// The LONG flag bit: an 8-byte size follows.
-    public static let longFlag: UInt8 = 0x02
+    @usableFromInline
+    static let longFlag: UInt8 = 0x02
     /// The COMMAND flag bit.
-    public static let commandFlag: UInt8 = 0x04
+    @usableFromInline
+    static let commandFlag: UInt8 = 0x04
     /// Bits 3–7, which must be zero.
-    public static let reservedFlags: UInt8 = 0xF8
+    @usableFromInline
+    static let reservedFlags: UInt8 = 0xF8
     /// The largest size ZMTP allows: 2^63 − 1.
-    public static let maxSize: UInt64 = (1 << 63) - 1
-
-    /// Creates a header; `encodedCount` is that of the shortest encoding (what `encode` sends).
-    @inlinable
-    public init(more: Bool, isCommand: Bool, size: UInt64) {
-        self.init(more: more, isCommand: isCommand, size: size, encodedCount: size <= 255 ? 2 : 9)
-    }
+    @usableFromInline
+    static let maxSize: UInt64 = (1 << 63) - 1
 
     /// Creates a header with an explicit encoded length (a peer may send a small size in the long form).
-    @inlinable
-    public init(more: Bool, isCommand: Bool, size: UInt64, encodedCount: Int) {
+    @usableFromInline
+    init(more: Bool, isCommand: Bool, size: UInt64, encodedCount: Int) {
         self.more = more
         self.isCommand = isCommand
         self.size = size
@@ -102,12 +101,6 @@ public struct FrameHeader: Hashable, Sendable {
             bytes.append(flags)
             appendBigEndian(UInt64(size), to: &bytes)
         }
-    }
-
-    /// This header's encoding, in its shortest form.
-    public func encoded() -> [UInt8] {
-        precondition(size <= UInt64(Int.max), "size \(size) cannot be encoded on this platform")
-        return Self.encode(size: Int(size), more: more, command: isCommand)
     }
 }
 

@@ -11,21 +11,21 @@
 /// | 33–63 | 31 | filler |
 ///
 /// Only the NULL mechanism is supported: the broker authenticates peers by address, not by ZMTP security.
-public struct Greeting: Hashable, Sendable {
+struct Greeting: Hashable, Sendable {
     /// The greeting's length on the wire.
-    public static let size = 64
+    static let size = 64
 
     /// The minor version: 0 (ZMTP 3.0) or 1 (3.1); libzmq 4.3.4 always advertises 1 (docs/zmtp.md §1).
-    public var minor: UInt8
+    var minor: UInt8
     /// The major version: always 3 in what we send; a peer may advertise more (RFC 23: accept any ≥ 3.0).
-    public var major: UInt8
+    var major: UInt8
     /// The security mechanism without its NUL padding: always `"NULL"` once parsed.
-    public var mechanism: String
+    var mechanism: String
     /// The as-server flag: always false once parsed (NULL forbids it).
-    public var asServer: Bool
+    var asServer: Bool
 
     /// Creates a greeting value; defaults are ours (3.1, NULL, client).
-    public init(major: UInt8 = 3, minor: UInt8 = 1, mechanism: String = "NULL", asServer: Bool = false) {
+    init(major: UInt8 = 3, minor: UInt8 = 1, mechanism: String = "NULL", asServer: Bool = false) {
         self.major = major
         self.minor = minor
         self.mechanism = mechanism
@@ -43,7 +43,7 @@ public struct Greeting: Hashable, Sendable {
     /// waits for ours, so a peer that waits for a whole greeting first would deadlock (docs/zmtp.md §1).
     /// - Parameter minor: 1 for ZMTP 3.1; 0 to make a libzmq peer downgrade to 3.0 framing of subscriptions.
     /// - Returns: The 64 greeting bytes.
-    public static func encoded(minor: UInt8 = 1) -> [UInt8] {
+    static func encoded(minor: UInt8 = 1) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: size)
         bytes[0] = 0xFF
         bytes[signatureEndOffset] = 0x7F
@@ -60,7 +60,7 @@ public struct Greeting: Hashable, Sendable {
     /// for whichever of those bytes are present. The padding is never interpreted (RFC 23).
     /// - Parameter bytes: The greeting's first 1 to 64 bytes (more are ignored).
     /// - Throws: `ZMTPError.notZMTP`, `.unversionedPeer` or `.unsupportedVersion`.
-    public static func checkPrefix(_ bytes: UnsafeRawBufferPointer) throws(ZMTPError) {
+    static func checkPrefix(_ bytes: UnsafeRawBufferPointer) throws(ZMTPError) {
         guard let first = bytes.first else { return }
         guard first == 0xFF else { throw .notZMTP(firstByte: first) }
         if bytes.count > signatureEndOffset {
@@ -81,7 +81,7 @@ public struct Greeting: Hashable, Sendable {
     /// - Parameter bytes: Exactly `Greeting.size` bytes.
     /// - Returns: The greeting, with the peer's version.
     /// - Throws: A greeting `ZMTPError`.
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(ZMTPError) -> Greeting {
+    static func parse(_ bytes: UnsafeRawBufferPointer) throws(ZMTPError) -> Greeting {
         precondition(bytes.count == size, "a greeting is \(size) bytes, got \(bytes.count)")
         try checkPrefix(bytes)
         let mechanism = UnsafeRawBufferPointer(rebasing: bytes[mechanismOffset..<mechanismOffset + mechanismLength])

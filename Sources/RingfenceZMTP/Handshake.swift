@@ -24,25 +24,23 @@ public struct Handshake: Sendable {
     }
 
     /// Our socket type, announced in our READY and checked against the peer's.
-    public let localType: SocketType
+    let localType: SocketType
     /// The minor version we advertise: 1 (ZMTP 3.1) or 0 (3.0).
-    public let localMinor: UInt8
+    let localMinor: UInt8
     /// The largest command body accepted before the handshake is done (a READY is about 25 bytes).
-    public let maxCommandBytes: Int
+    let maxCommandBytes: Int
     /// The bytes to send at once when the connection opens: our 64-byte greeting, then our READY frame.
     public let opening: [UInt8]
     /// Where the handshake is.
     public private(set) var state: State = .greeting
     /// The peer's minor version, once its greeting has been read.
-    public private(set) var peerMinor: UInt8?
+    private(set) var peerMinor: UInt8?
     /// The peer's major version (3, or more from a newer peer), once its greeting has been read.
-    public private(set) var peerMajor: UInt8?
+    private(set) var peerMajor: UInt8?
     /// The peer's socket type, once its READY has been validated.
     public private(set) var peerType: SocketType?
-    /// All the properties of the peer's READY, once it has been validated.
-    public private(set) var peerProperties: [Property] = []
     /// The error that failed the handshake, if one did; `feed` throws it again.
-    public private(set) var failure: ZMTPError?
+    private(set) var failure: ZMTPError?
     /// A greeting or READY frame that is split across `feed` calls, so far.
     private var pending: [UInt8] = []
 
@@ -99,7 +97,7 @@ public struct Handshake: Sendable {
     }
 
     /// Feeds bytes received from the peer from an array; see `feed(_:)` for buffers.
-    public mutating func feed(_ bytes: [UInt8]) throws(ZMTPError) -> Int {
+    mutating func feed(_ bytes: [UInt8]) throws(ZMTPError) -> Int {
         try withBytes(bytes) { bytes throws(ZMTPError) in try feed(bytes) }
     }
 
@@ -184,7 +182,6 @@ public struct Handshake: Sendable {
             let type = SocketType(rawValue: String(decoding: property.value, as: UTF8.self))
             guard localType.accepts(type) else { throw .socketTypeMismatch(local: localType, peer: type) }
             peerType = type
-            peerProperties = properties
             state = .done
         case .error(let reason):
             throw .peerError(reason: reason)

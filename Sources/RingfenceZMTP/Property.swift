@@ -10,16 +10,16 @@ public struct Property: Hashable, Sendable {
     public var value: [UInt8]
 
     /// The largest value length the wire format allows: 2^31 − 1.
-    public static let maxValueCount = Int(Int32.max)
+    static let maxValueCount = Int(Int32.max)
 
     /// Creates a property.
-    public init(name: String, value: [UInt8]) {
+    init(name: String, value: [UInt8]) {
         self.name = name
         self.value = value
     }
 
     /// Whether this property's name is `other`, ignoring ASCII case (RFC 23: names are case-insensitive).
-    public func hasName(_ other: String) -> Bool {
+    func hasName(_ other: String) -> Bool {
         name.utf8.elementsEqual(other.utf8) { asciiLowercased($0) == asciiLowercased($1) }
     }
 

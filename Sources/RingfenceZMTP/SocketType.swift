@@ -43,7 +43,7 @@ public struct SocketType: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// The RFC 23 table, as libzmq 4.3.4 enforces it in `mechanism.cpp` check_socket_type (docs/zmtp.md §3):
     /// PUB/XPUB ↔ SUB/XSUB, REQ ↔ REP/ROUTER, REP ↔ REQ/DEALER, DEALER ↔ REP/DEALER/ROUTER,
     /// ROUTER ↔ REQ/DEALER/ROUTER, PUSH ↔ PULL, PAIR ↔ PAIR. ZMTP 3.1's draft types accept nothing here.
-    public func accepts(_ peer: SocketType) -> Bool {
+    func accepts(_ peer: SocketType) -> Bool {
         switch self {
         case .pub, .xpub: peer == .sub || peer == .xsub
         case .sub, .xsub: peer == .pub || peer == .xpub

@@ -45,7 +45,7 @@ public enum Subscription: Hashable, Sendable {
     }
 
     /// The change as a command (the ZMTP 3.1 form).
-    public var command: Command {
+    var command: Command {
         switch self {
         case .subscribe(let topic): .subscribe(topic: topic)
         case .cancel(let topic): .cancel(topic: topic)

@@ -46,7 +46,7 @@ import Testing
     func multipartMessagesArriveWholeWhateverTheReadSizes(step: Int) throws {
         let big = (0..<(300 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let stream = Self.frame(Array("pickle".utf8), more: true) + Self.frame(big, more: true) + Self.frame([])
-            + Self.frame(Subscription.subscribe(Array("t".utf8)).command.encodedBody(), command: true)
+            + Subscription.subscribe(Array("t".utf8)).encodedFrame(peerMinor: 1)
             + Self.frame([1, 2, 3])
         var reader = MessageReader(maxFrameBytes: 1 << 20, maxMessageBytes: 1 << 20, skipsOversized: false)
         let events = try Self.read(stream, step: step, reader: &reader)

@@ -1,5 +1,6 @@
-import RingfenceZMTP
 import Testing
+
+@testable import RingfenceZMTP
 
 /// Command bodies: golden frames from libzmq and the RFCs, every strictness rule, round trips (docs/zmtp.md §2–§5).
 @Suite struct CommandTests {

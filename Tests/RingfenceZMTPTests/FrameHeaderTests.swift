@@ -1,5 +1,6 @@
-import RingfenceZMTP
 import Testing
+
+@testable import RingfenceZMTP
 
 /// Frame headers: both forms, partial input, every rejection from the header alone, round trips (docs/zmtp.md §2).
 @Suite struct FrameHeaderTests {

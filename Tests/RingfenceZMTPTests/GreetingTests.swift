@@ -1,5 +1,6 @@
-import RingfenceZMTP
 import Testing
+
+@testable import RingfenceZMTP
 
 /// The 64-byte greeting: golden bytes, and every way a peer's greeting is refused (docs/zmtp.md §1).
 @Suite struct GreetingTests {

@@ -1,6 +1,7 @@
 import CZeroMQ
-import RingfenceZMTP
 import Testing
+
+@testable import RingfenceZMTP
 
 /// The codec against the real libzmq 4.3.4 over loopback TCP, in both directions. Every blocking call is
 /// bounded (2-second socket timeouts), so a failure fails fast instead of hanging.

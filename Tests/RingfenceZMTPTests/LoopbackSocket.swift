@@ -1,7 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import RingfenceZMTP
+
+@testable import RingfenceZMTP
 
 /// A failed socket call in a test, with its errno.
 struct SocketFailure: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
-import RingfenceZMTP
 import Testing
+
+@testable import RingfenceZMTP
 
 /// Socket types and the pairs libzmq accepts (docs/zmtp.md §3).
 @Suite struct SocketTypeTests {

@@ -1,5 +1,6 @@
-import RingfenceZMTP
 import Testing
+
+@testable import RingfenceZMTP
 
 /// Subscriptions in both wire forms, as libzmq 4.3.4 sends them (docs/zmtp.md §4).
 @Suite struct SubscriptionTests {

@@ -1,4 +1,4 @@
-import RingfenceZMTP
+@testable import RingfenceZMTP
 
 /// Bytes from hexadecimal text such as `"ff 00 7f"` (spaces ignored).
 func hex(_ text: String) -> [UInt8] {

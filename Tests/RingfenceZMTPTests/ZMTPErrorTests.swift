@@ -1,5 +1,6 @@
-import RingfenceZMTP
 import Testing
+
+@testable import RingfenceZMTP
 
 /// Error sentences and ERROR reasons.
 @Suite struct ZMTPErrorTests {

@@ -115,3 +115,15 @@ def test_repeated_subscribe_from_one_subscriber_counts_once_and_one_cancel_remov
     writer.send(b"abc-1")
     assert raw.quiet_for(0.3), f"received after its one CANCEL: {raw.buf!r}"
     assert_alive(d)
+
+
+def test_upstream_connected_line_names_the_version_and_the_engines_socket_type(topo, peers):
+    """When the first subscriber arrives the broker connects to the engine's libzmq XPUB, and
+    says so with what the handshake established: the version both sides speak (3.1: libzmq
+    always offers it) and the engine's Socket-Type (XPUB)."""
+    writer, d = writer_and_broker(topo, peers)
+    Reader(peers, topo.peer_ok, writer.port, topics=[b"ab"], name="sub31")
+    assert writer.wait_subs(1, WITHIN) == [b"\x01ab"]
+    found = events(d, "upstream connected", guard=GUARD, zmtp="3.1", socket_type="XPUB")
+    assert len(found) == 1, d.log()[-3000:]
+    assert_alive(d)
