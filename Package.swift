@@ -147,6 +147,12 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // What the unit test targets share (a seeded random generator); no module of Sources uses it.
+        .target(
+            name: "RingfenceTestSupport",
+            path: "Tests/RingfenceTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "RingfenceAddressesTests",
             dependencies: ["RingfenceAddresses"],
@@ -165,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceTCPStoreTests",
-            dependencies: ["RingfenceTCPStore"],
+            dependencies: ["RingfenceTCPStore", "RingfenceTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -185,7 +191,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceZMTPTests",
-            dependencies: ["RingfenceZMTP", "CZeroMQ"],
+            dependencies: ["RingfenceZMTP", "CZeroMQ", "RingfenceTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import RingfenceTCPStore
+import RingfenceTestSupport
 import Testing
 
 /// How a test splits a stream into `feed` calls.
@@ -24,7 +25,7 @@ enum Chunking: Hashable, CustomStringConvertible {
     /// The chunk sizes for a stream of `total` bytes.
     func sizes(total: Int) -> [Int] {
         var sizes: [Int] = []
-        var rng = SplitMix64(seed: { if case .random(let seed, _) = self { seed } else { 0 } }())
+        var rng = SeededRandom(seed: { if case .random(let seed, _) = self { seed } else { 0 } }())
         var left = total
         while left > 0 {
             let size: Int

@@ -1,4 +1,5 @@
 import RingfenceTCPStore
+import RingfenceTestSupport
 
 /// A test-only TCPStore request encoder: builds the exact bytes a torch 2.x client sends, and records
 /// where each request starts and where each length or count field sits (for corruption tests).
@@ -103,7 +104,7 @@ struct TCPStoreEncoder {
     }
 
     /// A random well-formed request within `limits` (a VALIDATE with the right magic is among them).
-    mutating func random(using rng: inout SplitMix64, within limits: TCPStoreLimits) {
+    mutating func random(using rng: inout SeededRandom, within limits: TCPStoreLimits) {
         func randomKey() -> String {
             // Mostly short keys, sometimes exactly at the cap.
             let length = Int.random(in: 0...8, using: &rng) == 0 ? limits.maxKeyBytes : Int.random(in: 0...24, using: &rng)

@@ -1,3 +1,4 @@
+import RingfenceTestSupport
 import Testing
 
 @testable import RingfenceZMTP
