@@ -38,10 +38,11 @@ public struct Firewall {
         case tableReplaced = "table replaced"
     }
 
-    /// Makes the kernel's table enforce `policy`, in one transaction, disturbing as little as
-    /// it can: with the same table and the same skeleton (only allowlists differ), only the set
-    /// elements that differ from what the kernel holds (`NFTNetlink`); with the same table, chain
-    /// by chain (`restructure`); on the first load or a new table name, by replacing the table.
+    /// Makes the kernel's table enforce `policy`, disturbing as little as it can, each step in
+    /// one transaction: with the same table and the same skeleton (only allowlists differ), only
+    /// the set elements that differ from what the kernel holds (`NFTNetlink`); with the same
+    /// table, chain by chain (`restructure`, three transactions); on the first load or a new
+    /// table name, by replacing the table.
     /// Each in-place way assumes the kernel's table has `previous`'s chains and sets; if the
     /// kernel refuses it (the table was changed by hand), the next way is tried, down to
     /// replacing the table whole.
