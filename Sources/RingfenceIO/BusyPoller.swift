@@ -1,7 +1,8 @@
-/// Busy polling for one connection: after bytes move, its owner's `turn` (non-blocking reads)
-/// runs again and again on the loop, with the connection's read sources suspended, until
-/// `window` passes without activity; then the sources resume and `turn` runs once more, for
-/// what arrived in between.
+/// Busy polling for one connection: after bytes move, a turn — one read attempt on each of its
+/// channels (`Channel.readNow()`, which runs the owner's `onReadable`) — runs again and again on
+/// the loop, with the channels' read sources suspended, until `window` passes without activity;
+/// then the sources resume and one more turn runs, for what arrived in between. It is one of the
+/// ways a `Channel` gets a read attempt (see `Channel`), not a separate read path.
 ///
 /// Why: Dispatch hands each socket event from its epoll thread to a worker thread, and on a
 /// small VM those wake-ups cost more than relaying a small message does (two context switches
@@ -27,7 +28,6 @@ public final class BusyPoller: @unchecked Sendable {
     public let mode: Mode
     private let loop: EventLoop
     private let channels: () -> [Channel]
-    private let turn: () -> Void
     private var lastActivity = ContinuousClock.now
     /// `.wait`: the descriptors a turn sleeps on, taken when polling starts (not per turn: the
     /// turns are the hot path).
@@ -37,17 +37,18 @@ public final class BusyPoller: @unchecked Sendable {
 
     /// - Parameters:
     ///   - window: how long to poll after the last activity; zero: never.
-    ///   - channels: the channels whose read sources polling replaces.
-    ///   - turn: one non-blocking read attempt on each of them; it reports bytes with `activity()`.
-    public init(
-        window: Duration, mode: Mode = .spin, loop: EventLoop, channels: @escaping () -> [Channel],
-        turn: @escaping () -> Void
-    ) {
+    ///   - channels: the channels whose read sources polling replaces, read in this order each
+    ///     turn; their owners report bytes with `activity()`.
+    public init(window: Duration, mode: Mode = .spin, loop: EventLoop, channels: @escaping () -> [Channel]) {
         self.window = window
         self.mode = mode
         self.loop = loop
         self.channels = channels
-        self.turn = turn
+    }
+
+    /// One read attempt on each channel.
+    private func turn() {
+        for channel in channels() { channel.readNow() }
     }
 
     /// Bytes moved now: poll on for `window` from here, starting if not polling.

@@ -3,6 +3,17 @@ import Dispatch
 /// A non-blocking socket or pipe end registered with one loop: its descriptor, and a read and
 /// a write Dispatch source that the owner turns on and off.
 ///
+/// It is also the one place that decides when the owner's `onReadable` runs, so that every
+/// owner (the relay's pumps, `Connection`, listeners) waits for bytes the same way. A read
+/// attempt comes from the read source; from `setReading(true)`, which always schedules one
+/// (libdispatch's epoll backend reports a hang-up once and then stops watching the descriptor,
+/// so bytes left queued while reading was off would otherwise never be read); from
+/// `readAgain()`, which an owner calls when it stopped early with bytes possibly queued (its
+/// per-wake-up bound, fair to the loop's other work); from `nudge()`, the periodic safety net;
+/// and from `BusyPoller` turns while the read source is suspended for polling. Every one of them
+/// runs on the loop, and none runs once the channel is closed, so a late attempt can never touch
+/// a descriptor number that has since been reused. See docs/libdispatch.md.
+///
 /// Dispatch on Linux is level-triggered, so a source whose event cannot be served (a full
 /// buffer, nothing to write) must be switched off or it spins. The descriptor is closed only in
 /// the sources' cancel handlers, after both have run (closing earlier lets the number be reused
@@ -13,6 +24,10 @@ public final class Channel: @unchecked Sendable {
     public let loop: EventLoop
     private let readSource: any DispatchSourceRead
     private let writeSource: any DispatchSourceWrite
+    private let onReadable: () -> Void
+    private let onWritable: () -> Void
+    /// A `readAgain()` attempt is queued on the loop (at most one at a time).
+    private var attemptQueued = false
     public private(set) var isReading = false
     public private(set) var isWriting = false
     public private(set) var isClosed = false
@@ -29,6 +44,8 @@ public final class Channel: @unchecked Sendable {
     public init(fd: Int32, loop: EventLoop, onReadable: @escaping () -> Void, onWritable: @escaping () -> Void) {
         self.fd = fd
         self.loop = loop
+        self.onReadable = onReadable
+        self.onWritable = onWritable
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
         writeSource = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
         readSource.setEventHandler(handler: onReadable)
@@ -51,10 +68,44 @@ public final class Channel: @unchecked Sendable {
         updateReadSource()
     }
 
+    /// Turns reading on or off (the owner's backpressure). Turning it on schedules a read
+    /// attempt as well (see the type's comment: bytes may be queued behind a hang-up that
+    /// libdispatch has already reported).
     public func setReading(_ on: Bool) {
         guard !isClosed, on != isReading else { return }
         isReading = on
         updateReadSource()
+        if on { readAgain() }
+    }
+
+    /// Schedules one read attempt on the loop: the owner stopped reading early (its bound per
+    /// wake-up, or reading was paused) with bytes possibly still queued. Runs `onReadable` unless,
+    /// by then, the channel is closed, not reading, or polled (a poll turn reads anyway).
+    /// Attempts asked for while one is queued fold into it.
+    public func readAgain() {
+        guard !isClosed, !attemptQueued else { return }
+        attemptQueued = true
+        loop.execute { [weak self] in
+            guard let self else { return }
+            attemptQueued = false
+            guard !isPolled else { return }
+            readNow()
+        }
+    }
+
+    /// One read attempt now, whatever the read source says (a busy-poll turn, a nudge): runs
+    /// `onReadable` if the channel is open and reading.
+    public func readNow() {
+        guard !isClosed, isReading else { return }
+        onReadable()
+    }
+
+    /// One write attempt (if writing is on) and one read attempt (if reading is on) now,
+    /// whatever the Dispatch sources say: a safety net against a missed event, for an owner's
+    /// periodic sweep. It moves nothing in the normal case.
+    public func nudge() {
+        if !isClosed, isWriting { onWritable() }
+        readNow()
     }
 
     private func updateReadSource() {

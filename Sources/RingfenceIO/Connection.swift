@@ -17,9 +17,16 @@ import Glibc
 /// own buffer (`readTarget`).
 /// `write` refuses what would take the queue past `writeLimit`,
 /// so the owner decides what overflow means (drop, disconnect); `onDrained` says when the queue
-/// has emptied. Half-close: `shutdownWrite()` sends a FIN once the queue is flushed. Like the
-/// relay's pumps, a read is re-attempted by the connection itself after reading was paused, as
-/// libdispatch reports a hang-up only once (docs/libdispatch.md §3). Confined to its loop.
+/// has emptied. Half-close: `shutdownWrite()` sends a FIN once the queue is flushed. When reads
+/// are attempted — after a pause, after the per-wake-up bound, on a nudge, while busy polling —
+/// is its `Channel`'s business, the same as for the relay's pumps. Confined to its loop.
+///
+/// Why the relay's pumps are not strategies of this type: a connection is one socket whose bytes
+/// pass through user space (read into a buffer for the owner; writes from a queue of shared
+/// buffers, which a fan-out needs), while a pump joins two sockets and, spliced, keeps the
+/// payload in a kernel pipe. Folding the two together would put a pipe and a second socket into
+/// every broker subscriber, or a user-space copy into every relayed byte; what they share, the
+/// waiting for bytes, lives in `Channel` and `BusyPoller`.
 public final class Connection: @unchecked Sendable {
     public let loop: EventLoop
     /// The most bytes the write queue may hold.
@@ -88,8 +95,7 @@ public final class Connection: @unchecked Sendable {
     private func makePoller() {
         poller?.stop()
         poller = BusyPoller(
-            window: busyPoll, mode: busyPollMode, loop: loop, channels: { [unowned self] in [channel] },
-            turn: { [unowned self] in readAvailable() })
+            window: busyPoll, mode: busyPollMode, loop: loop, channels: { [unowned self] in [channel] })
     }
 
     /// Turns reading on or off (backpressure from the owner). On the loop.
@@ -97,7 +103,6 @@ public final class Connection: @unchecked Sendable {
         guard !isClosed, !inputEnded, on != channel.isReading else { return }
         if !on { poller?.stop() }
         channel.setReading(on)
-        if on { loop.execute { [weak self] in self?.readAvailable() } }
     }
 
     /// Queues `bytes`, writing at once what the socket takes.
@@ -164,8 +169,10 @@ public final class Connection: @unchecked Sendable {
     /// safety net against a missed event (see the relay's sweep), for an owner's periodic check.
     public func nudge() {
         guard !isClosed else { return }
-        if queuedBytes > 0 { flushQueue() }
-        readAvailable()
+        // Writes queued with `flush: false` are flushed too (the channel only retries a write it
+        // is waiting on).
+        if queuedBytes > 0, !channel.isWriting { flushQueue() }
+        channel.nudge()
     }
 
     /// Writes what the socket takes of the queue now (after writes queued with `flush: false`).
@@ -230,7 +237,7 @@ public final class Connection: @unchecked Sendable {
             }
         }
         // More may be queued: another turn, fair to the loop's other connections.
-        loop.execute { [weak self] in self?.readAvailable() }
+        channel.readAgain()
     }
 
     private func flushQueue() {

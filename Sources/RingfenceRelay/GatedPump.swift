@@ -32,7 +32,7 @@ final class GatedPump: Pump {
                     break
                 }
                 if attempts == 4 {
-                    kick()
+                    source.readAgain()
                     break
                 }
                 attempts += 1

@@ -17,12 +17,14 @@ enum PumpStep {
 /// One direction of a relayed connection: from `source`'s read side to `destination`'s write
 /// side through a bounded buffer, with backpressure (a full buffer stops reading the source).
 ///
-/// A pump never waits for its read source to fire for bytes that may already be queued: once a
-/// socket has seen a hang-up, libdispatch's epoll backend reports it once and then stops watching
-/// the descriptor, so bytes left behind (by backpressure, or by the per-wake-up bound) would
-/// never be read. Whenever a pump stops reading with bytes possibly queued and later can take
-/// more, it asks for another read attempt through `kick`, which the session schedules on the loop
-/// (docs/libdispatch.md §3).
+/// A pump never waits for its read source to fire for bytes that may already be queued (once a
+/// socket has seen a hang-up, libdispatch reports it once and then stops watching the
+/// descriptor): turning its source's reading back on schedules a read attempt, and a pump that
+/// stops at its per-wake-up bound asks for another with `source.readAgain()`. Both are the
+/// `Channel`'s, shared with `Connection` (see `Channel`, and docs/libdispatch.md §3).
+///
+/// Pumps stay a small class hierarchy apart from `Connection`: a pump joins two sockets, and the
+/// spliced one keeps the payload in a kernel pipe (see `Connection` for why they are not one type).
 class Pump {
     let source: Channel
     let destination: Channel
@@ -31,8 +33,6 @@ class Pump {
     private var shutDown = false
     /// Bytes delivered to the destination so far.
     var bytesForwarded: UInt64 = 0
-    /// Schedules a read attempt on the loop (set by the session).
-    var kick: () -> Void = {}
     /// Called as bytes arrive, for activity tracking (set by the session).
     var onProgress: () -> Void = {}
 
@@ -41,9 +41,9 @@ class Pump {
         self.destination = destination
     }
 
+    /// Starts reading the source (which schedules the first read attempt).
     func start() {
         source.setReading(true)
-        kick()
     }
 
     /// Reads what the source has and passes it on. Overridden.
@@ -67,15 +67,13 @@ class Pump {
         return .ok
     }
 
-    /// Everything read has been written: read on (with a fresh attempt, in case reading was paused
-    /// while bytes were queued), or, once the source has ended, shut the destination's write side.
+    /// Everything read has been written: read on (turning reading back on schedules a fresh
+    /// attempt, in case bytes were queued while it was paused), or, once the source has ended,
+    /// shut the destination's write side.
     func drained() -> PumpStep {
         destination.setWriting(false)
         if !sourceEnded {
-            if !source.isReading {
-                source.setReading(true)
-                kick()
-            }
+            source.setReading(true)
             return .ok
         }
         if !shutDown {

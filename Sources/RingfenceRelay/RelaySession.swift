@@ -128,31 +128,13 @@ final class RelaySession: @unchecked Sendable {
             return close(.resources("pipe: \(error)"))
         }
         // After bytes move, both sockets are polled for busy_poll (see BusyPoller).
+        // Each turn reads the client, then the upstream (their channels' read handlers).
         poller = BusyPoller(
             window: context.settings.busyPoll, loop: loop,
-            channels: { [unowned self] in [client, upstream] },
-            turn: { [unowned self] in
-                guard case .relaying = state else { return }
-                handle(clientToUpstream?.sourceReadable())
-                handle(upstreamToClient?.sourceReadable())
-            })
+            channels: { [unowned self] in [client, upstream] })
         context.logger.debug(
             "connection relayed",
             metadata: ["guard": "\(context.guardName)", "peer": "\(peer.address)", "upstream": "\(upstreamAddress)"])
-        // A kick runs later: by then the session may have closed and its descriptors' numbers been
-        // reused, so it touches nothing unless the session is still relaying.
-        clientToUpstream?.kick = { [unowned self] in
-            loop.execute { [weak self] in
-                guard let self, case .relaying = state else { return }
-                handle(clientToUpstream?.sourceReadable())
-            }
-        }
-        upstreamToClient?.kick = { [unowned self] in
-            loop.execute { [weak self] in
-                guard let self, case .relaying = state else { return }
-                handle(upstreamToClient?.sourceReadable())
-            }
-        }
         clientToUpstream?.start()
         upstreamToClient?.start()
     }
@@ -212,9 +194,8 @@ final class RelaySession: @unchecked Sendable {
     private func nudge() {
         guard case .relaying = state, let clientToUpstream, let upstreamToClient else { return }
         let before = clientToUpstream.bytesForwarded + upstreamToClient.bytesForwarded
-        for pump in [clientToUpstream, upstreamToClient] {
-            if pump.destination.isWriting { handle(pump.destinationWritable()) }
-            handle(pump.sourceReadable())
+        for channel in [client, upstream] {
+            channel?.nudge()
             guard case .relaying = state else { return }
         }
         let moved = clientToUpstream.bytesForwarded + upstreamToClient.bytesForwarded - before

@@ -42,7 +42,7 @@ final class SplicePump: Pump {
                 guard case .ok = step, inPipe == 0 else { return step }
             }
             // Bytes may still be queued: take another turn later, fair to the loop's other connections.
-            kick()
+            source.readAgain()
             return .ok
         } catch {
             return .failed(error)
