@@ -45,10 +45,11 @@ public final class MetricsExposition: Sendable {
 
     public init() {
         factory = RingfenceMetricsFactory(registry: registry)
-        reloadsApplied = Counter(label: MetricFamily.reloads.name, dimensions: [("result", "applied")], factory: factory)
-        reloadsRefused = Counter(label: MetricFamily.reloads.name, dimensions: [("result", "refused")], factory: factory)
-        kicks = Counter(label: MetricFamily.kicks.name, factory: factory)
-        bansIssued = Counter(label: MetricFamily.bansIssued.name, factory: factory)
+        let reloads = MetricFamily.reloads.name
+        reloadsApplied = CoreMetrics.Counter(label: reloads, dimensions: [("result", "applied")], factory: factory)
+        reloadsRefused = CoreMetrics.Counter(label: reloads, dimensions: [("result", "refused")], factory: factory)
+        kicks = CoreMetrics.Counter(label: MetricFamily.kicks.name, factory: factory)
+        bansIssued = CoreMetrics.Counter(label: MetricFamily.bansIssued.name, factory: factory)
         publisher = Mutex(MetricsPublisher(factory: factory))
     }
 
