@@ -28,6 +28,18 @@ def start(topo, text: str, writer: Writer, **kwargs):
     return d
 
 
+def relay_and_subscribe(topo, writer: Writer):
+    """From peer_ok: a connection relayed through guard store (one echoed ping) and a ZMTP
+    subscriber to guard bus that the engine has seen subscribe; both returned, open."""
+    relayed = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
+    relayed.sendall(b"ping")
+    assert recv_exactly(relayed, 4) == b"ping"
+    sub = ZmtpPeer(topo, topo.peer_ok, writer.port).open()
+    sub.sendall(subscribe_cmd(b""))
+    assert writer.wait_subs(1, 10) == [b"\x01"]
+    return relayed, sub
+
+
 def test_control_socket_refuses_other_users_and_survives_garbage_oversized_and_silent_clients(topo, peers):
     """The socket is mode 0600. proxyctl run as nobody is refused by the file mode with a clear
     message; with the mode opened to 0666 the daemon itself refuses nobody (peer credentials)
@@ -75,12 +87,7 @@ def test_status_and_peers_print_tables_and_a_clear_message_when_no_daemon_runs(t
     topo.echo_server(STORE_PORT)
     writer = Writer(peers, topo.host)
     d = start(topo, two_guard_policy(writer.port, store_protocol="none"), writer)
-    relayed = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
-    relayed.sendall(b"ping")
-    assert recv_exactly(relayed, 4) == b"ping"
-    sub = ZmtpPeer(topo, topo.peer_ok, writer.port).open()
-    sub.sendall(subscribe_cmd(b""))
-    assert writer.wait_subs(1, 10) == [b"\x01"]
+    relayed, sub = relay_and_subscribe(topo, writer)
 
     table = proxyctl(d, "status")
     assert table.returncode == 0, table
@@ -205,12 +212,7 @@ def test_metrics_peer_series_leave_with_their_peer_and_daemon_events_count_as_th
     text = two_guard_policy(writer.port, store_protocol="none", daemon={"metrics_listen": f"{HOST_V4}:{METRICS_PORT}"})
     d = start(topo, text, writer)
     wait_event(d, "metrics listening")
-    relayed = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
-    relayed.sendall(b"ping")
-    assert recv_exactly(relayed, 4) == b"ping"
-    sub = ZmtpPeer(topo, topo.peer_ok, writer.port).open()
-    sub.sendall(subscribe_cmd(b""))
-    assert writer.wait_subs(1, 10) == [b"\x01"]
+    relayed, sub = relay_and_subscribe(topo, writer)
 
     m = scrape(topo)
     for guard in (STORE_GUARD, BUS_GUARD):
