@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries, behind module maps only: no logic lives here.
@@ -104,12 +106,15 @@ let package = Package(
             swiftSettings: dataPath
         ),
         // The control plane: the control socket's JSON protocol (request, reply, status), its
-        // server and client, and the Prometheus metrics endpoint.
+        // server and client, and the Prometheus metrics endpoint (swift-metrics counters and
+        // gauges in a swift-prometheus registry).
         .target(
             name: "RingfenceControl",
             dependencies: [
                 "RingfenceIO", "CRingfenceLinux", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -120,6 +125,7 @@ let package = Package(
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
                 "RingfenceControl", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -196,7 +202,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceControlTests",
-            dependencies: ["RingfenceControl", "RingfenceIO", "RingfenceAddresses"],
+            dependencies: [
+                "RingfenceControl", "RingfenceIO", "RingfenceAddresses",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import Metrics
 import RingfenceAddresses
 import RingfenceBroker
 import RingfenceControl
@@ -44,6 +45,8 @@ public final class Daemon: @unchecked Sendable {
     private var signalSources: [any DispatchSourceSignal] = []
     var controlServer: ControlServer?
     var metricsServer: MetricsServer?
+    /// The `/metrics` page's registry, and the counters of the daemon's events in it.
+    let metrics = MetricsExposition()
     let notifier: SystemdNotifier?
     var watchdog: (any DispatchSourceTimer)?
 
@@ -122,12 +125,14 @@ public final class Daemon: @unchecked Sendable {
                 policy = next
                 policyPath = source
                 reloadsApplied += 1
+                metrics.reloadsApplied.increment()
                 logPolicy(next, event: "policy reloaded", report: report)
             }
             return .success(report)
         } catch {
             if !dryRun {
                 reloadsRefused += 1
+                metrics.reloadsRefused.increment()
                 logger.error("reload refused; the policy in force stays", metadata: ["policy": "\(source)"])
                 for line in error.description.split(separator: "\n") {
                     logger.error("\(line)", metadata: ["policy": "\(source)"])

@@ -138,10 +138,7 @@ extension Daemon {
             snapshot.status = guardStatus(snapshot)
             snapshots.append(snapshot)
         }
-        let fence = MetricsExposition.Fence(
-            guards: guardStatuses(), bans: banCount(), kicks: kicks, bansIssued: bansIssued)
-        return MetricsExposition.render(
-            guards: snapshots, reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused, fence: fence)
+        return metrics.render(guards: snapshots, fence: MetricsExposition.Fence(guards: guardStatuses(), bans: banCount()))
     }
 
     /// READY=1 with a status line, and the watchdog's timer if systemd asked for one.

@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import Metrics
 import RingfenceAddresses
 import RingfenceControl
 import RingfenceFirewall
@@ -84,6 +85,7 @@ extension Daemon {
                     code: error.kind == .banConflict ? "ban-conflict" : "firewall-error", message: error.description))
             }
             bansIssued += 1
+            metrics.bansIssued.increment()
             ban = BanStatus(peer: "\(block)", expiresInSeconds: duration.inSeconds)
         }
         let set = AddressSet([block])
@@ -111,6 +113,7 @@ extension Daemon {
             }
         }
         kicks += 1
+        metrics.kicks.increment()
         logger.warning(
             "peer kicked",
             metadata: [

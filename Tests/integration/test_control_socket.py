@@ -28,6 +28,18 @@ def start(topo, text: str, writer: Writer, **kwargs):
     return d
 
 
+def relay_and_subscribe(topo, writer: Writer):
+    """From peer_ok: a connection relayed through guard store (one echoed ping) and a ZMTP
+    subscriber to guard bus that the engine has seen subscribe; both returned, open."""
+    relayed = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
+    relayed.sendall(b"ping")
+    assert recv_exactly(relayed, 4) == b"ping"
+    sub = ZmtpPeer(topo, topo.peer_ok, writer.port).open()
+    sub.sendall(subscribe_cmd(b""))
+    assert writer.wait_subs(1, 10) == [b"\x01"]
+    return relayed, sub
+
+
 def test_control_socket_refuses_other_users_and_survives_garbage_oversized_and_silent_clients(topo, peers):
     """The socket is mode 0600. proxyctl run as nobody is refused by the file mode with a clear
     message; with the mode opened to 0666 the daemon itself refuses nobody (peer credentials)
@@ -75,12 +87,7 @@ def test_status_and_peers_print_tables_and_a_clear_message_when_no_daemon_runs(t
     topo.echo_server(STORE_PORT)
     writer = Writer(peers, topo.host)
     d = start(topo, two_guard_policy(writer.port, store_protocol="none"), writer)
-    relayed = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
-    relayed.sendall(b"ping")
-    assert recv_exactly(relayed, 4) == b"ping"
-    sub = ZmtpPeer(topo, topo.peer_ok, writer.port).open()
-    sub.sendall(subscribe_cmd(b""))
-    assert writer.wait_subs(1, 10) == [b"\x01"]
+    relayed, sub = relay_and_subscribe(topo, writer)
 
     table = proxyctl(d, "status")
     assert table.returncode == 0, table
@@ -99,8 +106,8 @@ def test_status_and_peers_print_tables_and_a_clear_message_when_no_daemon_runs(t
         assert "Traceback" not in gone.stderr
 
 
-def scrape(topo) -> dict[tuple[str, tuple], float]:
-    """GET /metrics from the host namespace; samples by (name, sorted labels)."""
+def raw_scrape(topo) -> str:
+    """GET /metrics from the host namespace: the page's text (the reply must be 200)."""
     s = new_socket(topo.host, socket.AF_INET)
     s.settimeout(5)
     s.connect((HOST_V4, METRICS_PORT))
@@ -111,8 +118,13 @@ def scrape(topo) -> dict[tuple[str, tuple], float]:
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK") and b"text/plain; version=0.0.4" in head, head
+    return body.decode()
+
+
+def scrape(topo) -> dict[tuple[str, tuple], float]:
+    """GET /metrics from the host namespace; samples by (name, sorted labels)."""
     samples = {}
-    for family in text_string_to_metric_families(body.decode()):
+    for family in text_string_to_metric_families(raw_scrape(topo)):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
@@ -185,6 +197,47 @@ def test_metrics_parse_as_prometheus_text_and_count_what_was_sent_across_reloads
     assert metric(after_restart, "ringfence_guard_peer_received_bytes_total", guard=STORE_GUARD) == len(payload)
     assert metric(after_restart, "ringfence_reloads_total", result="applied") == 2
     assert guard_status(d, STORE_GUARD)["counters"]["accepted"] == 1
+    assert_alive(d)
+
+
+def test_metrics_peer_series_leave_with_their_peer_and_daemon_events_count_as_they_happen(topo, peers):
+    """/metrics with a relayed connection and a subscriber from peer_ok: each guard has
+    ringfence_peer_connections{peer=peer_ok} = 1, and every family has a HELP line. `proxyctl
+    kick peer_ok` closes both: the peer's series leave the page (only connected peers have
+    series), ringfence_kicks_total is 1 and ringfence_bans_total 0. A reload of a broken policy
+    is refused and counted: ringfence_reloads_total{result="refused"} = 1, applied still 0."""
+    narrow_host_port_range(topo)
+    topo.echo_server(STORE_PORT)
+    writer = Writer(peers, topo.host)
+    text = two_guard_policy(writer.port, store_protocol="none", daemon={"metrics_listen": f"{HOST_V4}:{METRICS_PORT}"})
+    d = start(topo, text, writer)
+    wait_event(d, "metrics listening")
+    relayed, sub = relay_and_subscribe(topo, writer)
+
+    m = scrape(topo)
+    for guard in (STORE_GUARD, BUS_GUARD):
+        assert metric(m, "ringfence_peer_connections", guard=guard, peer=OK_V4) == 1
+    assert metric(m, "ringfence_kicks_total") == 0
+    body = raw_scrape(topo)
+    for family in text_string_to_metric_families(body):
+        assert family.documentation, f"{family.name} has no HELP line"
+
+    assert proxyctl(d, "kick", OK_V4).returncode == 0
+    deadline = time.monotonic() + 5
+    while True:
+        after = scrape(topo)
+        peer_series = [key for key in after if key[0].startswith("ringfence_peer_") and ("peer", OK_V4) in key[1]]
+        if not peer_series or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert peer_series == [], peer_series
+    assert metric(after, "ringfence_kicks_total") == 1 and metric(after, "ringfence_bans_total") == 0
+
+    topo.write_policy(text + "\n[[guard]]\nname = 1\n")
+    assert reload(d)["ok"] is False
+    refused = scrape(topo)
+    assert metric(refused, "ringfence_reloads_total", result="refused") == 1
+    assert metric(refused, "ringfence_reloads_total", result="applied") == 0
     assert_alive(d)
 
 
