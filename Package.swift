@@ -49,6 +49,9 @@ let package = Package(
 
         // Pure value types: IP addresses, CIDRs, interval sets.
         .target(name: "RingfenceAddresses", swiftSettings: strict),
+        // The status and report value types the data plane, the control server and proxyctl
+        // share, and the enums of their wire values (cut and denial reasons, error codes, states).
+        .target(name: "RingfenceStatus", swiftSettings: strict),
         // The TOML policy: parse, validate, report every problem with its position.
         .target(
             name: "RingfencePolicy",
@@ -88,7 +91,7 @@ let package = Package(
             name: "RingfenceRelay",
             dependencies: [
                 "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -98,17 +101,24 @@ let package = Package(
             name: "RingfenceBroker",
             dependencies: [
                 "RingfenceIO", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: dataPath
         ),
-        // The control plane: the control socket's JSON protocol (request, reply, status), its
-        // server and client, and the Prometheus metrics endpoint.
+        // The control protocol: requests, replies, errors, their JSON codec, and the client.
         .target(
             name: "RingfenceControl",
             dependencies: [
-                "RingfenceIO", "CRingfenceLinux", .product(name: "Logging", package: "swift-log"),
+                "RingfenceStatus", "RingfenceIO", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        // The control plane's servers: the control socket and the Prometheus metrics endpoint.
+        .target(
+            name: "RingfenceControlServer",
+            dependencies: [
+                "RingfenceControl", "RingfenceStatus", "RingfenceIO", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -118,7 +128,7 @@ let package = Package(
             name: "RingfenceDaemon",
             dependencies: [
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceControl", "RingfenceControlServer", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -135,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "proxyctl",
             dependencies: [
-                "RingfencePolicy", "RingfenceFirewall", "RingfenceControl",
+                "RingfenceStatus", "RingfenceControl", "RingfencePolicy", "RingfenceFirewall",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -190,7 +200,15 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceControlTests",
-            dependencies: ["RingfenceControl", "RingfenceIO", "RingfenceAddresses"],
+            dependencies: ["RingfenceControl", "RingfenceStatus"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceControlServerTests",
+            dependencies: [
+                "RingfenceControlServer", "RingfenceControl", "RingfenceStatus", "RingfenceIO", "RingfenceAddresses",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

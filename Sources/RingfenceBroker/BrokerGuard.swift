@@ -2,7 +2,7 @@ import Dispatch
 import Logging
 import RingfenceAddresses
 import RingfenceAdmission
-import RingfenceControl
+import RingfenceStatus
 import RingfenceIO
 import RingfencePolicy
 import SystemPackage
@@ -117,17 +117,17 @@ public final class BrokerGuard: @unchecked Sendable {
         admission.audit = next.mode == .audit
         admission.limits = Self.admissionLimits(nextSettings)
         loop.queue.sync { [broker] in broker.update(limits: BrokerLimits(nextSettings)) }
-        return close(reason: "not-allowed", log: "no longer allowed by the policy", byReload: true) { !next.admits($0) }
+        return close(reason: .notAllowed, log: "no longer allowed by the policy", byReload: true) { !next.admits($0) }
     }
 
     /// Closes the subscribers of peers in `block` (`proxyctl kick`). Returns once done.
     public func kick(_ block: AddressSet) -> [ReloadReport.Cut] {
-        close(reason: "kicked", log: "kicked by proxyctl", byReload: false) { block.contains($0) }
+        close(reason: .kicked, log: "kicked by proxyctl", byReload: false) { block.contains($0) }
     }
 
     /// Closes, on the broker's loop, the subscribers whose peer address `matches`, and lists them.
     private func close(
-        reason: String, log: String, byReload: Bool, where matches: @escaping @Sendable (IPAddress) -> Bool
+        reason: CutReason, log: String, byReload: Bool, where matches: @escaping @Sendable (IPAddress) -> Bool
     ) -> [ReloadReport.Cut] {
         let name = spec.name
         return loop.queue.sync { [broker] in
@@ -145,8 +145,8 @@ public final class BrokerGuard: @unchecked Sendable {
     public func snapshot() -> GuardSnapshot {
         let totals = admission.totals
         let base = GuardStatus(
-            name: spec.name, kind: spec.kind.rawValue, port: spec.ports[0], listenPort: settings.listenPort,
-            state: listeners.isEmpty ? "stopped" : "running", upstream: .init(state: "idle", address: nil),
+            name: spec.name, kind: .zmqXPUB, port: spec.ports[0], listenPort: settings.listenPort,
+            state: listeners.isEmpty ? .stopped : .running, upstream: .init(state: .idle, address: nil),
             connections: 0, maxConnections: settings.maxSubscribers, queuedMessages: 0, queuedBytes: 0,
             counters: GuardCounters())
         return loop.queue.sync { [broker] in

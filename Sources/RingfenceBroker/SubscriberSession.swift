@@ -1,6 +1,6 @@
 import Dispatch
 import DequeModule
-import RingfenceControl
+import RingfenceStatus
 import RingfenceIO
 import RingfenceZMTP
 

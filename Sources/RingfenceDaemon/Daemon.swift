@@ -3,10 +3,12 @@ import Logging
 import RingfenceAddresses
 import RingfenceBroker
 import RingfenceControl
+import RingfenceControlServer
 import RingfenceFirewall
 import RingfenceIO
 import RingfencePolicy
 import RingfenceRelay
+import RingfenceStatus
 
 #if canImport(Glibc)
 import Glibc
@@ -220,7 +222,7 @@ public final class Daemon: @unchecked Sendable {
             guard let service = services[spec.name] else { continue }
             for connection in service.snapshot().connections {
                 if let address = IPAddress(connection.peer), !spec.admits(address) {
-                    cut.append(ReloadReport.Cut(connection, reason: "not-allowed"))
+                    cut.append(ReloadReport.Cut(connection, reason: .notAllowed))
                 }
             }
         }

@@ -1,9 +1,11 @@
 import Dispatch
 import Logging
 import RingfenceControl
+import RingfenceControlServer
 import RingfenceFirewall
 import RingfenceIO
 import RingfencePolicy
+import RingfenceStatus
 
 #if canImport(Glibc)
 import Glibc
@@ -63,7 +65,7 @@ extension Daemon {
             return ControlReply(ok: true, peers: peers())
         case .reload:
             if let path = request.policy, !path.hasPrefix("/") {
-                return .failure(ControlError(code: "bad-request", message: "policy '\(path)' must be an absolute path"))
+                return .failure(ControlError(code: .badRequest, message: "policy '\(path)' must be an absolute path"))
             }
             logger.info(
                 request.dryRun == true ? "control: dry-run reload" : "control: reloading",
@@ -101,11 +103,11 @@ extension Daemon {
                 status = guardStatus(service.snapshot())
             } else {
                 status = GuardStatus(
-                    name: item.name, kind: item.kind.rawValue, port: item.ports.first ?? 0, listenPort: 0,
-                    state: "kernel", upstream: .init(state: "none", address: nil), connections: 0, maxConnections: 0,
+                    name: item.name, kind: GuardKind(rawValue: item.kind.rawValue) ?? .firewall, port: item.ports.first ?? 0, listenPort: 0,
+                    state: .kernel, upstream: .init(state: .none, address: nil), connections: 0, maxConnections: 0,
                     queuedMessages: 0, queuedBytes: 0, counters: GuardCounters(), ports: item.ports)
             }
-            status.mode = item.mode.rawValue
+            status.mode = item.mode == .audit ? .audit : .enforce
             if case .host(let settings) = item.settings { status.publicPorts = settings.publicPorts }
             status.fenceRefused = counters[NameScheme.refusedCounter(item.name)] ?? 0
             status.fenceAudited = counters[NameScheme.auditedCounter(item.name)] ?? 0
@@ -162,11 +164,11 @@ extension DaemonError {
         switch self {
         case .policy(let error):
             return ControlError(
-                code: "policy-refused", message: "\(path): policy refused; the policy in force stays",
+                code: .policyRefused, message: "\(path): policy refused; the policy in force stays",
                 details: error.diagnostics.map { "\($0)" })
         case .firewall, .guardFailed, .controlPlane:
             return ControlError(
-                code: "reload-refused", message: "reload refused; the policy in force stays", details: [description])
+                code: .reloadRefused, message: "reload refused; the policy in force stays", details: [description])
         }
     }
 }

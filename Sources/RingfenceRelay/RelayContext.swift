@@ -1,6 +1,6 @@
 import Logging
 import RingfenceAdmission
-import RingfenceControl
+import RingfenceStatus
 import RingfenceIO
 import RingfencePolicy
 import RingfenceTCPStore

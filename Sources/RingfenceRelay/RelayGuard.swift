@@ -2,7 +2,7 @@ import Dispatch
 import Logging
 import RingfenceAddresses
 import RingfenceAdmission
-import RingfenceControl
+import RingfenceStatus
 import RingfenceIO
 import RingfencePolicy
 import SystemPackage
@@ -119,17 +119,17 @@ public final class RelayGuard: @unchecked Sendable {
         context.admission.audit = next.mode == .audit
         context.admission.limits = Self.admissionLimits(nextSettings)
         context.settings = nextSettings
-        return close(.notAllowed, reason: "not-allowed") { !next.admits($0) }
+        return close(.notAllowed, reason: .notAllowed) { !next.admits($0) }
     }
 
     /// Closes the live connections of peers in `block` (`proxyctl kick`). Returns once done.
     public func kick(_ block: AddressSet) -> [ReloadReport.Cut] {
-        close(.kicked, reason: "kicked") { block.contains($0) }
+        close(.kicked, reason: .kicked) { block.contains($0) }
     }
 
     /// Closes, loop by loop, the sessions whose peer address `matches`, and lists them.
     private func close(
-        _ ending: RelaySession.Ending, reason: String, where matches: @escaping @Sendable (IPAddress) -> Bool
+        _ ending: RelaySession.Ending, reason: CutReason, where matches: @escaping @Sendable (IPAddress) -> Bool
     ) -> [ReloadReport.Cut] {
         var cut: [ReloadReport.Cut] = []
         for loop in group.loops {
@@ -159,10 +159,10 @@ public final class RelayGuard: @unchecked Sendable {
         counters.accepted = totals.accepted
         counters.denied = Dictionary(uniqueKeysWithValues: totals.denied.map { ($0.key.rawValue, $0.value) })
         let status = GuardStatus(
-            name: spec.name, kind: spec.kind.rawValue, port: spec.ports[0], listenPort: settings.listenPort,
-            state: listeners.isEmpty ? "stopped" : "running",
+            name: spec.name, kind: .tcp, port: spec.ports[0], listenPort: settings.listenPort,
+            state: listeners.isEmpty ? .stopped : .running,
             upstream: .init(
-                state: "per-connection",
+                state: .perConnection,
                 address: fixedUpstream.map { "\($0)" } ?? "original destination"),
             connections: connections.count, maxConnections: settings.maxConnections, queuedMessages: 0,
             queuedBytes: 0, counters: counters)

@@ -1,5 +1,5 @@
 import Logging
-import RingfenceControl
+import RingfenceStatus
 import RingfenceIO
 import RingfencePolicy
 import RingfenceTCPStore

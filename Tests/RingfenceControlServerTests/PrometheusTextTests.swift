@@ -1,6 +1,7 @@
+import RingfenceStatus
 import Testing
 
-@testable import RingfenceControl
+@testable import RingfenceControlServer
 
 @Suite struct PrometheusTextTests {
     @Test func familiesWithEscapingAndExactIntegers() {
@@ -28,8 +29,8 @@ import Testing
             ConnectionStatus(guardName: "bus", id: UInt64($0), peer: "10.0.\($0 / 250).\($0 % 250)", port: 1, state: "active", ageSeconds: 0, queuedBytes: $0)
         }
         let status = GuardStatus(
-            name: "bus", kind: "zmq-xpub", port: 5557, listenPort: 15557, state: "running",
-            upstream: .init(state: "connected", address: nil), connections: 100, maxConnections: 200, queuedMessages: 0,
+            name: "bus", kind: .zmqXPUB, port: 5557, listenPort: 15557, state: .running,
+            upstream: .init(state: .connected, address: nil), connections: 100, maxConnections: 200, queuedMessages: 0,
             queuedBytes: 0, counters: GuardCounters())
         let text = MetricsExposition.render(
             guards: [GuardSnapshot(status: status, connections: connections)], reloadsApplied: 1, reloadsRefused: 0)

@@ -1,3 +1,5 @@
+import RingfenceStatus
+
 /// The daemon's `/metrics` page: per guard its connections, upstream, traffic, drops,
 /// evictions and denials; per admitted peer its connections and queues.
 ///
@@ -40,7 +42,7 @@ public enum MetricsExposition {
             fence.guards.map { .init([("guard", $0.name)], .integer($0.fenceAudited)) })
         text.family(
             "ringfence_fence_guard_audit", .gauge, help: "1 when the guard is in audit mode (refuses nothing).",
-            fence.guards.map { .init([("guard", $0.name), ("kind", $0.kind)], .integer($0.mode == "audit" ? 1 : 0)) })
+            fence.guards.map { .init([("guard", $0.name), ("kind", $0.kind.rawValue)], .integer($0.mode == .audit ? 1 : 0)) })
         text.family(
             "ringfence_bans", .gauge, help: "Peers banned now (proxyctl kick --ban).", [.init([], .signed(Int64(fence.bans)))])
         text.family("ringfence_kicks_total", .counter, help: "proxyctl kick calls.", [.init([], .integer(fence.kicks))])
@@ -54,7 +56,7 @@ public enum MetricsExposition {
             "ringfence_guard_info", .gauge, help: "Each running relay and broker guard (value 1).",
             statuses.map {
                 .init(
-                    [("guard", $0.name), ("kind", $0.kind), ("port", "\($0.port)"), ("listen_port", "\($0.listenPort)")],
+                    [("guard", $0.name), ("kind", $0.kind.rawValue), ("port", "\($0.port)"), ("listen_port", "\($0.listenPort)")],
                     .integer(1))
             })
         func gauge(_ name: String, _ help: String, _ value: (GuardStatus) -> Int) {
@@ -63,7 +65,7 @@ public enum MetricsExposition {
         func counter(_ name: String, _ help: String, kinds: Set<String> = ["tcp", "zmq-xpub"], _ value: (GuardCounters) -> UInt64) {
             text.family(
                 name, .counter, help: help,
-                statuses.filter { kinds.contains($0.kind) }.map { .init([("guard", $0.name)], .integer(value($0.counters))) })
+                statuses.filter { kinds.contains($0.kind.rawValue) }.map { .init([("guard", $0.name)], .integer(value($0.counters))) })
         }
         gauge("ringfence_guard_connections", "Live connections (relay clients, broker subscribers).") { $0.connections }
         gauge("ringfence_guard_max_connections", "The cap on live connections (max_connections, max_subscribers).") {
@@ -71,8 +73,8 @@ public enum MetricsExposition {
         }
         text.family(
             "ringfence_broker_upstream_up", .gauge, help: "1 when the broker's link to the engine's XPUB is connected.",
-            statuses.filter { $0.kind == "zmq-xpub" }.map {
-                .init([("guard", $0.name)], .integer($0.upstream.state == "connected" ? 1 : 0))
+            statuses.filter { $0.kind == .zmqXPUB }.map {
+                .init([("guard", $0.name)], .integer($0.upstream.state == .connected ? 1 : 0))
             })
         counter("ringfence_guard_accepted_total", "Connections admitted.") { $0.accepted }
         text.family(
@@ -103,7 +105,7 @@ public enum MetricsExposition {
         counter("ringfence_broker_upstream_connects_total", "Completed handshakes with the engine.", kinds: broker) {
             $0.upstreamConnects
         }
-        let brokers = statuses.filter { $0.kind == "zmq-xpub" }
+        let brokers = statuses.filter { $0.kind == .zmqXPUB }
         text.family(
             "ringfence_broker_queued_messages", .gauge, help: "Messages queued to subscribers now, summed.",
             brokers.map { .init([("guard", $0.name)], .signed(Int64($0.queuedMessages))) })
