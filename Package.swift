@@ -81,17 +81,30 @@ let package = Package(
         // Who may connect to a guard: allowlist, caps, accept rate; refusals logged without flooding.
         .target(
             name: "RingfenceAdmission",
-            dependencies: ["RingfenceAddresses", "RingfenceIO", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RingfenceAddresses", "RingfenceIO", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // ZMTP 3.0/3.1 as a pure codec (no I/O): greeting, NULL handshake, frames, commands, subscriptions.
         .target(name: "RingfenceZMTP", swiftSettings: strict),
-        // The `kind = "tcp"` guard: admission, transparent relaying, the TCPStore gate.
+        // The one front end of every guard that carries traffic: listeners, admission, the redirect
+        // check, the deadline sweep, update in place; the `Guard` protocol the daemon holds.
+        .target(
+            name: "RingfenceGuard",
+            dependencies: [
+                "RingfenceAddresses", "RingfenceAdmission", "RingfenceIO", "RingfenceStatus",
+                .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        // The `kind = "tcp"` guard: transparent relaying, the TCPStore gate.
         .target(
             name: "RingfenceRelay",
             dependencies: [
-                "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
+                "RingfenceGuard", "RingfenceIO", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceAdmission",
                 "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -100,7 +113,7 @@ let package = Package(
         .target(
             name: "RingfenceBroker",
             dependencies: [
-                "RingfenceIO", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
+                "RingfenceGuard", "RingfenceIO", "RingfenceZMTP", "RingfenceAddresses", "RingfenceAdmission",
                 "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -127,8 +140,9 @@ let package = Package(
         .target(
             name: "RingfenceDaemon",
             dependencies: [
-                "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
-                "RingfenceControl", "RingfenceControlServer", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                "RingfencePolicy", "RingfenceFirewall", "RingfenceGuard", "RingfenceRelay", "RingfenceBroker",
+                "RingfenceAdmission", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceIO", "RingfenceControl",
+                "RingfenceControlServer", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -180,12 +194,32 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceDaemonTests",
-            dependencies: ["RingfenceDaemon", "RingfencePolicy"],
+            dependencies: [
+                "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceStatus", "RingfenceAddresses",
+                "RingfenceAdmission",
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "RingfenceAdmissionTests",
             dependencies: ["RingfenceAdmission", "RingfenceAddresses"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceGuardTests",
+            dependencies: [
+                "RingfenceGuard", "RingfenceAdmission", "RingfenceAddresses", "RingfenceIO", "RingfenceStatus",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceRelayTests",
+            dependencies: [
+                "RingfenceRelay", "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceAdmission",
+                "RingfenceAddresses", "RingfenceIO", "RingfenceStatus", "RingfenceTCPStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -3,6 +3,7 @@ import Logging
 import RingfenceControl
 import RingfenceControlServer
 import RingfenceFirewall
+import RingfenceGuard
 import RingfenceIO
 import RingfencePolicy
 import RingfenceStatus
@@ -97,10 +98,10 @@ extension Daemon {
     func guardStatuses() -> [GuardStatus] {
         guard let policy else { return [] }
         let counters = policy.firewall.apply ? (try? firewall.counters(table: policy.firewall.table)) ?? [:] : [:]
-        return policy.guards.map { item in
+        let fromPolicy = policy.guards.map { item in
             var status: GuardStatus
-            if let service = services[item.name] {
-                status = guardStatus(service.snapshot())
+            if let running = roster.guards[item.name] {
+                status = guardStatus(running.snapshot())
             } else {
                 status = GuardStatus(
                     name: item.name, kind: GuardKind(rawValue: item.kind.rawValue) ?? .firewall, port: item.ports.first ?? 0, listenPort: 0,
@@ -113,6 +114,7 @@ extension Daemon {
             status.fenceAudited = counters[NameScheme.auditedCounter(item.name)] ?? 0
             return status
         }
+        return fromPolicy + runtimeGuards.compactMap { roster.guards[$0].map { guardStatus($0.snapshot()) } }
     }
 
     /// Every live connection of every guard.
@@ -124,12 +126,13 @@ extension Daemon {
     /// The guard's status with the counters of the guards it replaced added in.
     func guardStatus(_ snapshot: GuardSnapshot) -> GuardStatus {
         var status = snapshot.status
-        if let base = retired[status.name] { status.counters = base + status.counters }
+        if let base = roster.retired[status.name] { status.counters = base + status.counters }
         return status
     }
 
-    func orderedServices() -> [any GuardService] {
-        (policy?.guards ?? []).compactMap { services[$0.name] }
+    /// The running guards: the policy's in policy order, then those started while running.
+    func orderedServices() -> [any RingfenceGuard.Guard] {
+        ((policy?.guards ?? []).map(\.name) + runtimeGuards).compactMap { roster.guards[$0] }
     }
 
     func metricsText() -> String {
@@ -149,7 +152,7 @@ extension Daemon {
     /// READY=1 with a status line, and the watchdog's timer if systemd asked for one.
     func notifyReady() {
         guard let notifier else { return }
-        let count = services.count
+        let count = roster.guards.count
         try? notifier.ready(status: "serving \(count) guard\(count == 1 ? "" : "s")")
         if watchdog == nil, let interval = notifier.watchdogPingInterval {
             // Pinged from the daemon's queue: a queue stuck in a reload or a deadlock stops the pings.

@@ -89,7 +89,7 @@ extension Daemon {
         }
         let set = AddressSet([block])
         var cut: [ReloadReport.Cut] = []
-        for service in orderedServices() where chosen == nil || chosen?.name == service.spec.name {
+        for service in orderedServices() where chosen == nil || chosen?.name == service.name {
             cut += service.kick(set)
         }
         // Connections no proxy of ours holds, destroyed in the kernel: with the host guard, every
