@@ -94,7 +94,8 @@ let package = Package(
             name: "RingfenceGuard",
             dependencies: [
                 "RingfenceAddresses", "RingfenceAdmission", "RingfenceIO", "RingfenceStatus",
-                .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -115,6 +116,7 @@ let package = Package(
             dependencies: [
                 "RingfenceGuard", "RingfenceIO", "RingfenceZMTP", "RingfenceAddresses", "RingfenceAdmission",
                 "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: dataPath
@@ -159,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "proxyctl",
             dependencies: [
-                "RingfenceStatus", "RingfenceControl", "RingfencePolicy", "RingfenceFirewall",
+                "RingfenceStatus", "RingfenceControl", "RingfencePolicy", "RingfenceFirewall", "RingfenceAddresses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -183,7 +185,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceFirewallTests",
-            dependencies: ["RingfenceFirewall", "RingfencePolicy"],
+            dependencies: ["RingfenceFirewall", "RingfencePolicy", "RingfenceAddresses"],
             exclude: ["Golden"],
             swiftSettings: strict
         ),
@@ -196,7 +198,7 @@ let package = Package(
             name: "RingfenceDaemonTests",
             dependencies: [
                 "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceStatus", "RingfenceAddresses",
-                "RingfenceAdmission",
+                "RingfenceAdmission", "RingfenceIO", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -224,7 +226,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceBrokerTests",
-            dependencies: ["RingfenceBroker", "RingfenceZMTP", "RingfenceIO"],
+            dependencies: [
+                "RingfenceBroker", "RingfenceZMTP", "RingfenceIO", "RingfenceGuard", "RingfenceAdmission",
+                "RingfenceAddresses", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

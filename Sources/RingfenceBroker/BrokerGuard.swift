@@ -23,7 +23,9 @@ public final class BrokerGuard: Guard, @unchecked Sendable {
         originalDestination: @escaping OriginalDestination = kernelOriginalDestination
     ) throws(GuardError) {
         brokerSettings = settings
-        frontEnd = try GuardFrontEnd(settings.frontEnd, logger: logger, originalDestination: originalDestination) { admission in
+        frontEnd = try GuardFrontEnd(
+            settings.frontEnd, logger: logger, originalDestination: originalDestination
+        ) { admission in
             BrokerSessions(settings, admission: admission, logger: logger)
         }
     }

@@ -1,7 +1,7 @@
 import Logging
 import RingfenceAdmission
-import RingfenceStatus
 import RingfenceIO
+import RingfenceStatus
 import Synchronization
 
 /// What a guard's sessions share: its settings, logger and admission, and the per-loop tables

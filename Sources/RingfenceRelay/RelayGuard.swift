@@ -20,7 +20,9 @@ public final class RelayGuard: Guard, @unchecked Sendable {
         originalDestination: @escaping OriginalDestination = kernelOriginalDestination
     ) throws(GuardError) {
         relaySettings = settings
-        frontEnd = try GuardFrontEnd(settings.frontEnd, logger: logger, originalDestination: originalDestination) { admission in
+        frontEnd = try GuardFrontEnd(
+            settings.frontEnd, logger: logger, originalDestination: originalDestination
+        ) { admission in
             RelaySessions(settings, admission: admission, group: group, logger: logger)
         }
     }

@@ -1,6 +1,6 @@
 import Logging
-import RingfenceStatus
 import RingfenceIO
+import RingfenceStatus
 import RingfenceTCPStore
 import SystemPackage
 

@@ -1,3 +1,4 @@
+import Logging
 import RingfenceAddresses
 import RingfenceAdmission
 import RingfenceGuard

@@ -34,6 +34,17 @@ import Glibc
     /// Loopback connections carry no original destination; this one says 10.9.9.9:29500.
     static let redirected: OriginalDestination = { _, _ in SocketAddress(address: .v4(0x0A09_0909), port: 29500) }
 
+    /// A started relay to `echo`, its settings, and a client connected to it.
+    static func relaying(
+        to echo: EchoServer, loops: Int = 2, destination: @escaping OriginalDestination = redirected
+    ) throws -> (RelayGuard, RelayGuardSettings, Int32) {
+        let settings = Self.settings(upstream: echo.port)
+        let relay = try RelayGuard(
+            settings, group: EventLoopGroup(count: loops), logger: Logger(label: "test"), originalDestination: destination)
+        try relay.start()
+        return (relay, settings, connectLoopback(settings.frontEnd.listenPort))
+    }
+
     static func wait(_ condition: () -> Bool) async throws -> Bool {
         for _ in 0..<300 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
         return condition()
@@ -42,12 +53,8 @@ import Glibc
     @Test func bytesGoThroughTheRelayToTheUpstreamAndBack() async throws {
         let echo = EchoServer()
         defer { echo.close() }
-        let settings = Self.settings(upstream: echo.port)
-        let relay = try RelayGuard(
-            settings, group: EventLoopGroup(count: 2), logger: Logger(label: "test"), originalDestination: Self.redirected)
-        try relay.start()
+        let (relay, _, client) = try Self.relaying(to: echo)
         defer { relay.stop() }
-        let client = connectLoopback(settings.frontEnd.listenPort)
         defer { close(client) }
         let message = Array("hello through the relay".utf8)
         #expect(send(client, message, message.count, 0) == message.count)
@@ -69,11 +76,8 @@ import Glibc
     @Test func aConnectionThatDidNotComeThroughTheRedirectIsRefusedEvenWithAFixedUpstream() async throws {
         let echo = EchoServer()
         defer { echo.close() }
-        let settings = Self.settings(upstream: echo.port)
-        let relay = try RelayGuard(settings, group: EventLoopGroup(count: 1), logger: Logger(label: "test"))
-        try relay.start()
+        let (relay, _, client) = try Self.relaying(to: echo, loops: 1, destination: kernelOriginalDestination)
         defer { relay.stop() }
-        let client = connectLoopback(settings.frontEnd.listenPort)
         defer { close(client) }
         var byte: UInt8 = 0
         let count = recv(client, &byte, 1, 0)
@@ -85,12 +89,8 @@ import Glibc
     @Test func aReloadNarrowingTheAllowlistCutsTheRelayedConnection() async throws {
         let echo = EchoServer()
         defer { echo.close() }
-        let settings = Self.settings(upstream: echo.port)
-        let relay = try RelayGuard(
-            settings, group: EventLoopGroup(count: 2), logger: Logger(label: "test"), originalDestination: Self.redirected)
-        try relay.start()
+        let (relay, settings, client) = try Self.relaying(to: echo)
         defer { relay.stop() }
-        let client = connectLoopback(settings.frontEnd.listenPort)
         defer { close(client) }
         #expect(try await Self.wait { relay.snapshot().connections.count == 1 })
         var next = settings
