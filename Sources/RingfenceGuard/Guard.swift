@@ -1,12 +1,6 @@
 import RingfenceAddresses
 import RingfenceStatus
 
-/// A guard's settings as the daemon hands them over: the front end's part, which every kind
-/// shares, and (in the conforming type) what only its kind reads.
-public protocol GuardConfiguration: Sendable {
-    var frontEnd: FrontEndSettings { get }
-}
-
 /// A running guard that carries traffic (the relay or the broker), as the daemon starts it,
 /// updates it in place, asks for its status, kicks peers off it and stops it. The daemon holds
 /// every guard through this protocol.

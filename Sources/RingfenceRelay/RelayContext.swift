@@ -4,7 +4,7 @@ import RingfenceIO
 import RingfenceStatus
 import Synchronization
 
-/// What a guard's sessions share: its settings, logger and admission, and the per-loop tables
+/// What a guard's sessions share: its limits, logger and admission, and the per-loop tables
 /// of live sessions and of the totals of ended ones (each loop's entry is touched only on that
 /// loop, so a loop's snapshot counts every session once).
 final class RelayContext: @unchecked Sendable {
