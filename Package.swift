@@ -51,6 +51,9 @@ let package = Package(
 
         // Pure value types: IP addresses, CIDRs, interval sets.
         .target(name: "RingfenceAddresses", swiftSettings: strict),
+        // The status and report value types the data plane, the control server and proxyctl
+        // share, and the enums of their wire values (cut and denial reasons, error codes, states).
+        .target(name: "RingfenceStatus", swiftSettings: strict),
         // The TOML policy: parse, validate, report every problem with its position.
         .target(
             name: "RingfencePolicy",
@@ -80,17 +83,31 @@ let package = Package(
         // Who may connect to a guard: allowlist, caps, accept rate; refusals logged without flooding.
         .target(
             name: "RingfenceAdmission",
-            dependencies: ["RingfenceAddresses", "RingfenceIO", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RingfenceAddresses", "RingfenceIO", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // ZMTP 3.0/3.1 as a pure codec (no I/O): greeting, NULL handshake, frames, commands, subscriptions.
         .target(name: "RingfenceZMTP", swiftSettings: strict),
-        // The `kind = "tcp"` guard: admission, transparent relaying, the TCPStore gate.
+        // The one front end of every guard that carries traffic: listeners, admission, the redirect
+        // check, the deadline sweep, update in place; the `Guard` protocol the daemon holds.
+        .target(
+            name: "RingfenceGuard",
+            dependencies: [
+                "RingfenceAddresses", "RingfenceAdmission", "RingfenceIO", "RingfenceStatus",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        // The `kind = "tcp"` guard: transparent relaying, the TCPStore gate.
         .target(
             name: "RingfenceRelay",
             dependencies: [
-                "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceGuard", "RingfenceIO", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceAdmission",
+                "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -99,19 +116,26 @@ let package = Package(
         .target(
             name: "RingfenceBroker",
             dependencies: [
-                "RingfenceIO", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceGuard", "RingfenceIO", "RingfenceZMTP", "RingfenceAddresses", "RingfenceAdmission",
+                "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: dataPath
         ),
-        // The control plane: the control socket's JSON protocol (request, reply, status), its
-        // server and client, and the Prometheus metrics endpoint (swift-metrics counters and
-        // gauges in a swift-prometheus registry).
+        // The control protocol: requests, replies, errors, their JSON codec, and the client.
         .target(
             name: "RingfenceControl",
             dependencies: [
-                "RingfenceIO", "CRingfenceLinux", .product(name: "Logging", package: "swift-log"),
+                "RingfenceStatus", "RingfenceIO", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        // The control plane's servers: the control socket and the Prometheus metrics endpoint.
+        .target(
+            name: "RingfenceControlServer",
+            dependencies: [
+                "RingfenceControl", "RingfenceStatus", "RingfenceIO", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -122,8 +146,9 @@ let package = Package(
         .target(
             name: "RingfenceDaemon",
             dependencies: [
-                "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfencePolicy", "RingfenceFirewall", "RingfenceGuard", "RingfenceRelay", "RingfenceBroker",
+                "RingfenceAdmission", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceIO", "RingfenceControl",
+                "RingfenceControlServer", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -141,7 +166,7 @@ let package = Package(
         .executableTarget(
             name: "proxyctl",
             dependencies: [
-                "RingfencePolicy", "RingfenceFirewall", "RingfenceControl",
+                "RingfenceStatus", "RingfenceControl", "RingfencePolicy", "RingfenceFirewall", "RingfenceAddresses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -171,7 +196,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceFirewallTests",
-            dependencies: ["RingfenceFirewall", "RingfencePolicy"],
+            dependencies: ["RingfenceFirewall", "RingfencePolicy", "RingfenceAddresses"],
             exclude: ["Golden"],
             swiftSettings: strict
         ),
@@ -182,7 +207,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceDaemonTests",
-            dependencies: ["RingfenceDaemon", "RingfencePolicy"],
+            dependencies: [
+                "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceStatus", "RingfenceAddresses",
+                "RingfenceAdmission", "RingfenceIO", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -191,8 +219,29 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RingfenceGuardTests",
+            dependencies: [
+                "RingfenceGuard", "RingfenceAdmission", "RingfenceAddresses", "RingfenceIO", "RingfenceStatus",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceRelayTests",
+            dependencies: [
+                "RingfenceRelay", "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceAdmission",
+                "RingfenceAddresses", "RingfenceIO", "RingfenceStatus", "RingfenceTCPStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RingfenceBrokerTests",
-            dependencies: ["RingfenceBroker", "RingfenceZMTP", "RingfenceIO"],
+            dependencies: [
+                "RingfenceBroker", "RingfenceZMTP", "RingfenceIO", "RingfenceGuard", "RingfenceAdmission",
+                "RingfenceAddresses", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -202,9 +251,14 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceControlTests",
+            dependencies: ["RingfenceControl", "RingfenceStatus"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceControlServerTests",
             dependencies: [
-                "RingfenceControl", "RingfenceIO", "RingfenceAddresses",
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                "RingfenceControlServer", "RingfenceControl", "RingfenceStatus", "RingfenceIO", "RingfenceAddresses",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),

@@ -1,5 +1,6 @@
 import RingfenceAddresses
 import RingfenceIO
+import RingfenceStatus
 import Synchronization
 
 /// A guard's admission check at accept, before a byte is read: the allowlist (the same address
@@ -8,14 +9,10 @@ import Synchronization
 /// the relay and the broker alike.
 public final class Admission: Sendable {
     /// Why a connection was refused; the raw value is what the log says.
-    public enum Denial: String, Sendable {
-        case notAllowed = "not-allowed"
-        case peerLimit = "peer-limit"
-        case totalLimit = "total-limit"
-        case rateLimit = "rate-limit"
-    }
+    public typealias Denial = DenialReason
 
-    public struct Limits: Sendable {
+    /// The caps and the accept rate a guard admits under.
+    public struct Limits: Hashable, Sendable {
         public var maxConnections: Int
         public var maxConnectionsPerPeer: Int
         public var acceptRatePerPeer: Int

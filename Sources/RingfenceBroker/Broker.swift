@@ -1,7 +1,7 @@
 import Logging
 import RingfenceAdmission
-import RingfenceControl
 import RingfenceIO
+import RingfenceStatus
 import RingfenceZMTP
 
 /// The state of one broker guard, all on one loop (a fan-out never crosses loops): its

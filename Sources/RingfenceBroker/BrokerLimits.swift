@@ -1,29 +1,40 @@
-import RingfencePolicy
+/// A broker guard's limits, in the units its sessions use. The daemon maps a policy's
+/// `kind = "zmq-xpub"` guard to these (its subscriber caps go to the front end's admission).
+public struct BrokerLimits: Hashable, Sendable {
+    /// What the broker does with a subscriber whose queue is full.
+    public enum OverflowAction: String, Hashable, Sendable {
+        /// Close the subscriber, loudly.
+        case disconnect
+        /// Drop whole messages for that subscriber and count them.
+        case drop
+    }
 
-/// A broker guard's limits, in the units its sessions use.
-struct BrokerLimits: Sendable {
-    var hwmMessages: Int
-    var hwmBytes: Int
-    var maxTopicBytes: Int
+    public var hwmMessages: Int
+    public var hwmBytes: Int
+    public var maxTopicBytes: Int
     /// Distinct topics per subscriber (`max_subscriptions_per_peer`).
-    var maxSubscriptions: Int
-    var maxMessageBytes: Int
-    var handshakeTimeout: Duration
-    var onOverflow: BrokerSettings.OverflowAction
-    var busyPoll: Duration
+    public var maxSubscriptions: Int
+    public var maxMessageBytes: Int
+    public var handshakeTimeout: Duration
+    public var onOverflow: OverflowAction
+    public var busyPoll: Duration
 
     /// The largest frame a subscriber may send: room for a SUBSCRIBE of the longest topic, a
     /// READY with a few properties, an ERROR; nothing a subscriber says needs more.
     var maxSubscriberFrameBytes: Int { max(512, 16 + maxTopicBytes) }
 
-    init(_ settings: BrokerSettings) {
-        hwmMessages = settings.hwmMessages
-        hwmBytes = settings.hwmBytes.bytes
-        maxTopicBytes = settings.maxTopicBytes
-        maxSubscriptions = settings.maxSubscriptionsPerPeer
-        maxMessageBytes = settings.maxMessageBytes.bytes
-        handshakeTimeout = settings.handshakeTimeout
-        onOverflow = settings.onOverflow
-        busyPoll = settings.busyPoll
+    public init(
+        hwmMessages: Int, hwmBytes: Int, maxTopicBytes: Int,
+        maxSubscriptions: Int, maxMessageBytes: Int, handshakeTimeout: Duration, onOverflow: OverflowAction,
+        busyPoll: Duration
+    ) {
+        self.hwmMessages = hwmMessages
+        self.hwmBytes = hwmBytes
+        self.maxTopicBytes = maxTopicBytes
+        self.maxSubscriptions = maxSubscriptions
+        self.maxMessageBytes = maxMessageBytes
+        self.handshakeTimeout = handshakeTimeout
+        self.onOverflow = onOverflow
+        self.busyPoll = busyPoll
     }
 }

@@ -1,4 +1,4 @@
-import RingfenceControl
+import RingfenceStatus
 
 extension Broker {
     /// The guard's counters and subscribers as of now, on the loop: the totals of subscribers

@@ -1,7 +1,7 @@
 import Dispatch
 import DequeModule
-import RingfenceControl
 import RingfenceIO
+import RingfenceStatus
 import RingfenceZMTP
 
 /// One admitted subscriber: its ZMTP handshake (we are the XPUB), its topics, and its queue of

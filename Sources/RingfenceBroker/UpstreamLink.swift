@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import RingfenceIO
+import RingfenceStatus
 import RingfenceZMTP
 import SystemPackage
 
@@ -60,13 +61,13 @@ final class UpstreamLink: @unchecked Sendable {
     }
 
     /// The link's state for `proxyctl status`.
-    var stateName: String {
+    var stateName: UpstreamState {
         switch state {
-        case .idle: return "idle"
-        case .handshaking: return "connecting"
-        case .ready: return "connected"
-        case .waiting: return "waiting"
-        case .stopped: return "stopped"
+        case .idle: return .idle
+        case .handshaking: return .connecting
+        case .ready: return .connected
+        case .waiting: return .waiting
+        case .stopped: return .stopped
         }
     }
 

@@ -25,9 +25,9 @@ public enum ControlCodec {
         do {
             return try decoder.decode(type, from: Data(bytes))
         } catch let error as DecodingError {
-            throw ControlError(code: "bad-request", message: "not a valid request: \(describe(error))")
+            throw ControlError(code: .badRequest, message: "not a valid request: \(describe(error))")
         } catch {
-            throw ControlError(code: "bad-request", message: "not a valid request: \(error)")
+            throw ControlError(code: .badRequest, message: "not a valid request: \(error)")
         }
     }
 
@@ -35,11 +35,11 @@ public enum ControlCodec {
     public static func request(from bytes: some Collection<UInt8>) throws(ControlError) -> ControlRequest {
         let versioned = try decode(Versioned.self, from: bytes)
         guard let version = versioned.version else {
-            throw ControlError(code: "bad-request", message: "not a valid request: \"version\" is missing")
+            throw ControlError(code: .badRequest, message: "not a valid request: \"version\" is missing")
         }
         guard version == ControlRequest.currentVersion else {
             throw ControlError(
-                code: "unsupported-version",
+                code: .unsupportedVersion,
                 message: "request version \(version) is not supported; this proxyd speaks version \(ControlRequest.currentVersion)")
         }
         return try decode(ControlRequest.self, from: bytes)

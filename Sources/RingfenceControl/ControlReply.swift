@@ -1,3 +1,5 @@
+import RingfenceStatus
+
 /// The one reply to a control request: `ok` and the field for its command, or `ok: false` and
 /// an `error`.
 ///

@@ -2,12 +2,13 @@ import Dispatch
 import Logging
 import Metrics
 import RingfenceAddresses
-import RingfenceBroker
 import RingfenceControl
+import RingfenceControlServer
 import RingfenceFirewall
+import RingfenceGuard
 import RingfenceIO
 import RingfencePolicy
-import RingfenceRelay
+import RingfenceStatus
 
 #if canImport(Glibc)
 import Glibc
@@ -32,11 +33,11 @@ public final class Daemon: @unchecked Sendable {
     let startedAt = ContinuousClock.now
     /// The policy in force. Only touched on `queue`.
     private(set) var policy: Policy?
-    /// The running relay and broker guards, by name. Only touched on `queue`.
-    private(set) var services: [String: any GuardService] = [:]
-    /// The final counters of guards stopped or replaced, by name, so that a guard's counters
-    /// carry on across reloads. Only touched on `queue`.
-    private(set) var retired: [String: GuardCounters] = [:]
+    /// The running relay and broker guards, and the counters of retired ones. Only touched on `queue`.
+    let roster: GuardRoster
+    /// Guards started while running from typed settings (`startGuard`), not from the policy, in
+    /// the order started: a reload leaves them alone. Only touched on `queue`.
+    private(set) var runtimeGuards: [String] = []
     private(set) var reloadsApplied: UInt64 = 0
     private(set) var reloadsRefused: UInt64 = 0
     /// `proxyctl kick` calls, and bans set by them, since start. Only touched on `queue`.
@@ -60,6 +61,7 @@ public final class Daemon: @unchecked Sendable {
         controlSocketOverride = controlSocket
         self.logger = logger
         notifier = SystemdNotifier()
+        roster = GuardRoster(factory: LiveGuardFactory(group: group, logger: logger))
         do {
             firewall = try Firewall()
         } catch {
@@ -114,8 +116,8 @@ public final class Daemon: @unchecked Sendable {
         defer { if !dryRun { notifyReady() } }
         do throws(DaemonError) {
             let next = try Self.load(source)
-            let plan = ReloadPlan(from: policy, running: services.mapValues(\.spec), to: next)
-            let cut = dryRun ? wouldCut(plan, next: next) : try carryOut(plan, next: next)
+            let plan = ReloadPlan(from: policy, running: policyGuards, to: next)
+            let cut = dryRun ? roster.wouldCut(GuardChanges(plan)) : try carryOut(plan, next: next)
             let report = ReloadReport(
                 dryRun: dryRun, policy: source, added: plan.added.map(\.name) + plan.kernelAdded,
                 removed: (plan.removed + plan.kernelRemoved).sorted(), restarted: plan.restarted.map(\.name),
@@ -152,7 +154,7 @@ public final class Daemon: @unchecked Sendable {
         dispatchPrecondition(condition: .onQueue(queue))
         try? notifier?.stopping()
         stopControlPlane()
-        for service in services.values { service.stop() }
+        roster.stopAll()
         if let policy, policy.firewall.apply {
             if policy.firewall.removeOnExit {
                 do {
@@ -189,71 +191,50 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// Carries out `plan`: starts the guards added or restarted, applies the fence, then stops
-    /// the guards removed or replaced and updates the rest in place. If a guard cannot start or
-    /// nftables refuses, the guards just started are stopped and everything in force stays.
+    /// The relay and broker guards of the policy in force that run, by name, as last applied.
+    private var policyGuards: [String: RingfencePolicy.Guard] {
+        var running: [String: RingfencePolicy.Guard] = [:]
+        for spec in policy?.guards ?? [] where !spec.isKernelOnly && roster.guards[spec.name] != nil {
+            running[spec.name] = spec
+        }
+        return running
+    }
+
+    /// Carries out `plan` (`GuardRoster.carryOut`), the fence being `next`'s.
     /// - Returns: the connections closed.
     private func carryOut(_ plan: ReloadPlan, next: Policy) throws(DaemonError) -> [ReloadReport.Cut] {
-        var started: [String: any GuardService] = [:]
-        do throws(DaemonError) {
-            for spec in plan.added + plan.restarted { started[spec.name] = try startService(spec) }
-            try applyFence(next, replacing: policy)
-        } catch {
-            for service in started.values { service.stop() }
-            throw error
-        }
-        var cut: [ReloadReport.Cut] = []
-        for (name, reason) in plan.stopped {
-            guard let old = services.removeValue(forKey: name) else { continue }
-            cut += old.snapshot().connections.map { ReloadReport.Cut($0, reason: reason) }
-            old.stop()
-            retired[name] = (retired[name] ?? GuardCounters()) + old.snapshot().status.counters
-        }
-        // Allowlists and limits change in place, after the fence: nothing else is disturbed.
-        for spec in plan.updated { cut += services[spec.name]?.update(to: spec) ?? [] }
-        services.merge(started) { $1 }
-        return cut
+        let previous = policy
+        return try roster.carryOut(
+            GuardChanges(plan), fence: FenceClosure { () throws(DaemonError) in try self.applyFence(next, replacing: previous) })
     }
 
-    /// The connections `plan` would close, for a dry run.
-    private func wouldCut(_ plan: ReloadPlan, next: Policy) -> [ReloadReport.Cut] {
-        var cut: [ReloadReport.Cut] = []
-        for (name, reason) in plan.stopped {
-            guard let service = services[name] else { continue }
-            cut += service.snapshot().connections.map { ReloadReport.Cut($0, reason: reason) }
+    /// Starts a relay or broker guard from typed settings while the daemon runs, with no policy
+    /// file involved (discovery). It counts in status, peers, kicks and metrics like any guard;
+    /// a reload leaves it alone. The kernel fence is not changed. On the daemon's queue.
+    /// - Throws: `DaemonError.guardFailed` when its name is taken (by the policy or another
+    ///   such guard) or it cannot start.
+    public func startGuard(_ settings: any GuardConfiguration) throws(DaemonError) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let name = settings.frontEnd.name
+        if policy?.guards.contains(where: { $0.name == name }) == true {
+            throw .guardFailed("guard '\(name)': the policy has a guard of that name")
         }
-        for spec in plan.updated {
-            guard let service = services[spec.name] else { continue }
-            for connection in service.snapshot().connections {
-                if let address = IPAddress(connection.peer), !spec.admits(address) {
-                    cut.append(ReloadReport.Cut(connection, reason: "not-allowed"))
-                }
-            }
-        }
-        return cut
+        try roster.add(settings)
+        runtimeGuards.append(name)
+        logger.info("guard started", metadata: ["guard": "\(name)", "kind": "\(settings.frontEnd.kind.rawValue)"])
     }
 
-    private func startService(_ spec: Guard) throws(DaemonError) -> any GuardService {
-        switch spec.kind {
-        case .tcp:
-            do throws(RelayError) {
-                let relay = try RelayGuard(spec, group: group, logger: logger)
-                try relay.start()
-                return relay
-            } catch {
-                throw .guardFailed(error.description)
-            }
-        case .zmqXPUB:
-            do throws(BrokerError) {
-                let broker = try BrokerGuard(spec, logger: logger)
-                try broker.start()
-                return broker
-            } catch {
-                throw .guardFailed(error.description)
-            }
-        case .firewall, .host:
-            preconditionFailure("firewall and host guards live in the kernel only")
-        }
+    /// Stops a guard `startGuard` started, closing its connections (`guard-removed`); its
+    /// counters are kept. On the daemon's queue.
+    /// - Returns: the connections closed; nil when no such guard was started.
+    @discardableResult
+    public func retireGuard(named name: String) -> [ReloadReport.Cut]? {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard let index = runtimeGuards.firstIndex(of: name) else { return nil }
+        runtimeGuards.remove(at: index)
+        let cut = roster.retire(named: name, reason: .guardRemoved)
+        logger.info("guard retired", metadata: ["guard": "\(name)", "cut": "\(cut?.count ?? 0)"])
+        return cut
     }
 
     private func applyFence(_ next: Policy, replacing previous: Policy?) throws(DaemonError) {
@@ -302,21 +283,3 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 }
-
-/// A guard that carries traffic (the relay or the broker), as the daemon starts, updates in
-/// place, asks for its status and stops it.
-protocol GuardService: AnyObject {
-    var spec: Guard { get }
-    func stop()
-    /// Whether `update(to:)` can apply `next` without replacing the guard.
-    func canUpdate(to next: Guard) -> Bool
-    /// Applies `next` in place; returns the connections closed. Blocks until done.
-    func update(to next: Guard) -> [ReloadReport.Cut]
-    /// Status and live connections. Blocks until taken.
-    func snapshot() -> GuardSnapshot
-    /// Closes the live connections of peers in `block`; returns them. Blocks until done.
-    func kick(_ block: AddressSet) -> [ReloadReport.Cut]
-}
-
-extension RelayGuard: GuardService {}
-extension BrokerGuard: GuardService {}

@@ -1,9 +1,12 @@
 import Dispatch
 import Logging
 import RingfenceControl
+import RingfenceControlServer
 import RingfenceFirewall
+import RingfenceGuard
 import RingfenceIO
 import RingfencePolicy
+import RingfenceStatus
 
 #if canImport(Glibc)
 import Glibc
@@ -63,7 +66,7 @@ extension Daemon {
             return ControlReply(ok: true, peers: peers())
         case .reload:
             if let path = request.policy, !path.hasPrefix("/") {
-                return .failure(ControlError(code: "bad-request", message: "policy '\(path)' must be an absolute path"))
+                return .failure(ControlError(code: .badRequest, message: "policy '\(path)' must be an absolute path"))
             }
             logger.info(
                 request.dryRun == true ? "control: dry-run reload" : "control: reloading",
@@ -95,22 +98,23 @@ extension Daemon {
     func guardStatuses() -> [GuardStatus] {
         guard let policy else { return [] }
         let counters = policy.firewall.apply ? (try? firewall.counters(table: policy.firewall.table)) ?? [:] : [:]
-        return policy.guards.map { item in
+        let fromPolicy = policy.guards.map { item in
             var status: GuardStatus
-            if let service = services[item.name] {
-                status = guardStatus(service.snapshot())
+            if let running = roster.guards[item.name] {
+                status = guardStatus(running.snapshot())
             } else {
                 status = GuardStatus(
-                    name: item.name, kind: item.kind.rawValue, port: item.ports.first ?? 0, listenPort: 0,
-                    state: "kernel", upstream: .init(state: "none", address: nil), connections: 0, maxConnections: 0,
+                    name: item.name, kind: GuardKind(rawValue: item.kind.rawValue) ?? .firewall, port: item.ports.first ?? 0, listenPort: 0,
+                    state: .kernel, upstream: .init(state: .none, address: nil), connections: 0, maxConnections: 0,
                     queuedMessages: 0, queuedBytes: 0, counters: GuardCounters(), ports: item.ports)
             }
-            status.mode = item.mode.rawValue
+            status.mode = item.mode == .audit ? .audit : .enforce
             if case .host(let settings) = item.settings { status.publicPorts = settings.publicPorts }
             status.fenceRefused = counters[NameScheme.refusedCounter(item.name)] ?? 0
             status.fenceAudited = counters[NameScheme.auditedCounter(item.name)] ?? 0
             return status
         }
+        return fromPolicy + runtimeGuards.compactMap { roster.guards[$0].map { guardStatus($0.snapshot()) } }
     }
 
     /// Every live connection of every guard.
@@ -122,12 +126,13 @@ extension Daemon {
     /// The guard's status with the counters of the guards it replaced added in.
     func guardStatus(_ snapshot: GuardSnapshot) -> GuardStatus {
         var status = snapshot.status
-        if let base = retired[status.name] { status.counters = base + status.counters }
+        if let base = roster.retired[status.name] { status.counters = base + status.counters }
         return status
     }
 
-    func orderedServices() -> [any GuardService] {
-        (policy?.guards ?? []).compactMap { services[$0.name] }
+    /// The running guards: the policy's in policy order, then those started while running.
+    func orderedServices() -> [any RingfenceGuard.Guard] {
+        ((policy?.guards ?? []).map(\.name) + runtimeGuards).compactMap { roster.guards[$0] }
     }
 
     func metricsText() -> String {
@@ -144,7 +149,7 @@ extension Daemon {
     /// READY=1 with a status line, and the watchdog's timer if systemd asked for one.
     func notifyReady() {
         guard let notifier else { return }
-        let count = services.count
+        let count = roster.guards.count
         try? notifier.ready(status: "serving \(count) guard\(count == 1 ? "" : "s")")
         if watchdog == nil, let interval = notifier.watchdogPingInterval {
             // Pinged from the daemon's queue: a queue stuck in a reload or a deadlock stops the pings.
@@ -159,11 +164,11 @@ extension DaemonError {
         switch self {
         case .policy(let error):
             return ControlError(
-                code: "policy-refused", message: "\(path): policy refused; the policy in force stays",
+                code: .policyRefused, message: "\(path): policy refused; the policy in force stays",
                 details: error.diagnostics.map { "\($0)" })
         case .firewall, .guardFailed, .controlPlane:
             return ControlError(
-                code: "reload-refused", message: "reload refused; the policy in force stays", details: [description])
+                code: .reloadRefused, message: "reload refused; the policy in force stays", details: [description])
         }
     }
 }

@@ -6,6 +6,7 @@ import RingfenceControl
 import RingfenceFirewall
 import RingfenceIO
 import RingfencePolicy
+import RingfenceStatus
 import SystemPackage
 
 #if canImport(Glibc)
@@ -24,7 +25,7 @@ extension Daemon {
         do {
             records = try firewall.records(policy)
         } catch {
-            return .failure(ControlError(code: "firewall-error", message: "cannot read the fence's records", details: [error.description]))
+            return .failure(ControlError(code: .firewallError, message: "cannot read the fence's records", details: [error.description]))
         }
         let now = Logfmt.epochSeconds()
         let entries = records.map { record in
@@ -41,13 +42,13 @@ extension Daemon {
         dispatchPrecondition(condition: .onQueue(queue))
         guard let policy else { return .failure(Self.fenceNotLoaded) }
         guard let text = request.address, let address = IPAddress(text) else {
-            return .failure(ControlError(code: "bad-request", message: "'\(request.address ?? "")' is not an IP address"))
+            return .failure(ControlError(code: .badRequest, message: "'\(request.address ?? "")' is not an IP address"))
         }
         guard let port = request.port, port > 0 else {
-            return .failure(ControlError(code: "bad-request", message: "explain needs a port from 1 to 65535"))
+            return .failure(ControlError(code: .badRequest, message: "explain needs a port from 1 to 65535"))
         }
         guard let transport = FenceVerdict.Transport(rawValue: request.transport ?? "tcp") else {
-            return .failure(ControlError(code: "bad-request", message: "transport must be \"tcp\" or \"udp\""))
+            return .failure(ControlError(code: .badRequest, message: "transport must be \"tcp\" or \"udp\""))
         }
         let bans = policy.firewall.apply ? (try? firewall.bans(table: policy.firewall.table)) ?? [] : []
         let verdict = FenceVerdict.decide(address, port: port, transport: transport, policy: policy, bans: bans)
@@ -66,14 +67,14 @@ extension Daemon {
         if let text = request.ban {
             switch BanDuration.parse(text) {
             case .success(let parsed): duration = parsed
-            case .failure(let error): return .failure(ControlError(code: "bad-request", message: "--ban \(error.description)"))
+            case .failure(let error): return .failure(ControlError(code: .badRequest, message: "--ban \(error.description)"))
             }
             guard policy.firewall.apply else { return .failure(Self.fenceNotLoaded) }
         }
         let chosen = request.guardName.flatMap { name in policy.guards.first { $0.name == name } }
         if let name = request.guardName, chosen == nil {
             let names = policy.guards.map(\.name).joined(separator: ", ")
-            return .failure(ControlError(code: "not-found", message: "no guard '\(name)' in the policy in force (guards: \(names))"))
+            return .failure(ControlError(code: .notFound, message: "no guard '\(name)' in the policy in force (guards: \(names))"))
         }
         // The ban first: a kicked peer must not get back in between the kick and the ban.
         var ban: BanStatus?
@@ -82,7 +83,7 @@ extension Daemon {
                 try firewall.ban(block, for: duration, table: policy.firewall.table)
             } catch {
                 return .failure(ControlError(
-                    code: error.kind == .banConflict ? "ban-conflict" : "firewall-error", message: error.description))
+                    code: error.kind == .banConflict ? .banConflict : .firewallError, message: error.description))
             }
             bansIssued += 1
             metrics.bansIssued.increment()
@@ -90,7 +91,7 @@ extension Daemon {
         }
         let set = AddressSet([block])
         var cut: [ReloadReport.Cut] = []
-        for service in orderedServices() where chosen == nil || chosen?.name == service.spec.name {
+        for service in orderedServices() where chosen == nil || chosen?.name == service.name {
             cut += service.kick(set)
         }
         // Connections no proxy of ours holds, destroyed in the kernel: with the host guard, every
@@ -108,7 +109,7 @@ extension Daemon {
             } catch {
                 logger.error("kick: cannot close the host's sockets", metadata: ["peer": "\(block)", "error": "\(error)"])
                 return .failure(ControlError(
-                    code: "internal", message: "cannot close the host's sockets of \(block): \(error)",
+                    code: .internal, message: "cannot close the host's sockets of \(block): \(error)",
                     details: ["the \(cut.count) relay and broker connections listed were closed"]))
             }
         }
@@ -133,7 +134,7 @@ extension Daemon {
             let bans = try firewall.bans(table: policy.firewall.table)
             return ControlReply(ok: true, bans: bans.map { BanStatus(peer: $0.peer, expiresInSeconds: Double($0.secondsLeft)) })
         } catch {
-            return .failure(ControlError(code: "firewall-error", message: "cannot read the bans", details: [error.description]))
+            return .failure(ControlError(code: .firewallError, message: "cannot read the bans", details: [error.description]))
         }
     }
 
@@ -147,10 +148,10 @@ extension Daemon {
         }
         do {
             guard try firewall.unban(block, table: policy.firewall.table) else {
-                return .failure(ControlError(code: "not-found", message: "\(block) is not banned (proxyctl bans lists the bans)"))
+                return .failure(ControlError(code: .notFound, message: "\(block) is not banned (proxyctl bans lists the bans)"))
             }
         } catch {
-            return .failure(ControlError(code: "firewall-error", message: "cannot lift the ban of \(block)", details: [error.description]))
+            return .failure(ControlError(code: .firewallError, message: "cannot lift the ban of \(block)", details: [error.description]))
         }
         logger.warning("ban lifted", metadata: ["peer": "\(block)", "uid": "\(credentials.uid)", "pid": "\(credentials.pid)"])
         return ControlReply(ok: true, unban: BanStatus(peer: "\(block)", expiresInSeconds: 0))
@@ -163,16 +164,16 @@ extension Daemon {
     }
 
     private static let fenceNotLoaded = ControlError(
-        code: "firewall-error", message: "the fence is not loaded by proxyd ([firewall] apply = false)")
+        code: .firewallError, message: "the fence is not loaded by proxyd ([firewall] apply = false)")
 
     private static func block(_ text: String?) -> Result<CIDR, ControlError> {
         guard let text, !text.isEmpty else {
-            return .failure(ControlError(code: "bad-request", message: "give a peer: an address or a block such as 10.0.0.0/24"))
+            return .failure(ControlError(code: .badRequest, message: "give a peer: an address or a block such as 10.0.0.0/24"))
         }
         do throws(AddressParseError) {
             return .success(try CIDR(parsing: text))
         } catch {
-            return .failure(ControlError(code: "bad-request", message: "'\(text)' is not an address or block: \(error.description)"))
+            return .failure(ControlError(code: .badRequest, message: "'\(text)' is not an address or block: \(error.description)"))
         }
     }
 }

@@ -2,6 +2,7 @@ import RingfenceAddresses
 import RingfenceControl
 import RingfenceFirewall
 import RingfencePolicy
+import RingfenceStatus
 
 /// What a reload will do, worked out before anything changes: which relay and broker guards
 /// start, restart, take the new policy in place or stop, and which lines of the nftables script
@@ -25,8 +26,8 @@ struct ReloadPlan {
 
     /// The running guards this plan stops, each with the reason its connections are cut:
     /// `guard-removed` or `guard-restarted`.
-    var stopped: [(name: String, reason: String)] {
-        removed.map { ($0, "guard-removed") } + restarted.map { ($0.name, "guard-restarted") }
+    var stopped: [(name: String, reason: CutReason)] {
+        removed.map { ($0, .guardRemoved) } + restarted.map { ($0.name, .guardRestarted) }
     }
 
     /// - Parameters:

@@ -1,44 +1,36 @@
 import Logging
 import RingfenceAdmission
-import RingfenceControl
 import RingfenceIO
-import RingfencePolicy
-import RingfenceTCPStore
+import RingfenceStatus
 import Synchronization
 
-/// What a guard's sessions share: its settings, logger and admission, and the per-loop tables
+/// What a guard's sessions share: its limits, logger and admission, and the per-loop tables
 /// of live sessions and of the totals of ended ones (each loop's entry is touched only on that
 /// loop, so a loop's snapshot counts every session once).
 final class RelayContext: @unchecked Sendable {
     let guardName: String
     let logger: Logger
     let admission: Admission
-    /// The settings in force: a reload may change them; a session reads them when it connects
-    /// (buffers, gate limits, `busy_poll`) and at each deadline sweep (timeouts).
-    private let current: Mutex<RelaySettings>
+    /// The limits in force: a reload may change them; a session reads them once when it starts
+    /// (buffers, gate limits, `busy_poll`) and the sweep once per round (timeouts).
+    private let current: Mutex<RelayLimits>
     /// Live sessions by loop index, then by id. Entry `i` belongs to loop `i`.
     private var sessions: [[UInt64: RelaySession]]
     /// What ended sessions moved, by loop index. Entry `i` belongs to loop `i`.
     private var ended: [GuardCounters]
 
-    init(guardName: String, settings: RelaySettings, admission: Admission, logger: Logger, loops: Int) {
+    init(guardName: String, limits: RelayLimits, admission: Admission, logger: Logger, loops: Int) {
         self.guardName = guardName
-        current = Mutex(settings)
+        current = Mutex(limits)
         self.admission = admission
         self.logger = logger
         sessions = Array(repeating: [:], count: loops)
         ended = Array(repeating: GuardCounters(), count: loops)
     }
 
-    var settings: RelaySettings {
+    var limits: RelayLimits {
         get { current.withLock { $0 } }
         set { current.withLock { $0 = newValue } }
-    }
-
-    var tcpstoreLimits: TCPStoreLimits {
-        let settings = settings
-        return TCPStoreLimits(
-            maxKeyBytes: settings.maxKeyBytes.bytes, maxValueBytes: settings.maxValueBytes.bytes, maxKeys: settings.maxKeys)
     }
 
     func sessionStarted(_ session: RelaySession) {

@@ -1,7 +1,6 @@
 import Logging
-import RingfenceControl
 import RingfenceIO
-import RingfencePolicy
+import RingfenceStatus
 import RingfenceTCPStore
 import SystemPackage
 
@@ -46,6 +45,9 @@ final class RelaySession: @unchecked Sendable {
     private var state: State
     let acceptedAt: ContinuousClock.Instant
     private var lastActivity: ContinuousClock.Instant
+    /// The guard's limits as they were when the session started: read once, so that a reload
+    /// cannot land between two reads of one connect.
+    private let limits: RelayLimits
     private var client: Channel!
     private var upstream: Channel?
     private var clientToUpstream: Pump?
@@ -62,6 +64,7 @@ final class RelaySession: @unchecked Sendable {
         upstreamAddress = upstream
         self.loop = loop
         self.context = context
+        limits = context.limits
         acceptedAt = .now
         lastActivity = acceptedAt
         state = .connecting(since: acceptedAt)
@@ -107,12 +110,12 @@ final class RelaySession: @unchecked Sendable {
         }
         state = .relaying
         do throws(Errno) {
-            let capacity = context.settings.bufferBytes.bytes
+            let capacity = limits.bufferBytes
             let toUpstream: Pump
-            if context.settings.appProtocol == .tcpstore {
+            if limits.appProtocol == .tcpstore {
                 let gated = GatedPump(
                     from: client, to: upstream, capacity: min(capacity, 256 << 10),
-                    gate: TCPStoreGate(limits: context.tcpstoreLimits))
+                    gate: TCPStoreGate(limits: limits.tcpstore))
                 gated.onProgress = { [unowned self] in progressed() }
                 toUpstream = gated
             } else {
@@ -130,7 +133,7 @@ final class RelaySession: @unchecked Sendable {
         // After bytes move, both sockets are polled for busy_poll (see BusyPoller).
         // Each turn reads the client, then the upstream (their channels' read handlers).
         poller = BusyPoller(
-            window: context.settings.busyPoll, loop: loop,
+            window: limits.busyPoll, loop: loop,
             channels: { [unowned self] in [client, upstream] })
         context.logger.debug(
             "connection relayed",
@@ -160,9 +163,9 @@ final class RelaySession: @unchecked Sendable {
         }
     }
 
-    /// Enforces the connect, handshake, partial-command and idle deadlines. On the loop.
-    func checkDeadlines(now: ContinuousClock.Instant) {
-        let settings = context.settings
+    /// Enforces the connect, handshake, partial-command and idle deadlines of `settings` (the
+    /// guard's limits as the sweep read them). On the loop.
+    func checkDeadlines(now: ContinuousClock.Instant, settings: RelayLimits) {
         switch state {
         case .closed:
             return

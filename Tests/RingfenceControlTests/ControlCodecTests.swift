@@ -1,4 +1,5 @@
 import RingfenceControl
+import RingfenceStatus
 import Testing
 
 @Suite struct ControlCodecTests {
@@ -21,15 +22,15 @@ import Testing
         #expect {
             _ = try ControlCodec.request(from: Array(text.utf8))
         } throws: { error in
-            (error as? ControlError)?.code == code
+            (error as? ControlError)?.code.rawValue == code
         }
     }
 
     @Test func repliesCarryErrorsAndReports() throws {
-        let reply = ControlReply.failure(ControlError(code: "policy-refused", message: "m", details: ["p.toml:1:2: guard: x"]))
+        let reply = ControlReply.failure(ControlError(code: .policyRefused, message: "m", details: ["p.toml:1:2: guard: x"]))
         let decoded = try ControlCodec.decode(ControlReply.self, from: ControlCodec.encode(reply))
         #expect(decoded == reply)
-        let cut = ReloadReport.Cut(guardName: "bus", id: 3, peer: "10.0.0.2", port: 4000, reason: "not-allowed")
+        let cut = ReloadReport.Cut(guardName: "bus", id: 3, peer: "10.0.0.2", port: 4000, reason: .notAllowed)
         let text = String(decoding: ControlCodec.encode(cut), as: UTF8.self)
         #expect(text.contains(#""guard":"bus""#))
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RingfenceControl
+import RingfenceStatus
 
 /// `proxyctl audit`: what the kernel fence refused (enforce) or would have refused (audit), by
 /// guard, source, protocol and port, busiest first: how an operator reads a day of audit mode

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RingfenceControl
+import RingfenceStatus
 
 /// `proxyctl bans`: the peers the kernel refuses on every port, with the time their bans have left.
 struct Bans: ParsableCommand {

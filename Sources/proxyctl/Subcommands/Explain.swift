@@ -3,6 +3,7 @@ import RingfenceAddresses
 import RingfenceControl
 import RingfenceFirewall
 import RingfencePolicy
+import RingfenceStatus
 
 /// `proxyctl explain ADDRESS PORT`: which guard and which rule decide a connection from
 /// ADDRESS to PORT on this host, and why, from the running daemon (with its bans) or, with

@@ -2,6 +2,7 @@ import ArgumentParser
 import RingfenceAddresses
 import RingfenceControl
 import RingfencePolicy
+import RingfenceStatus
 
 /// `proxyctl kick PEER`: closes every live connection of PEER (an address or a block) in every
 /// guard, or in one; with `--ban`, the kernel refuses PEER for that long whatever the

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RingfenceControl
+import RingfenceStatus
 
 /// `proxyctl peers`: every live connection of every guard, by peer: what it has queued against
 /// its high-water marks, and what it has moved.

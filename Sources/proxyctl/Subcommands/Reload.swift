@@ -1,5 +1,6 @@
 import ArgumentParser
 import RingfenceControl
+import RingfenceStatus
 
 #if canImport(Glibc)
 import Glibc
@@ -52,7 +53,7 @@ struct Reload: ParsableCommand {
         if more > 0 { lines.append("    … \(more) more (--json lists them all)") }
         lines.append("  connections \(verb == "would" ? "that would be cut" : "cut"): \(report.cut.count)")
         for cut in report.cut {
-            lines.append("    \(cut.guardName) \(Table.address(cut.peer, cut.port)) id=\(cut.id) (\(cut.reason))")
+            lines.append("    \(cut.guardName) \(Table.address(cut.peer, cut.port)) id=\(cut.id) (\(cut.reason.rawValue))")
         }
         return lines.joined(separator: "\n")
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RingfenceControl
+import RingfenceStatus
 
 /// `proxyctl status`: the running daemon and each guard: state, upstream, connections, traffic,
 /// drops, evictions and denials.
@@ -29,21 +30,21 @@ struct Status: ParsableCommand {
             "MESSAGES", "DROPS", "EVICTED", "VIOLATIONS", "DENIED", "CUT", "FENCE REFUSED", "AUDIT HITS")
         for item in status.guards {
             let counters = item.counters
-            let upstream = item.upstream.state + (item.upstream.address.map { " \($0)" } ?? "")
-            let queued = item.kind == "zmq-xpub" ? "\(item.queuedMessages) msg, \(Table.bytes(item.queuedBytes))" : "-"
+            let upstream = item.upstream.state.rawValue + (item.upstream.address.map { " \($0)" } ?? "")
+            let queued = item.kind == .zmqXPUB ? "\(item.queuedMessages) msg, \(Table.bytes(item.queuedBytes))" : "-"
             let denied = counters.denied.isEmpty
                 ? "0" : "\(counters.deniedTotal) (" + counters.denied.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
             let ports: String
-            if item.kind == "host" {
+            if item.kind == .host {
                 ports = item.publicPorts.isEmpty ? "all" : "all but " + item.publicPorts.map(String.init).joined(separator: ",")
             } else {
                 ports = item.ports.map(String.init).joined(separator: ",")
             }
-            let kernel = item.state == "kernel"
+            let kernel = item.state == .kernel
             table.add(
-                item.name, item.kind, item.mode, ports, kernel ? "-" : "\(item.listenPort)", item.state,
+                item.name, item.kind.rawValue, item.mode.rawValue, ports, kernel ? "-" : "\(item.listenPort)", item.state.rawValue,
                 kernel ? "-" : upstream, kernel ? "-" : "\(item.connections)/\(item.maxConnections)", queued, Table.bytes(counters.bytesFromPeers),
-                Table.bytes(counters.bytesToPeers), item.kind == "zmq-xpub" ? "\(counters.messages)" : "-",
+                Table.bytes(counters.bytesToPeers), item.kind == .zmqXPUB ? "\(counters.messages)" : "-",
                 "\(counters.drops)", "\(counters.evictions)", "\(counters.violations)", denied, "\(counters.cutByReload)",
                 "\(item.fenceRefused)", "\(item.fenceAudited)")
         }

@@ -1,6 +1,7 @@
+import RingfenceStatus
 import Testing
 
-@testable import RingfenceControl
+@testable import RingfenceControlServer
 
 @Suite struct PrometheusTextTests {
     /// The registry's page escapes label values and prints counters as exact integers.
@@ -8,8 +9,8 @@ import Testing
         var counters = GuardCounters()
         counters.bytesFromPeers = 1 << 60 + 1
         let status = GuardStatus(
-            name: "a\"b\\c\nd", kind: "tcp", port: 1, listenPort: 2, state: "running",
-            upstream: .init(state: "per-connection", address: nil), connections: 0, maxConnections: 1,
+            name: "a\"b\\c\nd", kind: .tcp, port: 1, listenPort: 2, state: .running,
+            upstream: .init(state: .perConnection, address: nil), connections: 0, maxConnections: 1,
             queuedMessages: 0, queuedBytes: 0, counters: counters)
         let text = MetricsExposition().render(guards: [GuardSnapshot(status: status, connections: [])])
         #expect(text.contains(#"ringfence_guard_peer_received_bytes_total{guard="a\"b\\c\nd"} 1152921504606846977"#))
@@ -25,8 +26,8 @@ import Testing
             ConnectionStatus(guardName: "bus", id: UInt64($0), peer: "10.0.\($0 / 250).\($0 % 250)", port: 1, state: "active", ageSeconds: 0, queuedBytes: $0)
         }
         let status = GuardStatus(
-            name: "bus", kind: "zmq-xpub", port: 5557, listenPort: 15557, state: "running",
-            upstream: .init(state: "connected", address: nil), connections: 100, maxConnections: 200, queuedMessages: 0,
+            name: "bus", kind: .zmqXPUB, port: 5557, listenPort: 15557, state: .running,
+            upstream: .init(state: .connected, address: nil), connections: 100, maxConnections: 200, queuedMessages: 0,
             queuedBytes: 0, counters: GuardCounters())
         let exposition = MetricsExposition()
         exposition.reloadsApplied.increment()

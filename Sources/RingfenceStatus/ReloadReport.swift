@@ -7,12 +7,9 @@ public struct ReloadReport: Codable, Hashable, Sendable {
         public var id: UInt64
         public var peer: String
         public var port: UInt16
-        /// `not-allowed` (the peer left the allowlist), `guard-restarted` (a key that cannot
-        /// change in place changed: `port`, `listen_port`, `upstream`, `protocol`) or
-        /// `guard-removed`.
-        public var reason: String
+        public var reason: CutReason
 
-        public init(guardName: String, id: UInt64, peer: String, port: UInt16, reason: String) {
+        public init(guardName: String, id: UInt64, peer: String, port: UInt16, reason: CutReason) {
             self.guardName = guardName
             self.id = id
             self.peer = peer
@@ -20,7 +17,7 @@ public struct ReloadReport: Codable, Hashable, Sendable {
             self.reason = reason
         }
 
-        public init(_ connection: ConnectionStatus, reason: String) {
+        public init(_ connection: ConnectionStatus, reason: CutReason) {
             self.init(
                 guardName: connection.guardName, id: connection.id, peer: connection.peer, port: connection.port,
                 reason: reason)

@@ -7,8 +7,8 @@
 public struct GuardCounters: Codable, Hashable, Sendable {
     /// Connections admitted.
     public var accepted: UInt64 = 0
-    /// Connections refused at accept, by reason (`not-allowed`, `peer-limit`, `total-limit`,
-    /// `rate-limit`).
+    /// Connections refused at accept, by reason: `DenialReason`'s raw values (a dictionary keyed
+    /// by strings, so that the JSON stays an object).
     public var denied: [String: UInt64] = [:]
     /// Connections closed because a reload no longer allowed their peer.
     public var cutByReload: UInt64 = 0
@@ -32,6 +32,12 @@ public struct GuardCounters: Codable, Hashable, Sendable {
     public var upstreamConnects: UInt64 = 0
 
     public init() {}
+
+    /// Refusals for `reason`.
+    public subscript(denied reason: DenialReason) -> UInt64 {
+        get { denied[reason.rawValue] ?? 0 }
+        set { denied[reason.rawValue] = newValue }
+    }
 
     /// Every denial, whatever the reason.
     public var deniedTotal: UInt64 { denied.values.reduce(0, +) }

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Prometheus
+import RingfenceStatus
 import Synchronization
 
 /// The daemon's `/metrics` page: per guard its connections, upstream, traffic, drops,
@@ -70,7 +71,7 @@ public final class MetricsExposition: Sendable {
             samples.append(.total(.fenceRefused, [("guard", status.name)], status.fenceRefused))
             samples.append(.total(.fenceAuditHits, [("guard", status.name)], status.fenceAudited))
             samples.append(
-                .level(.fenceGuardAudit, [("guard", status.name), ("kind", status.kind)], status.mode == "audit" ? 1 : 0))
+                .level(.fenceGuardAudit, [("guard", status.name), ("kind", status.kind.rawValue)], status.mode == .audit ? 1 : 0))
         }
         samples.append(.level(.bans, [], fence.bans))
         return samples
@@ -83,7 +84,7 @@ public final class MetricsExposition: Sendable {
             samples.append(
                 .level(
                     .guardInfo,
-                    [("guard", status.name), ("kind", status.kind), ("port", "\(status.port)"),
+                    [("guard", status.name), ("kind", status.kind.rawValue), ("port", "\(status.port)"),
                      ("listen_port", "\(status.listenPort)")], 1))
             samples.append(.level(.guardConnections, name, status.connections))
             samples.append(.level(.guardMaxConnections, name, status.maxConnections))
@@ -97,8 +98,8 @@ public final class MetricsExposition: Sendable {
             samples.append(.total(.peerReceivedBytes, name, counters.bytesFromPeers))
             samples.append(.total(.peerSentBytes, name, counters.bytesToPeers))
             samples.append(.total(.upstreamReceivedBytes, name, counters.bytesFromUpstream))
-            guard status.kind == "zmq-xpub" else { continue }
-            samples.append(.level(.upstreamUp, name, status.upstream.state == "connected" ? 1 : 0))
+            guard status.kind == .zmqXPUB else { continue }
+            samples.append(.level(.upstreamUp, name, status.upstream.state == .connected ? 1 : 0))
             samples.append(.total(.messages, name, counters.messages))
             samples.append(.total(.deliveries, name, counters.deliveries))
             samples.append(.total(.drops, name, counters.drops))

@@ -3,24 +3,19 @@
 public struct GuardStatus: Codable, Hashable, Sendable {
     /// The upstream link's state, for people and for alerts.
     public struct Upstream: Codable, Hashable, Sendable {
-        /// `connected`, `connecting`, `waiting` (backing off after a failure), `idle` (the broker
-        /// learns its upstream from the first subscriber's original destination), or
-        /// `per-connection` (a relay connects upstream once per client).
-        public var state: String
+        public var state: UpstreamState
         /// `host:port`, when known.
         public var address: String?
 
-        public init(state: String, address: String?) {
+        public init(state: UpstreamState, address: String?) {
             self.state = state
             self.address = address
         }
     }
 
     public var name: String
-    /// `tcp`, `zmq-xpub`, `firewall` or `host`.
-    public var kind: String
-    /// `enforce` or `audit`.
-    public var mode: String
+    public var kind: GuardKind
+    public var mode: GuardMode
     /// The guarded port (the first, for a firewall guard; 0 for the host guard).
     public var port: UInt16
     /// Every guarded port (none for the host guard, which fences every port but `publicPorts`).
@@ -29,8 +24,7 @@ public struct GuardStatus: Codable, Hashable, Sendable {
     public var publicPorts: [UInt16]
     /// The local port the guarded port is redirected to.
     public var listenPort: UInt16
-    /// `running`, or `kernel` for a firewall or host guard (nothing runs in proxyd for it).
-    public var state: String
+    public var state: GuardState
     public var upstream: Upstream
     /// Live connections (relay: clients; broker: subscribers, handshaking or active).
     public var connections: Int
@@ -47,9 +41,9 @@ public struct GuardStatus: Codable, Hashable, Sendable {
     public var fenceAudited: UInt64
 
     public init(
-        name: String, kind: String, port: UInt16, listenPort: UInt16, state: String, upstream: Upstream,
+        name: String, kind: GuardKind, port: UInt16, listenPort: UInt16, state: GuardState, upstream: Upstream,
         connections: Int, maxConnections: Int, queuedMessages: Int, queuedBytes: Int, counters: GuardCounters,
-        mode: String = "enforce", ports: [UInt16]? = nil, publicPorts: [UInt16] = [], fenceRefused: UInt64 = 0,
+        mode: GuardMode = .enforce, ports: [UInt16]? = nil, publicPorts: [UInt16] = [], fenceRefused: UInt64 = 0,
         fenceAudited: UInt64 = 0
     ) {
         self.name = name

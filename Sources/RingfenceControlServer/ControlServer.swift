@@ -1,6 +1,8 @@
 import Dispatch
 import Logging
+import RingfenceControl
 import RingfenceIO
+import RingfenceStatus
 import SystemPackage
 
 #if canImport(Glibc)
@@ -123,7 +125,7 @@ public final class ControlServer: @unchecked Sendable {
             return respond(
                 client,
                 .failure(ControlError(
-                    code: "not-permitted",
+                    code: .notPermitted,
                     message: "uid \(uid) may not use the control socket: run as root or as the daemon's user")))
         }
         client.credentials = credentials
@@ -145,7 +147,7 @@ public final class ControlServer: @unchecked Sendable {
             respond(
                 client,
                 .failure(ControlError(
-                    code: "too-large", message: "a request is at most \(ControlCodec.maxRequestBytes) bytes")))
+                    code: .tooLarge, message: "a request is at most \(ControlCodec.maxRequestBytes) bytes")))
         }
     }
 
@@ -162,7 +164,7 @@ public final class ControlServer: @unchecked Sendable {
         let request: ControlRequest
         do throws(ControlError) {
             guard !client.buffer.isEmpty else {
-                throw ControlError(code: "bad-request", message: "empty request: send one JSON object")
+                throw ControlError(code: .badRequest, message: "empty request: send one JSON object")
             }
             request = try ControlCodec.request(from: client.buffer)
         } catch {
@@ -210,7 +212,7 @@ public final class ControlServer: @unchecked Sendable {
                 logger.warning("control socket: request not received in time", metadata: ["timeout": "\(requestTimeout)"])
                 respond(
                     client,
-                    .failure(ControlError(code: "timeout", message: "no whole request within \(requestTimeout)")))
+                    .failure(ControlError(code: .timeout, message: "no whole request within \(requestTimeout)")))
             case .replied(let since) where now - since > requestTimeout:
                 drop(client)
             default:

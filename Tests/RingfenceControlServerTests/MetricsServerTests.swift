@@ -2,9 +2,10 @@ import Dispatch
 import Logging
 import RingfenceAddresses
 import RingfenceIO
+import RingfenceStatus
 import Testing
 
-@testable import RingfenceControl
+@testable import RingfenceControlServer
 
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,8 @@
 import Prometheus
+import RingfenceStatus
 import Testing
 
-@testable import RingfenceControl
+@testable import RingfenceControlServer
 
 /// Totals published at scrape time into a swift-prometheus registry, and the page built on it.
 @Suite struct MetricsPublisherTests {
@@ -11,8 +12,8 @@ import Testing
         counters.denied = ["peer-limit": 2]
         return GuardSnapshot(
             status: GuardStatus(
-                name: name, kind: "tcp", port: 29500, listenPort: 39500, state: "running",
-                upstream: .init(state: "per-connection", address: nil), connections: 1, maxConnections: 64,
+                name: name, kind: .tcp, port: 29500, listenPort: 39500, state: .running,
+                upstream: .init(state: .perConnection, address: nil), connections: 1, maxConnections: 64,
                 queuedMessages: 0, queuedBytes: 0, counters: counters),
             connections: [ConnectionStatus(guardName: name, id: 1, peer: "10.0.0.1", port: 40000, state: "relaying", ageSeconds: 1)])
     }
@@ -23,8 +24,8 @@ import Testing
         counters.deliveries = 11
         return GuardSnapshot(
             status: GuardStatus(
-                name: name, kind: "zmq-xpub", port: 5557, listenPort: 15557, state: "running",
-                upstream: .init(state: "connected", address: "127.0.0.1:5557"), connections: peers.count,
+                name: name, kind: .zmqXPUB, port: 5557, listenPort: 15557, state: .running,
+                upstream: .init(state: .connected, address: "127.0.0.1:5557"), connections: peers.count,
                 maxConnections: 256, queuedMessages: 3, queuedBytes: 300, counters: counters),
             connections: peers.enumerated().map {
                 ConnectionStatus(
@@ -120,8 +121,8 @@ import Testing
         exposition.reloadsRefused.increment()
         exposition.kicks.increment()
         var host = GuardStatus(
-            name: "host", kind: "host", port: 0, listenPort: 0, state: "kernel", upstream: .init(state: "none", address: nil),
-            connections: 0, maxConnections: 0, queuedMessages: 0, queuedBytes: 0, counters: GuardCounters(), mode: "audit",
+            name: "host", kind: .host, port: 0, listenPort: 0, state: .kernel, upstream: .init(state: .none, address: nil),
+            connections: 0, maxConnections: 0, queuedMessages: 0, queuedBytes: 0, counters: GuardCounters(), mode: .audit,
             fenceAudited: 4)
         host.fenceRefused = 0
         let guards = [Self.relay("store", accepted: 1), Self.broker("bus", peers: ["10.0.0.2", "fd00::2"])]

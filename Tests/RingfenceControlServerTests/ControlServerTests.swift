@@ -1,8 +1,10 @@
 import Logging
+import RingfenceControl
 import RingfenceIO
+import RingfenceStatus
 import Testing
 
-@testable import RingfenceControl
+@testable import RingfenceControlServer
 
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +27,7 @@ import Glibc
     static func exchange(_ path: String, _ bytes: [UInt8], halfClose: Bool = true) throws -> String {
         let fd = try Posix.unixConnect(path: path)
         defer { close(fd) }
-        return RingfenceControlTests.exchange(on: fd, bytes, halfClose: halfClose)
+        return RingfenceControlServerTests.exchange(on: fd, bytes, halfClose: halfClose)
     }
 
     @Test func answersOneRequestAndMakesTheSocketPrivate() throws {

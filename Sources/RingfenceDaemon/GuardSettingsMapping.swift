@@ -1,0 +1,64 @@
+import RingfenceAdmission
+import RingfenceBroker
+import RingfenceGuard
+import RingfencePolicy
+import RingfenceRelay
+import RingfenceStatus
+import RingfenceTCPStore
+
+/// The policy's guards as the typed settings the relay and the broker run from: the data plane
+/// never sees the policy. Pure.
+enum GuardSettingsMapping {
+    /// A broker admits subscribers without an accept-rate limit (its policy has none).
+    static let brokerAcceptRate = 1_000_000
+
+    /// The typed settings of a relay or broker guard; nil for a kernel-only guard.
+    static func settings(for spec: RingfencePolicy.Guard) -> (any GuardConfiguration)? {
+        switch spec.settings {
+        case .relay(let relay): return self.relay(spec, relay)
+        case .broker(let broker): return self.broker(spec, broker)
+        case .firewall, .host: return nil
+        }
+    }
+
+    static func relay(_ spec: RingfencePolicy.Guard, _ settings: RelaySettings) -> RelayGuardSettings {
+        let limits = Admission.Limits(
+            maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer,
+            acceptRatePerPeer: settings.acceptRatePerPeer)
+        let relay = RelayLimits(
+            bufferBytes: settings.bufferBytes.bytes, connectTimeout: settings.connectTimeout,
+            idleTimeout: settings.idleTimeout, appProtocol: settings.appProtocol == .tcpstore ? .tcpstore : .none,
+            busyPoll: settings.busyPoll, handshakeTimeout: settings.handshakeTimeout,
+            partialTimeout: settings.partialTimeout,
+            tcpstore: TCPStoreLimits(
+                maxKeyBytes: settings.maxKeyBytes.bytes, maxValueBytes: settings.maxValueBytes.bytes,
+                maxKeys: settings.maxKeys))
+        return RelayGuardSettings(
+            frontEnd: frontEnd(spec, kind: .tcp, listenPort: settings.listenPort, limits: limits, upstream: settings.upstream),
+            relay: relay)
+    }
+
+    static func broker(_ spec: RingfencePolicy.Guard, _ settings: BrokerSettings) -> BrokerGuardSettings {
+        let limits = Admission.Limits(
+            maxConnections: settings.maxSubscribers, maxConnectionsPerPeer: settings.maxSubscribersPerPeer,
+            acceptRatePerPeer: brokerAcceptRate)
+        let broker = BrokerLimits(
+            hwmMessages: settings.hwmMessages, hwmBytes: settings.hwmBytes.bytes, maxTopicBytes: settings.maxTopicBytes,
+            maxSubscriptions: settings.maxSubscriptionsPerPeer, maxMessageBytes: settings.maxMessageBytes.bytes,
+            handshakeTimeout: settings.handshakeTimeout, onOverflow: settings.onOverflow == .drop ? .drop : .disconnect,
+            busyPoll: settings.busyPoll)
+        return BrokerGuardSettings(
+            frontEnd: frontEnd(
+                spec, kind: .zmqXPUB, listenPort: settings.listenPort, limits: limits, upstream: settings.upstream),
+            broker: broker)
+    }
+
+    private static func frontEnd(
+        _ spec: RingfencePolicy.Guard, kind: GuardKind, listenPort: UInt16, limits: Admission.Limits, upstream: Endpoint?
+    ) -> FrontEndSettings {
+        FrontEndSettings(
+            name: spec.name, kind: kind, port: spec.ports[0], listenPort: listenPort, allow: spec.allow,
+            mode: spec.mode == .audit ? .audit : .enforce, limits: limits,
+            upstream: upstream.map { HostPort(host: $0.host, port: $0.port) })
+    }
+}
