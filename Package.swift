@@ -64,11 +64,20 @@ let package = Package(
         ),
         // Linux calls glibc declares only under _GNU_SOURCE (accept4, splice, pipe2): prefixed wrappers.
         .target(name: "CRingfenceLinux"),
-        // The event loop on Dispatch, and non-blocking sockets behind a small typed wrapper.
+        // The one syscall wrapper (no Dispatch): sockets, pipes, addresses, the owning `Socket`,
+        // Unix sockets and the socket killer. What the control client and the event loop share.
+        .target(
+            name: "RingfenceSockets",
+            dependencies: [
+                "CRingfenceLinux", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: dataPath
+        ),
+        // The event loop on Dispatch: channels, connections, listeners, busy polling.
         .target(
             name: "RingfenceIO",
             dependencies: [
-                "CRingfenceLinux", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+                "RingfenceSockets", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: dataPath
@@ -78,7 +87,7 @@ let package = Package(
         // Who may connect to a guard: allowlist, caps, accept rate; refusals logged without flooding.
         .target(
             name: "RingfenceAdmission",
-            dependencies: ["RingfenceAddresses", "RingfenceIO", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RingfenceAddresses", "RingfenceSockets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // ZMTP 3.0/3.1 as a pure codec (no I/O): greeting, NULL handshake, frames, commands, subscriptions.
@@ -87,8 +96,9 @@ let package = Package(
         .target(
             name: "RingfenceRelay",
             dependencies: [
-                "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceIO", "RingfenceSockets", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses",
+                "RingfenceAdmission", "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -97,9 +107,10 @@ let package = Package(
         .target(
             name: "RingfenceBroker",
             dependencies: [
-                "RingfenceIO", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceIO", "RingfenceSockets", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses",
+                "RingfenceAdmission", "RingfenceControl", .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: dataPath
         ),
@@ -108,7 +119,7 @@ let package = Package(
         .target(
             name: "RingfenceControl",
             dependencies: [
-                "RingfenceIO", "CRingfenceLinux", .product(name: "Logging", package: "swift-log"),
+                "RingfenceSockets", "RingfenceIO", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -118,7 +129,7 @@ let package = Package(
             name: "RingfenceDaemon",
             dependencies: [
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceSockets", "RingfenceControl", "RingfenceAddresses", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -190,12 +201,17 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceControlTests",
-            dependencies: ["RingfenceControl", "RingfenceIO", "RingfenceAddresses"],
+            dependencies: ["RingfenceControl", "RingfenceIO", "RingfenceSockets", "RingfenceAddresses"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceSocketsTests",
+            dependencies: ["RingfenceSockets", "RingfenceAddresses"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "RingfenceIOTests",
-            dependencies: ["RingfenceIO", "RingfenceAddresses"],
+            dependencies: ["RingfenceIO", "RingfenceSockets", "RingfenceAddresses"],
             swiftSettings: strict
         ),
         // Proves that the system-library targets link against Debian's libraries.

@@ -1,4 +1,4 @@
-import RingfenceIO
+import RingfenceSockets
 import SystemPackage
 
 /// Why a broker guard could not start; each says what to do.

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import RingfenceIO
+import RingfenceSockets
 import SystemPackage
 
 #if canImport(Glibc)
@@ -47,13 +48,14 @@ public final class ControlServer: @unchecked Sendable {
         self.maxClients = maxClients
         self.handler = handler
         try Self.prepare(path)
-        let fd: Int32
+        let socket: Socket
         do throws(Errno) {
-            fd = try Posix.unixListen(path: path, mode: 0o600)
+            socket = try Posix.unixListen(path: path, mode: 0o600)
         } catch {
             throw .bind(path, error)
         }
-        let channel = Channel(fd: fd, loop: loop, onReadable: { [weak self] in self?.acceptAll(fd) }, onWritable: {})
+        let fd = socket.fd
+        let channel = Channel(socket: socket, loop: loop, onReadable: { [weak self] in self?.acceptAll(fd) }, onWritable: {})
         listener = channel
         let sweepEvery = min(requestTimeout / 4, .seconds(1))
         loop.execute { [weak self] in
@@ -87,8 +89,8 @@ public final class ControlServer: @unchecked Sendable {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path) }
-        if let fd = try? Posix.unixConnect(path: path) {
-            Posix.close(fd)
+        if let live = try? Posix.unixConnect(path: path) {
+            live.close()
             throw .inUse(path)
         }
         unlink(path)

@@ -4,6 +4,7 @@ import RingfenceControl
 import RingfenceFirewall
 import RingfenceIO
 import RingfencePolicy
+import RingfenceSockets
 
 #if canImport(Glibc)
 import Glibc

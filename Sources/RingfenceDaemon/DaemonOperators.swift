@@ -3,8 +3,8 @@ import Logging
 import RingfenceAddresses
 import RingfenceControl
 import RingfenceFirewall
-import RingfenceIO
 import RingfencePolicy
+import RingfenceSockets
 import SystemPackage
 
 #if canImport(Glibc)

@@ -1,3 +1,5 @@
+import RingfenceSockets
+
 /// Busy polling for one connection: after bytes move, its owner's `turn` (non-blocking reads)
 /// runs again and again on the loop, with the connection's read sources suspended, until
 /// `window` passes without activity; then the sources resume and `turn` runs once more, for

@@ -1,4 +1,4 @@
-import RingfenceIO
+import RingfenceSockets
 import SystemPackage
 
 /// Why a relay guard could not start. The daemon refuses the policy; nothing else changes.
