@@ -206,7 +206,9 @@ let package = Package(
         ),
         .testTarget(
             name: "RingfenceSocketsTests",
-            dependencies: ["RingfenceSockets", "RingfenceAddresses"],
+            dependencies: [
+                "RingfenceSockets", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
