@@ -59,7 +59,10 @@ let package = Package(
         // elements through libnftnl.
         .target(
             name: "RingfenceFirewall",
-            dependencies: ["RingfencePolicy", "RingfenceAddresses", "CNFTables", "CNFTNetlink"],
+            dependencies: [
+                "RingfencePolicy", "RingfenceAddresses", "RingfenceSockets", "CNFTables", "CNFTNetlink",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // Linux calls glibc declares only under _GNU_SOURCE (accept4, splice, pipe2): prefixed wrappers.

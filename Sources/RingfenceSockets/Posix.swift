@@ -7,10 +7,13 @@ import Glibc
 #endif
 
 /// What a non-blocking call did: its result, or "would block" (EAGAIN): try again when ready.
-public enum IOResult<T> {
+/// Noncopyable when its result is (an accepted `Socket`).
+public enum IOResult<T: ~Copyable>: ~Copyable {
     case done(T)
     case wouldBlock
 }
+
+extension IOResult: Copyable where T: Copyable {}
 
 /// The one place Ringfence makes socket and pipe syscalls.
 ///
@@ -128,6 +131,22 @@ public enum Posix {
         var header = msghdr()
         return try vectors.withUnsafeBufferPointer { buffers throws(Errno) in
             header.msg_iov = UnsafeMutablePointer(mutating: buffers.baseAddress)
+            header.msg_iovlen = buffers.count
+            return try call { sendmsg(fd, &header, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
+    /// Sends one datagram gathered from `vectors` to the address in `address` (a `sockaddr` of
+    /// any family: a netlink batch to the kernel, say), without SIGPIPE; blocks on a blocking socket.
+    public static func sendDatagram(
+        _ fd: Int32, _ vectors: [iovec], to address: UnsafeMutableRawBufferPointer
+    ) throws(Errno) -> IOResult<Int> {
+        var vectors = vectors
+        return try vectors.withUnsafeMutableBufferPointer { buffers throws(Errno) in
+            var header = msghdr()
+            header.msg_name = address.baseAddress
+            header.msg_namelen = socklen_t(address.count)
+            header.msg_iov = buffers.baseAddress
             header.msg_iovlen = buffers.count
             return try call { sendmsg(fd, &header, Int32(MSG_NOSIGNAL)) }
         }

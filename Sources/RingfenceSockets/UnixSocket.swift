@@ -65,9 +65,9 @@ extension Posix {
     }
 
     /// Accepts one connection on a Unix listener as a non-blocking, close-on-exec socket.
-    public static func acceptUnix(_ fd: Int32) throws(Errno) -> IOResult<Int32> {
+    public static func acceptUnix(_ fd: Int32) throws(Errno) -> IOResult<Socket> {
         switch try call({ Int(CRingfenceLinux_accept4(fd, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))) }) {
-        case .done(let accepted): return .done(Int32(accepted))
+        case .done(let accepted): return .done(Socket(adopting: Int32(accepted)))
         case .wouldBlock: return .wouldBlock
         }
     }
