@@ -118,7 +118,8 @@ let package = Package(
             swiftSettings: dataPath
         ),
         // The control plane: the control socket's JSON protocol (request, reply, status), its
-        // server and client, and the Prometheus metrics endpoint.
+        // server and client, and the Prometheus metrics endpoint. The client needs only
+        // RingfenceSockets; RingfenceIO is for the servers, which are to move out of this module.
         .target(
             name: "RingfenceControl",
             dependencies: [

@@ -66,6 +66,11 @@ public final class Listener: @unchecked Sendable {
         loop.execute { channel.setReading(true) }
     }
 
+    deinit {
+        // A listener dropped unclosed must not stay registered under a descriptor being closed.
+        close()
+    }
+
     /// Stops accepting and closes the socket.
     public func close() {
         guard let channel else { return }
