@@ -6,11 +6,12 @@ import Synchronization
 /// another on the same address shares its socket instead of binding the port a second time.
 ///
 /// A reload starts a restarted guard before it stops the old one (a guard that cannot start
-/// then leaves the old one serving), so for a moment two listeners want one port. SO_REUSEPORT
-/// allowed that, but it also let any other process — a second proxyd — bind the same port and
-/// silently take a share of its connections. Instead the successor takes a duplicate (dup) of
-/// its predecessor's descriptor: one socket, one accept queue (no connection queued at the old
-/// listener is lost when it closes), and a port that no other process can bind.
+/// then leaves the old one serving), and a listener holds its port until its source's
+/// cancellation has run (docs/libdispatch.md §5), so for a moment two listeners want one port.
+/// SO_REUSEPORT allowed that, but it also let any other process — a second proxyd — bind the
+/// same port and silently take a share of its connections. Instead the successor takes a
+/// duplicate (dup) of its predecessor's descriptor: one socket, one accept queue (no connection
+/// queued at the old listener is lost when it closes), and a port no other process can bind.
 final class ListenSockets: Sendable {
     static let shared = ListenSockets()
 
