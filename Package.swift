@@ -61,16 +61,28 @@ let package = Package(
         // elements through libnftnl.
         .target(
             name: "RingfenceFirewall",
-            dependencies: ["RingfencePolicy", "RingfenceAddresses", "CNFTables", "CNFTNetlink"],
+            dependencies: [
+                "RingfencePolicy", "RingfenceAddresses", "RingfenceSockets", "CNFTables", "CNFTNetlink",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // Linux calls glibc declares only under _GNU_SOURCE (accept4, splice, pipe2): prefixed wrappers.
         .target(name: "CRingfenceLinux"),
-        // The event loop on Dispatch, and non-blocking sockets behind a small typed wrapper.
+        // The one syscall wrapper (no Dispatch): sockets, pipes, addresses, the owning `Socket`,
+        // Unix sockets and the socket killer. What the control client and the event loop share.
+        .target(
+            name: "RingfenceSockets",
+            dependencies: [
+                "CRingfenceLinux", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: dataPath
+        ),
+        // The event loop on Dispatch: channels, connections, listeners, busy polling.
         .target(
             name: "RingfenceIO",
             dependencies: [
-                "CRingfenceLinux", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+                "RingfenceSockets", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: dataPath
@@ -80,7 +92,7 @@ let package = Package(
         // Who may connect to a guard: allowlist, caps, accept rate; refusals logged without flooding.
         .target(
             name: "RingfenceAdmission",
-            dependencies: ["RingfenceAddresses", "RingfenceIO", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RingfenceAddresses", "RingfenceSockets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // ZMTP 3.0/3.1 as a pure codec (no I/O): greeting, NULL handshake, frames, commands, subscriptions.
@@ -89,8 +101,9 @@ let package = Package(
         .target(
             name: "RingfenceRelay",
             dependencies: [
-                "RingfenceIO", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceIO", "RingfenceSockets", "RingfenceTCPStore", "RingfencePolicy", "RingfenceAddresses",
+                "RingfenceAdmission", "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -99,19 +112,21 @@ let package = Package(
         .target(
             name: "RingfenceBroker",
             dependencies: [
-                "RingfenceIO", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceIO", "RingfenceSockets", "RingfenceZMTP", "RingfencePolicy", "RingfenceAddresses",
+                "RingfenceAdmission", "RingfenceControl", .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: dataPath
         ),
         // The control plane: the control socket's JSON protocol (request, reply, status), its
         // server and client, and the Prometheus metrics endpoint (swift-metrics counters and
-        // gauges in a swift-prometheus registry).
+        // gauges in a swift-prometheus registry). The client needs only RingfenceSockets;
+        // RingfenceIO is for the servers.
         .target(
             name: "RingfenceControl",
             dependencies: [
-                "RingfenceIO", "CRingfenceLinux", .product(name: "Logging", package: "swift-log"),
+                "RingfenceSockets", "RingfenceIO", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -123,7 +138,7 @@ let package = Package(
             name: "RingfenceDaemon",
             dependencies: [
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceRelay", "RingfenceBroker", "RingfenceIO",
-                "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceSockets", "RingfenceControl", "RingfenceAddresses", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -203,14 +218,21 @@ let package = Package(
         .testTarget(
             name: "RingfenceControlTests",
             dependencies: [
-                "RingfenceControl", "RingfenceIO", "RingfenceAddresses",
+                "RingfenceControl", "RingfenceIO", "RingfenceSockets", "RingfenceAddresses",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RingfenceSocketsTests",
+            dependencies: [
+                "RingfenceSockets", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RingfenceIOTests",
-            dependencies: ["RingfenceIO", "RingfenceAddresses"],
+            dependencies: ["RingfenceIO", "RingfenceSockets", "RingfenceAddresses"],
             swiftSettings: strict
         ),
         // Proves that the system-library targets link against Debian's libraries.

@@ -1,5 +1,5 @@
 import Logging
-import RingfenceIO
+import RingfenceSockets
 
 /// What every guard does first with a socket it has just accepted, before its own work:
 /// admission, and where the connection was headed. Refused and unroutable sockets are reset

@@ -1,5 +1,5 @@
 import RingfenceAddresses
-import RingfenceIO
+import RingfenceSockets
 import Synchronization
 
 /// A guard's admission check at accept, before a byte is read: the allowlist (the same address

@@ -1,4 +1,4 @@
-import RingfenceIO
+import RingfenceSockets
 import SystemPackage
 
 /// Why a broker guard could not start; each says what to do.
@@ -12,7 +12,10 @@ public enum BrokerError: Error, CustomStringConvertible {
         case .notABroker(let name):
             "guard '\(name)' is not a zmq-xpub guard"
         case .listen(let name, let address, let error):
-            "guard '\(name)': cannot listen on \(address): \(error) (is listen_port in use by another process?)"
+            "guard '\(name)': cannot listen on \(address): \(error)"
+                + (error == .addressInUse
+                    ? ": another process (a second proxyd?) holds port \(address.port); stop it, or set listen_port to a free port"
+                    : " (is listen_port in use by another process?)")
         case .unresolvable(let upstream):
             "upstream '\(upstream)' does not resolve to an address; use an IP address or a name this host resolves"
         }

@@ -1,7 +1,8 @@
-import Dispatch
 import DequeModule
+import Dispatch
 import RingfenceControl
 import RingfenceIO
+import RingfenceSockets
 import RingfenceZMTP
 
 /// One admitted subscriber: its ZMTP handshake (we are the XPUB), its topics, and its queue of

@@ -8,6 +8,7 @@ import RingfenceFirewall
 import RingfenceIO
 import RingfencePolicy
 import RingfenceRelay
+import RingfenceSockets
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import RingfenceIO
+import RingfenceSockets
 import SystemPackage
 
 /// Why a relay guard could not start. The daemon refuses the policy; nothing else changes.
@@ -13,7 +13,9 @@ public enum RelayError: Error, CustomStringConvertible {
             return "guard '\(name)' is not a tcp guard"
         case .listen(let name, let address, let error):
             return "guard '\(name)': cannot listen on \(address): \(error)"
-                + (error == .addressInUse ? " (set listen_port to a free port)" : "")
+                + (error == .addressInUse
+                    ? ": another process (a second proxyd?) holds port \(address.port); stop it, or set listen_port to a free port"
+                    : "")
         case .unresolvable(let upstream):
             return "upstream '\(upstream)' does not resolve"
         }

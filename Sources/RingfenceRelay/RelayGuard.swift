@@ -5,6 +5,7 @@ import RingfenceAdmission
 import RingfenceControl
 import RingfenceIO
 import RingfencePolicy
+import RingfenceSockets
 import SystemPackage
 
 /// A running `kind = "tcp"` guard: listeners on the listen port (IPv4 and IPv6), admission at

@@ -2,6 +2,7 @@ import Dispatch
 import Logging
 import RingfenceAddresses
 import RingfenceIO
+import RingfenceSockets
 import Testing
 
 @testable import RingfenceControl
