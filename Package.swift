@@ -64,16 +64,28 @@ let package = Package(
         // elements through libnftnl.
         .target(
             name: "RingfenceFirewall",
-            dependencies: ["RingfencePolicy", "RingfenceAddresses", "CNFTables", "CNFTNetlink"],
+            dependencies: [
+                "RingfencePolicy", "RingfenceAddresses", "RingfenceSockets", "CNFTables", "CNFTNetlink",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // Linux calls glibc declares only under _GNU_SOURCE (accept4, splice, pipe2): prefixed wrappers.
         .target(name: "CRingfenceLinux"),
-        // The event loop on Dispatch, and non-blocking sockets behind a small typed wrapper.
+        // The one syscall wrapper (no Dispatch): sockets, pipes, addresses, the owning `Socket`,
+        // Unix sockets and the socket killer. What the control client and the event loop share.
+        .target(
+            name: "RingfenceSockets",
+            dependencies: [
+                "CRingfenceLinux", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: dataPath
+        ),
+        // The event loop on Dispatch: channels, connections, listeners, busy polling.
         .target(
             name: "RingfenceIO",
             dependencies: [
-                "CRingfenceLinux", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+                "RingfenceSockets", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: dataPath
@@ -84,7 +96,7 @@ let package = Package(
         .target(
             name: "RingfenceAdmission",
             dependencies: [
-                "RingfenceAddresses", "RingfenceIO", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                "RingfenceAddresses", "RingfenceSockets", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -95,7 +107,7 @@ let package = Package(
         .target(
             name: "RingfenceGuard",
             dependencies: [
-                "RingfenceAddresses", "RingfenceAdmission", "RingfenceIO", "RingfenceStatus",
+                "RingfenceAddresses", "RingfenceAdmission", "RingfenceIO", "RingfenceSockets", "RingfenceStatus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -105,8 +117,8 @@ let package = Package(
         .target(
             name: "RingfenceRelay",
             dependencies: [
-                "RingfenceGuard", "RingfenceIO", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                "RingfenceGuard", "RingfenceIO", "RingfenceSockets", "RingfenceTCPStore", "RingfenceAddresses",
+                "RingfenceAdmission", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -116,26 +128,29 @@ let package = Package(
         .target(
             name: "RingfenceBroker",
             dependencies: [
-                "RingfenceGuard", "RingfenceIO", "RingfenceZMTP", "RingfenceAddresses", "RingfenceAdmission",
-                "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                "RingfenceGuard", "RingfenceIO", "RingfenceSockets", "RingfenceZMTP", "RingfenceAddresses",
+                "RingfenceAdmission", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: dataPath
         ),
-        // The control protocol: requests, replies, errors, their JSON codec, and the client.
+        // The control protocol: requests, replies, errors, their JSON codec, and the client (on
+        // RingfenceSockets only: proxyctl does not link the event loop).
         .target(
             name: "RingfenceControl",
             dependencies: [
-                "RingfenceStatus", "RingfenceIO", .product(name: "SystemPackage", package: "swift-system"),
+                "RingfenceStatus", "RingfenceSockets", .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
-        // The control plane's servers: the control socket and the Prometheus metrics endpoint.
+        // The control plane's servers: the control socket and the Prometheus metrics endpoint
+        // (swift-metrics counters and gauges in a swift-prometheus registry).
         .target(
             name: "RingfenceControlServer",
             dependencies: [
-                "RingfenceControl", "RingfenceStatus", "RingfenceIO", .product(name: "Logging", package: "swift-log"),
+                "RingfenceControl", "RingfenceStatus", "RingfenceIO", "RingfenceSockets",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -147,8 +162,8 @@ let package = Package(
             name: "RingfenceDaemon",
             dependencies: [
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceGuard", "RingfenceRelay", "RingfenceBroker",
-                "RingfenceAdmission", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceIO", "RingfenceControl",
-                "RingfenceControlServer", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                "RingfenceAdmission", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceIO", "RingfenceSockets",
+                "RingfenceControl", "RingfenceControlServer", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -221,8 +236,8 @@ let package = Package(
         .testTarget(
             name: "RingfenceGuardTests",
             dependencies: [
-                "RingfenceGuard", "RingfenceAdmission", "RingfenceAddresses", "RingfenceIO", "RingfenceStatus",
-                .product(name: "Logging", package: "swift-log"),
+                "RingfenceGuard", "RingfenceAdmission", "RingfenceAddresses", "RingfenceIO", "RingfenceSockets",
+                "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -230,7 +245,7 @@ let package = Package(
             name: "RingfenceRelayTests",
             dependencies: [
                 "RingfenceRelay", "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceAdmission",
-                "RingfenceAddresses", "RingfenceIO", "RingfenceStatus", "RingfenceTCPStore",
+                "RingfenceAddresses", "RingfenceIO", "RingfenceSockets", "RingfenceStatus", "RingfenceTCPStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -238,8 +253,8 @@ let package = Package(
         .testTarget(
             name: "RingfenceBrokerTests",
             dependencies: [
-                "RingfenceBroker", "RingfenceZMTP", "RingfenceIO", "RingfenceGuard", "RingfenceAdmission",
-                "RingfenceAddresses", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                "RingfenceBroker", "RingfenceZMTP", "RingfenceIO", "RingfenceSockets", "RingfenceGuard",
+                "RingfenceAdmission", "RingfenceAddresses", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -257,14 +272,24 @@ let package = Package(
         .testTarget(
             name: "RingfenceControlServerTests",
             dependencies: [
-                "RingfenceControlServer", "RingfenceControl", "RingfenceStatus", "RingfenceIO", "RingfenceAddresses",
-                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+                "RingfenceControlServer", "RingfenceControl", "RingfenceStatus", "RingfenceIO", "RingfenceSockets",
+                "RingfenceAddresses", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceSocketsTests",
+            dependencies: [
+                "RingfenceSockets", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "RingfenceIOTests",
-            dependencies: ["RingfenceIO", "RingfenceAddresses"],
+            dependencies: [
+                "RingfenceIO", "RingfenceSockets", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // Proves that the system-library targets link against Debian's libraries.

@@ -1,4 +1,5 @@
-import RingfenceIO
+import Logging
+import RingfenceSockets
 
 /// What every guard does first with a socket it has just accepted, before its own work:
 /// admission. A refused socket is reset and closed here, and logged.

@@ -1,5 +1,5 @@
 import RingfenceAddresses
-import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 import Synchronization
 

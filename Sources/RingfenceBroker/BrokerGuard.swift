@@ -2,7 +2,9 @@ import Logging
 import RingfenceAddresses
 import RingfenceGuard
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
+import SystemPackage
 
 /// A running `kind = "zmq-xpub"` guard: the shared front end (listeners, admission, the
 /// redirect check, timers) and the broker between the admitted subscribers and the engine's

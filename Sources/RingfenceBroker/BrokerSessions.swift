@@ -3,6 +3,7 @@ import RingfenceAddresses
 import RingfenceAdmission
 import RingfenceGuard
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 
 /// The broker's part behind the guard front end: subscriber sessions, the upstream link and

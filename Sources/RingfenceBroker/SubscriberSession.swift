@@ -1,6 +1,7 @@
-import Dispatch
 import DequeModule
+import Dispatch
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 import RingfenceZMTP
 

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 import RingfenceZMTP
 import SystemPackage
@@ -110,15 +111,21 @@ final class UpstreamLink: @unchecked Sendable {
 
     private func attempt() {
         guard let address else { return }
-        let fd: Int32
+        let socket: Socket
         do throws(Errno) {
-            fd = try Posix.tcpSocket(family: address.family)
-            Posix.setNoDelay(fd)
-            _ = try Posix.connect(fd, address)
+            socket = try Socket.tcp(family: address.family)
         } catch {
+            return fail("socket: \(error)")
+        }
+        Posix.setNoDelay(socket.fd)
+        do throws(Errno) {
+            _ = try Posix.connect(socket.fd, address)
+        } catch {
+            // Refused at once (an engine that is down): the socket is closed here, not leaked.
+            socket.close()
             return fail("connect: \(error)")
         }
-        let connection = Connection(fd: fd, loop: loop, writeLimit: 16 << 20, readBufferSize: 256 << 10)
+        let connection = Connection(socket: socket, loop: loop, writeLimit: 16 << 20, readBufferSize: 256 << 10)
         connection.busyPollMode = .wait
         connection.busyPoll = limits.busyPoll
         self.connection = connection

@@ -1,9 +1,5 @@
-import RingfenceIO
+import RingfenceSockets
 import SystemPackage
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `proxyctl`'s side of the control socket: connect, send one request, read the one reply.
 /// Blocking; a command-line tool has nothing else to do meanwhile.
@@ -15,9 +11,24 @@ public enum ControlClient {
     public static func send(
         _ request: ControlRequest, to path: String, timeout: Duration = .seconds(60)
     ) throws(ControlClientError) -> ControlReply {
-        let fd: Int32
+        let socket = try connect(path)
+        let fd = socket.fd
+        let exchanged = Result { () throws(ControlClientError) in
+            try exchange(ControlCodec.encode(request), on: fd, path: path, timeout: timeout)
+        }
+        socket.close()
+        let reply = try exchanged.get()
+        guard !reply.isEmpty else { throw .badReply(path, "the daemon closed the connection without a reply") }
+        do throws(ControlError) {
+            return try ControlCodec.decode(ControlReply.self, from: reply)
+        } catch {
+            throw .badReply(path, error.message)
+        }
+    }
+
+    private static func connect(_ path: String) throws(ControlClientError) -> Socket {
         do throws(Errno) {
-            fd = try Posix.unixConnect(path: path)
+            return try Posix.unixConnect(path: path)
         } catch {
             switch error {
             case .noSuchFileOrDirectory, .connectionRefused, .notDirectory:
@@ -28,31 +39,40 @@ public enum ControlClient {
                 throw .io(path, error)
             }
         }
-        defer { Posix.close(fd) }
+    }
+
+    /// Sends the whole request, half-closes, and reads the reply to its end (at most 256 MiB).
+    private static func exchange(
+        _ bytes: [UInt8], on fd: Int32, path: String, timeout: Duration
+    ) throws(ControlClientError) -> [UInt8] {
         Posix.setReceiveTimeout(fd, timeout)
-        let bytes = ControlCodec.encode(request)
-        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent == bytes.count else { throw .io(path, Errno(rawValue: errno)) }
-        shutdown(fd, Int32(SHUT_WR))
         var reply: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count == 0 { break }
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw .timeout(path, timeout) }
-                throw .io(path, Errno(rawValue: errno))
+        do throws(Errno) {
+            var offset = 0
+            while offset < bytes.count {
+                // A blocking socket without a send timeout: it never reports `.wouldBlock`.
+                let written = bytes[offset...].withUnsafeBytes { buffer in
+                    Result { () throws(Errno) in try Posix.write(fd, from: buffer) }
+                }
+                if case .done(let sent) = try written.get() { offset += sent }
             }
-            reply.append(contentsOf: chunk[..<count])
-            guard reply.count <= 256 << 20 else { throw .badReply(path, "over 256 MiB") }
-        }
-        guard !reply.isEmpty else { throw .badReply(path, "the daemon closed the connection without a reply") }
-        do throws(ControlError) {
-            return try ControlCodec.decode(ControlReply.self, from: reply)
+            Posix.shutdownWrite(fd)
+            while true {
+                // SO_RCVTIMEO: `.wouldBlock` means no reply within `timeout`.
+                let read = chunk.withUnsafeMutableBytes { buffer in
+                    Result { () throws(Errno) in try Posix.read(fd, into: buffer) }
+                }
+                guard case .done(let count) = try read.get() else { break }
+                if count == 0 { return reply }
+                reply.append(contentsOf: chunk[..<count])
+                guard reply.count <= 256 << 20 else { break }
+            }
         } catch {
-            throw .badReply(path, error.message)
+            throw .io(path, error)
         }
+        if reply.count > 256 << 20 { throw .badReply(path, "over 256 MiB") }
+        throw .timeout(path, timeout)
     }
 }
 

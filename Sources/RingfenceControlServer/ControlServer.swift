@@ -3,6 +3,7 @@ import Logging
 import RingfenceControl
 import RingfenceIO
 import RingfenceStatus
+import RingfenceSockets
 import SystemPackage
 
 #if canImport(Glibc)
@@ -49,13 +50,14 @@ public final class ControlServer: @unchecked Sendable {
         self.maxClients = maxClients
         self.handler = handler
         try Self.prepare(path)
-        let fd: Int32
+        let socket: Socket
         do throws(Errno) {
-            fd = try Posix.unixListen(path: path, mode: 0o600)
+            socket = try Posix.unixListen(path: path, mode: 0o600)
         } catch {
             throw .bind(path, error)
         }
-        let channel = Channel(fd: fd, loop: loop, onReadable: { [weak self] in self?.acceptAll(fd) }, onWritable: {})
+        let fd = socket.fd
+        let channel = Channel(socket: socket, loop: loop, onReadable: { [weak self] in self?.acceptAll(fd) }, onWritable: {})
         listener = channel
         let sweepEvery = min(requestTimeout / 4, .seconds(1))
         loop.execute { [weak self] in
@@ -89,8 +91,8 @@ public final class ControlServer: @unchecked Sendable {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path) }
-        if let fd = try? Posix.unixConnect(path: path) {
-            Posix.close(fd)
+        if let live = try? Posix.unixConnect(path: path) {
+            live.close()
             throw .inUse(path)
         }
         unlink(path)
@@ -98,25 +100,28 @@ public final class ControlServer: @unchecked Sendable {
 
     private func acceptAll(_ listenFD: Int32) {
         for _ in 0..<16 {
-            let fd: Int32
+            let result: IOResult<Socket>
             do throws(Errno) {
-                guard case .done(let accepted) = try Posix.acceptUnix(listenFD) else { return }
-                fd = accepted
+                result = try Posix.acceptUnix(listenFD)
             } catch {
                 logger.warning("control socket: accept failed", metadata: ["error": "\(error)"])
                 return
             }
-            admit(fd)
+            switch consume result {
+            case .done(let accepted): admit(accepted)
+            case .wouldBlock: return
+            }
         }
     }
 
-    private func admit(_ fd: Int32) {
+    private func admit(_ socket: consuming Socket) {
         guard clients.count < maxClients else {
             logger.warning("control socket: too many clients; connection closed", metadata: ["max": "\(maxClients)"])
-            return Posix.close(fd)
+            return socket.close()
         }
         nextID += 1
-        let client = ControlClientState(id: nextID, fd: fd, loop: loop)
+        let fd = socket.fd
+        let client = ControlClientState(id: nextID, socket: socket, loop: loop)
         clients[client.id] = client
         let credentials = Posix.peerCredentials(fd)
         guard let credentials, credentials.uid == 0 || credentials.uid == allowedUID else {
@@ -238,8 +243,8 @@ final class ControlClientState: @unchecked Sendable {
     var inputEnded = false
     var credentials: Posix.PeerCredentials?
 
-    init(id: UInt64, fd: Int32, loop: EventLoop) {
+    init(id: UInt64, socket: consuming Socket, loop: EventLoop) {
         self.id = id
-        connection = Connection(fd: fd, loop: loop, writeLimit: 64 << 20, readBufferSize: 16 << 10)
+        connection = Connection(socket: socket, loop: loop, writeLimit: 64 << 20, readBufferSize: 16 << 10)
     }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import RingfenceIO
+import RingfenceSockets
 import SystemPackage
 
 /// `/metrics` over HTTP/1.x for Prometheus: `GET /metrics` gets the text that `render` returns

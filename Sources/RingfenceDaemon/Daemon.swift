@@ -8,6 +8,8 @@ import RingfenceFirewall
 import RingfenceGuard
 import RingfenceIO
 import RingfencePolicy
+import RingfenceRelay
+import RingfenceSockets
 import RingfenceStatus
 
 #if canImport(Glibc)

@@ -6,7 +6,9 @@ import RingfenceFirewall
 import RingfenceGuard
 import RingfenceIO
 import RingfencePolicy
+import RingfenceSockets
 import RingfenceStatus
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -29,16 +31,23 @@ extension Daemon {
         }
         logger.info("control socket listening", metadata: ["path": "\(path)"])
         if let endpoint = policy.daemon.metricsListen {
+            // A start that fails here closes the control socket again (and removes its file).
             guard let address = Posix.resolve(host: endpoint.host, port: endpoint.port) else {
+                stopControlPlane()
                 throw .controlPlane("metrics_listen '\(endpoint)' does not resolve")
             }
-            do {
+            do throws(Errno) {
                 metricsServer = try MetricsServer(address: address, loop: controlLoop, logger: logger) { [weak self] in
                     guard let self else { return "" }
                     return queue.sync { self.metricsText() }
                 }
             } catch {
-                throw .controlPlane("cannot serve metrics on \(endpoint): \(error)")
+                stopControlPlane()
+                throw .controlPlane(
+                    "cannot serve metrics on \(endpoint): \(error)"
+                        + (error == .addressInUse
+                            ? ": another process (a second proxyd?) holds port \(endpoint.port); stop it, or change metrics_listen"
+                            : ""))
             }
             logger.info("metrics listening", metadata: ["address": "\(endpoint)", "path": "/metrics"])
         }

@@ -4,8 +4,8 @@ import Metrics
 import RingfenceAddresses
 import RingfenceControl
 import RingfenceFirewall
-import RingfenceIO
 import RingfencePolicy
+import RingfenceSockets
 import RingfenceStatus
 import SystemPackage
 

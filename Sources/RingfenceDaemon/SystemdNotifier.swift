@@ -1,4 +1,4 @@
-import RingfenceIO
+import RingfenceSockets
 import SystemPackage
 
 #if canImport(Glibc)

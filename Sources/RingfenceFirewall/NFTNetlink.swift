@@ -1,5 +1,7 @@
 import CNFTNetlink
 import RingfenceAddresses
+import RingfenceSockets
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -176,21 +178,18 @@ final class NFTNetlink {
         var vectors = [iovec](repeating: iovec(), count: count)
         nftnl_batch_iovec(batch, &vectors, UInt32(count))
         // The batch goes in one datagram; the kernel refuses one larger than the send buffer.
-        var length = Int32(vectors.reduce(0) { $0 + $1.iov_len } + 4096)
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDBUFFORCE, &length, socklen_t(MemoryLayout<Int32>.size))
+        let length = Int32(vectors.reduce(0) { $0 + $1.iov_len } + 4096)
+        try? Posix.setOption(descriptor, SOL_SOCKET, SO_SNDBUFFORCE, length)
         var kernel = sockaddr_nl()
         kernel.nl_family = sa_family_t(AF_NETLINK)
-        let sent = withUnsafeMutablePointer(to: &kernel) { address in
-            vectors.withUnsafeMutableBufferPointer { iov in
-                var message = msghdr()
-                message.msg_name = UnsafeMutableRawPointer(address)
-                message.msg_namelen = socklen_t(MemoryLayout<sockaddr_nl>.size)
-                message.msg_iov = iov.baseAddress
-                message.msg_iovlen = iov.count
-                return sendmsg(descriptor, &message, 0)
-            }
+        let sent = withUnsafeMutableBytes(of: &kernel) { address in
+            Result { () throws(Errno) in try Posix.sendDatagram(descriptor, vectors, to: address) }
         }
-        guard sent >= 0 else { throw failure("cannot send the set update: \(String(cString: strerror(errno)))") }
+        switch sent {
+        case .success(.done): return
+        case .success(.wouldBlock): throw failure("cannot send the set update: \(Errno.resourceTemporarilyUnavailable)")
+        case .failure(let error): throw failure("cannot send the set update: \(error)")
+        }
     }
 
     /// Reads one reply per message; the transaction committed only if none is an error.
@@ -221,10 +220,8 @@ final class NFTNetlink {
             throw failure("cannot bind a netlink socket: \(String(cString: strerror(errno)))")
         }
         let descriptor = mnl_socket_get_fd(socket)
-        var capAck: Int32 = 1
-        _ = setsockopt(descriptor, SOL_NETLINK, NETLINK_CAP_ACK, &capAck, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try? Posix.setOption(descriptor, SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        Posix.setReceiveTimeout(descriptor, .seconds(5))
         return socket
     }
 

@@ -1,4 +1,4 @@
-import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 import SystemPackage
 
@@ -12,11 +12,11 @@ public enum GuardError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .listen(let name, .zmqXPUB, let address, let error):
-            return "guard '\(name)': cannot listen on \(address): \(error) (is listen_port in use by another process?)"
         case .listen(let name, _, let address, let error):
             return "guard '\(name)': cannot listen on \(address): \(error)"
-                + (error == .addressInUse ? " (set listen_port to a free port)" : "")
+                + (error == .addressInUse
+                    ? ": another process (a second proxyd?) holds port \(address.port); stop it, or set listen_port to a free port"
+                    : "")
         case .unresolvable(.zmqXPUB, let upstream):
             return "upstream '\(upstream)' does not resolve to an address; use an IP address or a name this host resolves"
         case .unresolvable(_, let upstream):

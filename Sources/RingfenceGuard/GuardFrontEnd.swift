@@ -3,6 +3,7 @@ import Logging
 import RingfenceAddresses
 import RingfenceAdmission
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 
 /// The one front end of every guard that carries traffic: listeners on the listen port (IPv4

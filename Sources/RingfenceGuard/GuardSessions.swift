@@ -1,5 +1,6 @@
 import RingfenceAddresses
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 
 /// What a kind of guard supplies behind the shared front end (`GuardFrontEnd`): its sessions

@@ -1,4 +1,5 @@
 import RingfenceIO
+import RingfenceSockets
 
 /// Reads an accepted socket's original destination (descriptor, address family), the address
 /// the peer dialled before the kernel's redirect; nil when it was not redirected.

@@ -1,3 +1,5 @@
+import RingfenceSockets
+
 /// Busy polling for one connection: after bytes move, a turn — one read attempt on each of its
 /// channels (`Channel.readNow()`, which runs the owner's `onReadable`) — runs again and again on
 /// the loop, with the channels' read sources suspended, until `window` passes without activity;

@@ -1,4 +1,5 @@
 import Dispatch
+import RingfenceSockets
 
 /// A non-blocking socket or pipe end registered with one loop: its descriptor, and a read and
 /// a write Dispatch source that the owner turns on and off.
@@ -41,8 +42,9 @@ public final class Channel: @unchecked Sendable {
     /// - Parameters:
     ///   - onReadable: called on the loop while reading is on and the descriptor is readable.
     ///   - onWritable: called on the loop while writing is on and the descriptor is writable.
-    public init(fd: Int32, loop: EventLoop, onReadable: @escaping () -> Void, onWritable: @escaping () -> Void) {
-        self.fd = fd
+    ///   - socket: the socket, which the channel now owns and closes.
+    public init(socket: consuming Socket, loop: EventLoop, onReadable: @escaping () -> Void, onWritable: @escaping () -> Void) {
+        fd = socket.fd
         self.loop = loop
         self.onReadable = onReadable
         self.onWritable = onWritable
@@ -50,9 +52,14 @@ public final class Channel: @unchecked Sendable {
         writeSource = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
         readSource.setEventHandler(handler: onReadable)
         writeSource.setEventHandler(handler: onWritable)
-        let closer = DescriptorCloser(fd: fd, sources: 2)
+        let closer = DescriptorCloser(socket: socket, sources: 2)
         readSource.setCancelHandler { closer.sourceCancelled() }
         writeSource.setCancelHandler { closer.sourceCancelled() }
+    }
+
+    /// Takes ownership of `fd`, an accepted socket still handed over as a number.
+    public convenience init(fd: Int32, loop: EventLoop, onReadable: @escaping () -> Void, onWritable: @escaping () -> Void) {
+        self.init(socket: Socket(adopting: fd), loop: loop, onReadable: onReadable, onWritable: onWritable)
     }
 
     deinit {
@@ -138,18 +145,19 @@ public final class Channel: @unchecked Sendable {
     }
 }
 
-/// Closes a descriptor after the last of its sources has been cancelled. Touched on one loop only.
+/// Closes a socket after the last of its sources has been cancelled, and only then: the one
+/// owner of the channel's descriptor. Touched on one loop only.
 final class DescriptorCloser: @unchecked Sendable {
-    private let fd: Int32
+    private var socket: Socket?
     private var remaining: Int
 
-    init(fd: Int32, sources: Int) {
-        self.fd = fd
+    init(socket: consuming Socket, sources: Int) {
+        self.socket = consume socket
         remaining = sources
     }
 
     func sourceCancelled() {
         remaining -= 1
-        if remaining == 0 { Posix.close(fd) }
+        if remaining == 0 { socket.take()?.close() }
     }
 }

@@ -1,4 +1,5 @@
 import DequeModule
+import RingfenceSockets
 import SystemPackage
 
 #if canImport(Glibc)
@@ -76,14 +77,20 @@ public final class Connection: @unchecked Sendable {
     private var inputEnded = false
     public private(set) var isClosed = false
 
-    public init(fd: Int32, loop: EventLoop, writeLimit: Int, readBufferSize: Int = 64 << 10) {
+    /// - Parameter socket: the connected socket, which the connection now owns and closes.
+    public init(socket: consuming Socket, loop: EventLoop, writeLimit: Int, readBufferSize: Int = 64 << 10) {
         self.loop = loop
         self.writeLimit = writeLimit
         readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
         channel = Channel(
-            fd: fd, loop: loop,
+            socket: socket, loop: loop,
             onReadable: { [unowned self] in readAvailable() },
             onWritable: { [unowned self] in flushQueue() })
+    }
+
+    /// Takes ownership of `fd`, an accepted socket still handed over as a number.
+    public convenience init(fd: Int32, loop: EventLoop, writeLimit: Int, readBufferSize: Int = 64 << 10) {
+        self.init(socket: Socket(adopting: fd), loop: loop, writeLimit: writeLimit, readBufferSize: readBufferSize)
     }
 
     deinit {

@@ -1,4 +1,5 @@
 import Dispatch
+import RingfenceSockets
 
 /// One serial `DispatchQueue` and the sources and timers registered on it.
 ///

@@ -1,4 +1,5 @@
 import Dispatch
+import RingfenceSockets
 import SystemPackage
 
 #if canImport(Glibc)
@@ -8,6 +9,11 @@ import Glibc
 /// A listening TCP socket on one loop that hands each accepted connection to `onAccept`.
 /// IPv6 listeners are IPv6-only, so that an IPv4 and an IPv6 listener can share a port and each
 /// connection's original destination is read in its own family.
+///
+/// No SO_REUSEPORT: a port this process listens on cannot be bound by another process (a second
+/// proxyd fails to start instead of silently sharing it). A listener made while another in this
+/// process still listens on its address (a guard restarted by a reload) shares that socket
+/// (see `ListenSockets`).
 public final class Listener: @unchecked Sendable {
     public let address: SocketAddress
     private var channel: Channel?
@@ -23,22 +29,18 @@ public final class Listener: @unchecked Sendable {
         onAccept: @escaping (Int32, SocketAddress) -> Void
     ) throws(Errno) {
         self.address = address
-        let fd = try Posix.tcpSocket(family: address.family)
-        do throws(Errno) {
+        let socket = try ListenSockets.shared.socket(for: address, owner: ObjectIdentifier(self)) { socket throws(Errno) in
+            let fd = socket.fd
+            // SO_REUSEADDR only: a restart need not wait for the old connections' TIME_WAIT.
             try Posix.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-            // A listener being replaced on reload may still hold the port until its source is
-            // cancelled (docs/libdispatch.md §5).
-            try Posix.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1)
             if address.family == AF_INET6 { try Posix.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
             try Posix.bind(fd, address)
             try Posix.listen(fd, backlog: backlog)
-        } catch {
-            Posix.close(fd)
-            throw error
         }
+        let fd = socket.fd
         let pause = AcceptPause()
         let channel = Channel(
-            fd: fd, loop: loop,
+            socket: socket, loop: loop,
             onReadable: {
                 // Bounded per wake-up so one busy listener cannot starve the loop.
                 for _ in 0..<64 {
@@ -64,10 +66,16 @@ public final class Listener: @unchecked Sendable {
         loop.execute { channel.setReading(true) }
     }
 
+    deinit {
+        // A listener dropped unclosed must not stay registered under a descriptor being closed.
+        close()
+    }
+
     /// Stops accepting and closes the socket.
     public func close() {
         guard let channel else { return }
         self.channel = nil
+        ListenSockets.shared.remove(address, owner: ObjectIdentifier(self))
         channel.loop.execute { channel.close() }
     }
 }

@@ -1,4 +1,5 @@
 import RingfenceIO
+import RingfenceSockets
 import RingfenceTCPStore
 import SystemPackage
 

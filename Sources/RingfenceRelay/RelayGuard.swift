@@ -2,7 +2,9 @@ import Logging
 import RingfenceAddresses
 import RingfenceGuard
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
+import SystemPackage
 
 /// A running `kind = "tcp"` guard: the shared front end (listeners, admission, the redirect
 /// check, timers) and a relay session per admitted connection to the connection's original

@@ -1,5 +1,6 @@
 import Logging
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 import RingfenceTCPStore
 import SystemPackage
@@ -77,14 +78,16 @@ final class RelaySession: @unchecked Sendable {
     /// Starts the upstream connect. On the session's loop.
     func start() {
         loop.preconditionInLoop()
-        let fd: Int32
+        let socket: Socket
         do throws(Errno) {
-            fd = try Posix.tcpSocket(family: upstreamAddress.family)
+            socket = try Socket.tcp(family: upstreamAddress.family)
         } catch {
             return close(.resources("socket: \(error)"))
         }
+        let fd = socket.fd
+        // The channel owns the socket from here: `close` closes it, whatever the connect does.
         let channel = Channel(
-            fd: fd, loop: loop,
+            socket: socket, loop: loop,
             onReadable: { [unowned self] in handle(upstreamToClient?.sourceReadable()) },
             onWritable: { [unowned self] in
                 if case .connecting = state { connected() } else { handle(clientToUpstream?.destinationWritable()) }

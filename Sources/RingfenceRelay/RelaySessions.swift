@@ -3,6 +3,7 @@ import RingfenceAddresses
 import RingfenceAdmission
 import RingfenceGuard
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 
 /// The relay's part behind the guard front end: a `RelaySession` per admitted connection,

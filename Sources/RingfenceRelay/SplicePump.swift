@@ -1,12 +1,14 @@
 import RingfenceIO
+import RingfenceSockets
 import SystemPackage
 
 /// Moves bytes from one socket to another through a kernel pipe with splice(2): the payload never
 /// enters user space. The pipe is the direction's bounded buffer: when it is full the source is
 /// not read, so a reader that stops reading stops its writer (and the relay's memory stays flat).
 final class SplicePump: Pump {
-    private let pipeRead: Int32
-    private let pipeWrite: Int32
+    /// The pipe's ends: plain descriptors, closed once in `close`.
+    private let pipeRead: FileDescriptor
+    private let pipeWrite: FileDescriptor
     private let capacity: Int
     private var inPipe = 0
 
@@ -24,7 +26,7 @@ final class SplicePump: Pump {
             // Read and write in turn a few times per wake-up: fewer trips through the loop per byte.
             for _ in 0..<8 {
                 guard inPipe < capacity, source.isReading else { return .ok }
-                switch try Posix.splice(from: source.fd, to: pipeWrite, count: capacity - inPipe) {
+                switch try Posix.splice(from: source.fd, to: pipeWrite.rawValue, count: capacity - inPipe) {
                 case .done(0):
                     sourceEnded = true
                     source.setReading(false)
@@ -52,7 +54,7 @@ final class SplicePump: Pump {
     override func flush() throws(Errno) -> PumpStep {
         guard !isClosed else { return .ok }
         while inPipe > 0 {
-            switch try Posix.splice(from: pipeRead, to: destination.fd, count: inPipe) {
+            switch try Posix.splice(from: pipeRead.rawValue, to: destination.fd, count: inPipe) {
             case .done(let count):
                 inPipe -= count
                 bytesForwarded += UInt64(count)
@@ -66,8 +68,9 @@ final class SplicePump: Pump {
     @discardableResult
     override func close() -> Bool {
         guard super.close() else { return false }
-        Posix.close(pipeRead)
-        Posix.close(pipeWrite)
+        // close(2) releases the descriptor even when it reports an error: nothing to retry.
+        try? pipeRead.close()
+        try? pipeWrite.close()
         return true
     }
 }

@@ -3,6 +3,7 @@ import RingfenceAddresses
 import RingfenceAdmission
 import RingfenceGuard
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 import Synchronization
 import SystemPackage
@@ -26,7 +27,7 @@ import Testing
 
     /// The first bytes the guard sends a new client (a ZMTP greeting), or nil when it closed it.
     static func firstBytes(from port: UInt16) throws -> Int? {
-        let fd = try Posix.tcpSocket(family: SocketAddress(address: .v4(0x7F00_0001), port: port).family)
+        let fd = try Socket.tcp(family: SocketAddress(address: .v4(0x7F00_0001), port: port).family).release()
         defer { Posix.close(fd) }
         _ = try Posix.connect(fd, SocketAddress(address: .v4(0x7F00_0001), port: port))
         var buffer = [UInt8](repeating: 0, count: 64)

@@ -2,6 +2,7 @@ import Logging
 import RingfenceControl
 import RingfenceIO
 import RingfenceStatus
+import RingfenceSockets
 import Testing
 
 @testable import RingfenceControlServer
@@ -25,7 +26,7 @@ import Glibc
 
     /// Sends raw bytes (optionally half-closing) and reads the reply to EOF.
     static func exchange(_ path: String, _ bytes: [UInt8], halfClose: Bool = true) throws -> String {
-        let fd = try Posix.unixConnect(path: path)
+        let fd = try Posix.unixConnect(path: path).release()
         defer { close(fd) }
         return RingfenceControlServerTests.exchange(on: fd, bytes, halfClose: halfClose)
     }
@@ -56,7 +57,7 @@ import Glibc
         let path = Self.path()
         let server = try Self.server(path, timeout: .milliseconds(400))
         defer { server.close() }
-        let silent = try Posix.unixConnect(path: path)
+        let silent = try Posix.unixConnect(path: path).release()
         defer { close(silent) }
         #expect(try ControlClient.send(ControlRequest(command: .status), to: path).ok)
         Posix.setReceiveTimeout(silent, .seconds(3))
@@ -71,7 +72,7 @@ import Glibc
         #expect(throws: ControlServerError.self) { _ = try Self.server(path) }
         first.close()
         // A socket file nobody listens on (a daemon that was killed) is replaced.
-        let fd = try Posix.unixListen(path: path, mode: 0o600)
+        let fd = try Posix.unixListen(path: path, mode: 0o600).release()
         close(fd)
         let second = try Self.server(path)
         defer { second.close() }

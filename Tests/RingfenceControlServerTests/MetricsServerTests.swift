@@ -3,6 +3,7 @@ import Logging
 import RingfenceAddresses
 import RingfenceIO
 import RingfenceStatus
+import RingfenceSockets
 import Testing
 
 @testable import RingfenceControlServer

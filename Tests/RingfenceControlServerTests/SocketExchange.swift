@@ -1,4 +1,4 @@
-import RingfenceIO
+import RingfenceSockets
 
 #if canImport(Glibc)
 import Glibc

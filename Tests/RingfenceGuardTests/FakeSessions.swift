@@ -3,6 +3,7 @@ import RingfenceAddresses
 import RingfenceAdmission
 import RingfenceGuard
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 import Synchronization
 

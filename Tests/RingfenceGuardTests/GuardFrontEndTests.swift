@@ -2,6 +2,7 @@ import RingfenceAddresses
 import RingfenceAdmission
 import RingfenceGuard
 import RingfenceIO
+import RingfenceSockets
 import RingfenceStatus
 import Synchronization
 import Testing

@@ -14,10 +14,12 @@ small ones (whose frames the broker copies into each subscriber's own buffers), 
 waiting on the engine's socket (`busy_poll`, the default) and without; a denied peer that connects first takes no slot
 in the writer's count (the kernel fence stops it before the broker); and when the engine
 restarts on the same port, the broker reconnects and subscribes again on behalf of readers that
-stayed connected, so the new writer counts them and they receive its READY and messages.
+stayed connected, so the new writer counts them and they receive its READY and messages; and
+while the engine cannot be reached at all, the broker's retries cost proxyd no descriptors.
 """
 
 import hashlib
+import os
 import socket
 import time
 
@@ -26,7 +28,7 @@ import pytest
 from brokerkit import (GUARD, MiB, Reader, Writer, ZmtpPeer, broker_policy, narrow_host_port_range, start_broker,
                        subscribe_cmd)
 from conftest import BAD_V4, OK_V4
-from relaykit import OK2_V4, OK2_V6, add_peer, assert_alive, events, peers, wait_event  # noqa: F401
+from relaykit import OK2_V4, OK2_V6, add_peer, assert_alive, events, peers, proxyd_pid, wait_event  # noqa: F401
 
 HANDSHAKE_WITHIN = 10.0  # seconds for both readers' subscriptions to reach the writer
 
@@ -211,4 +213,27 @@ def test_engine_restart_on_the_same_port_broker_resubscribes_for_connected_reade
     for msg in ("subscriber admitted", "subscriber closed", "subscriber closed: protocol violation",
                 "subscriber closed: timeout", "subscriber evicted: queue full"):
         assert events(d, msg, since) == [], f"{msg!r} during the restart:\n{d.log()[since:]}"
+    assert_alive(d)
+
+
+def test_broker_whose_engine_is_down_retries_for_30s_and_proxyds_descriptor_count_stays_flat(topo):
+    """A broker guard with a fixed upstream on a network the host has no route to (the engine's
+    network is down: every connect fails at once, ENETUNREACH) retries with its backoff (100 ms
+    doubling to 5 s: a dozen attempts in 30 s). proxyd's descriptors, counted in /proc/PID/fd
+    once the first attempts have failed and again 30 s later, do not grow: each failed attempt
+    closes its socket (it used to leak one per attempt). The log shows the attempts went on: the
+    first three failures and the tenth."""
+    port = 45321
+    engine = "10.78.0.1"  # no route from the host namespace
+    d = start_broker(topo, broker_policy(port, upstream=f"{engine}:{port}"), port + 10000)
+    pid = proxyd_pid(d)
+    wait_event(d, "upstream unreachable; retrying", guard=GUARD)
+    time.sleep(2)  # a few attempts in, the daemon's own descriptors all open
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    time.sleep(30)
+    after = len(os.listdir(f"/proc/{pid}/fd"))
+    failures = events(d, "upstream unreachable; retrying", guard=GUARD)
+    assert len(failures) >= 4, f"fewer than 10 attempts logged in 32 s:\n{d.log()[-4000:]}"
+    assert "unreachable" in failures[0]["error"].lower(), failures[0]
+    assert after <= before, f"proxyd's descriptors grew from {before} to {after} over {len(failures)}+ failed connects"
     assert_alive(d)

@@ -2,8 +2,8 @@
 root and the daemon's own user may use the socket; garbage, oversized and silent requests get
 error replies and the daemon carries on; `proxyctl status` and `peers` print readable tables
 and say clearly when no daemon runs; /metrics parses as Prometheus text and its counters match
-the traffic sent, across reloads; readiness, watchdog, reload and stop reach NOTIFY_SOCKET; and
-`--log-format json` writes one JSON object per line."""
+the traffic sent, across reloads, and a second proxyd cannot take its port; readiness, watchdog,
+reload and stop reach NOTIFY_SOCKET; and `--log-format json` writes one JSON object per line."""
 
 import json
 import os
@@ -16,7 +16,7 @@ from brokerkit import Writer, ZmtpPeer, narrow_host_port_range, subscribe_cmd
 from conftest import HOST_V4, OK_V4, new_socket, recv_exactly
 from controlkit import (BUS_GUARD, STORE_GUARD, guard_status, mode_of, proxyctl, raw_request, reload, status,
                         two_guard_policy)
-from relaykit import STORE_PORT, assert_alive, peers, wait_event  # noqa: F401
+from relaykit import STORE_PORT, assert_alive, peers, relay_policy, wait_event  # noqa: F401
 
 NOBODY = 65534
 METRICS_PORT = 9464
@@ -239,6 +239,26 @@ def test_metrics_peer_series_leave_with_their_peer_and_daemon_events_count_as_th
     assert metric(refused, "ringfence_reloads_total", result="refused") == 1
     assert metric(refused, "ringfence_reloads_total", result="applied") == 0
     assert_alive(d)
+
+
+def test_a_second_proxyd_on_the_same_metrics_port_fails_to_start_and_removes_its_control_socket(topo):
+    """A first proxyd serves /metrics on 10.77.0.1:9464. A second one with its own control
+    socket and the same metrics_listen exits 1 naming the port and what to do, and leaves no
+    control socket file behind (it had opened its control socket first); the first's /metrics
+    still answers."""
+    policy = f'[daemon]\nmetrics_listen = "{HOST_V4}:{METRICS_PORT}"\n\n' + relay_policy(protocol="none")
+    first = topo.start_proxyd(policy)
+    wait_event(first, "metrics listening")
+    scrape(topo)
+
+    second = topo.start_proxyd(policy, wait=False)
+    assert second.wait_exit() == 1, second.log()
+    log = second.log()
+    assert f"cannot serve metrics on {HOST_V4}:{METRICS_PORT}" in log, log
+    assert f"holds port {METRICS_PORT}; stop it, or change metrics_listen" in log, log
+    assert not os.path.exists(second.control_socket), "the failed start left its control socket behind"
+    scrape(topo)
+    assert_alive(first)
 
 
 def test_systemd_notifications_and_json_logs(topo, peers, tmp_path):

@@ -1,5 +1,6 @@
 """proxyd's life cycle and the kernel: it touches no other table, fails closed on SIGTERM
-unless told to remove its table, and refuses to start (applying nothing) on a bad policy."""
+unless told to remove its table, and refuses to start (applying nothing) on a bad policy or when
+another proxyd already holds its listen port."""
 
 import os
 import tempfile
@@ -7,6 +8,7 @@ import tempfile
 import pytest
 
 from conftest import EXAMPLE_POLICY, HOST_V4, HOST_V6, PROXYD, Proxyd, policy_toml, run
+from relaykit import RELAY_PORT, STORE_PORT, assert_alive, relay_policy, start_relay
 
 OTHER_TABLES = """\
 table inet othertable {
@@ -163,3 +165,31 @@ def test_proxyd_without_cap_net_admin_exits_with_nftables_error_text(scratch_net
     assert "nftables refused the ruleset (run as root or with CAP_NET_ADMIN)" in result.stderr, result.stderr
     assert "Operation not permitted" in result.stderr
     assert run("ip", "netns", "exec", scratch_netns, "nft", "list", "tables").stdout.strip() == ""
+
+
+def test_a_second_proxyd_on_the_same_listen_port_fails_to_start_clearly_and_the_first_keeps_serving(topo):
+    """A first proxyd relays port 29500 through listen port 39500. A second one, with its own
+    control socket and the same policy, exits 1 at once with a message naming the port and
+    saying what to do, having changed nothing: the fence is the first's, byte for byte, and
+    every connection still reaches the echo server through the first (with SO_REUSEPORT the
+    second used to start and take a share of them)."""
+    topo.echo_server(STORE_PORT)
+    policy = relay_policy(protocol="none")
+    first = start_relay(topo, policy)
+    fence = topo.table_listing()
+    assert topo.echo_roundtrip(topo.peer_ok, HOST_V4, STORE_PORT, b"before") == b"before"
+
+    second = topo.start_proxyd(policy, wait=False)
+    assert second.control_socket != first.control_socket
+    assert second.wait_exit() == 1, second.log()
+    log = second.log()
+    assert f"cannot listen on 0.0.0.0:{RELAY_PORT}" in log, log
+    assert f"holds port {RELAY_PORT}; stop it, or set listen_port to a free port" in log, log
+    assert "msg=running" not in log, log
+
+    assert topo.table_listing() == fence
+    for i in range(20):
+        payload = f"after {i}".encode()
+        assert topo.echo_roundtrip(topo.peer_ok, HOST_V4, STORE_PORT, payload) == payload
+    assert_alive(first)
+    assert run(str(PROXYD.parent / "proxyctl"), "status", "--control-socket", first.control_socket).returncode == 0

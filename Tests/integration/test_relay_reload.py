@@ -1,10 +1,12 @@
 """SIGHUP with a relay guard whose allowlist changed: the relay keeps running, connections of
-peers that stay allowed carry on untouched, and only a removed peer's connections are cut."""
+peers that stay allowed carry on untouched, and only a removed peer's connections are cut. A
+reload that restarts the relay on the same listen port (its upstream changed) brings it back
+on that port, serving."""
 
 import pytest
 
 from conftest import HOST_V4, OK_V4, OK_V6, recv_exactly
-from relaykit import OK2_V4, OK2_V6, STORE_PORT, add_peer, events, relay_policy, start_relay
+from relaykit import OK2_V4, OK2_V6, RELAY_PORT, STORE_PORT, add_peer, events, relay_policy, start_relay
 
 
 def echo(s, data: bytes) -> bytes:
@@ -52,3 +54,25 @@ def test_reload_removing_a_peer_cuts_only_that_peers_relayed_connections(topo):
         if cut.recv(64) == b"":
             raise ConnectionError("closed")
     assert echo(kept, b"carries on") == b"carries on"
+
+
+def test_reload_restarting_the_relay_on_the_same_listen_port_serves_on_that_port_again(topo):
+    """A reload gives guard store a fixed upstream (the same echo server): the relay restarts,
+    its new listener starting before the old one stops, both on listen port 39500 (the new one
+    shares the old one's socket; no SO_REUSEPORT). The reload is applied, the old connection is
+    cut with the old relay, and new connections echo through the new one."""
+    topo.echo_server(STORE_PORT)
+    d = start_relay(topo, relay_policy(protocol="none"))
+    live = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
+    assert echo(live, b"before") == b"before"
+
+    topo.write_policy(relay_policy(protocol="none", upstream=f"{HOST_V4}:{STORE_PORT}"))
+    log = d.reload()
+    assert 'msg="policy reloaded"' in log and "restarted=store" in log, log
+    assert len(events(d, "relay listening", port=str(RELAY_PORT))) == 2, d.log()
+
+    for i in range(10):
+        fresh = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT)
+        assert echo(fresh, f"after {i}".encode()) == f"after {i}".encode()
+        fresh.close()
+    assert d.proc.poll() is None, d.log()

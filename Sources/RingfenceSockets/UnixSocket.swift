@@ -22,10 +22,11 @@ extension Posix {
     /// A non-blocking, close-on-exec Unix stream socket listening on `path` with file mode
     /// `mode`. The mode is set on the socket before `bind`, so the path never exists with a
     /// wider one.
-    public static func unixListen(path: String, mode: mode_t, backlog: Int32 = 64) throws(Errno) -> Int32 {
+    public static func unixListen(path: String, mode: mode_t, backlog: Int32 = 64) throws(Errno) -> Socket {
         var address = try unixAddress(path)
-        let fd = try must { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let socket = try Socket.make(family: AF_UNIX, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
         do throws(Errno) {
+            let fd = socket.fd
             _ = try must { fchmod(fd, mode) }
             _ = try must {
                 withUnsafePointer(to: &address) {
@@ -37,17 +38,18 @@ extension Posix {
             _ = try must { chmod(path, mode) }
             try listen(fd, backlog: backlog)
         } catch {
-            close(fd)
+            socket.close()
             throw error
         }
-        return fd
+        return socket
     }
 
     /// A blocking, close-on-exec Unix stream socket connected to `path`.
-    public static func unixConnect(path: String) throws(Errno) -> Int32 {
+    public static func unixConnect(path: String) throws(Errno) -> Socket {
         var address = try unixAddress(path)
-        let fd = try must { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let socket = try Socket.make(family: AF_UNIX, type: Int32(SOCK_STREAM.rawValue))
         do throws(Errno) {
+            let fd = socket.fd
             _ = try must {
                 withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -56,16 +58,16 @@ extension Posix {
                 }
             }
         } catch {
-            close(fd)
+            socket.close()
             throw error
         }
-        return fd
+        return socket
     }
 
     /// Accepts one connection on a Unix listener as a non-blocking, close-on-exec socket.
-    public static func acceptUnix(_ fd: Int32) throws(Errno) -> IOResult<Int32> {
+    public static func acceptUnix(_ fd: Int32) throws(Errno) -> IOResult<Socket> {
         switch try call({ Int(CRingfenceLinux_accept4(fd, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))) }) {
-        case .done(let accepted): return .done(Int32(accepted))
+        case .done(let accepted): return .done(Socket(adopting: Int32(accepted)))
         case .wouldBlock: return .wouldBlock
         }
     }
@@ -97,16 +99,21 @@ extension Posix {
             // An abstract name is exactly its bytes: no trailing NULs count.
             length = MemoryLayout<sa_family_t>.size + path.utf8.count
         }
-        let fd = try must { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        defer { close(fd) }
-        let sent = bytes.withUnsafeBytes { buffer in
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL), $0, socklen_t(length))
+        let socket = try Socket.make(family: AF_UNIX, type: Int32(SOCK_DGRAM.rawValue))
+        let fd = socket.fd
+        let sent = Result { () throws(Errno) in
+            try must {
+                bytes.withUnsafeBytes { buffer in
+                    withUnsafePointer(to: &address) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            Int32(sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL), $0, socklen_t(length)))
+                        }
+                    }
                 }
             }
         }
-        if sent < 0 { throw Errno(rawValue: errno) }
+        socket.close()
+        _ = try sent.get()
     }
 
     private static func unixAddress(_ path: String) throws(Errno) -> sockaddr_un {

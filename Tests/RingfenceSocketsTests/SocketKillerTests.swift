@@ -1,7 +1,7 @@
 import RingfenceAddresses
 import Testing
 
-@testable import RingfenceIO
+@testable import RingfenceSockets
 
 #if canImport(Glibc)
 import Glibc

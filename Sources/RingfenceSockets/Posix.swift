@@ -7,10 +7,13 @@ import Glibc
 #endif
 
 /// What a non-blocking call did: its result, or "would block" (EAGAIN): try again when ready.
-public enum IOResult<T> {
+/// Noncopyable when its result is (an accepted `Socket`).
+public enum IOResult<T: ~Copyable>: ~Copyable {
     case done(T)
     case wouldBlock
 }
+
+extension IOResult: Copyable where T: Copyable {}
 
 /// The one place Ringfence makes socket and pipe syscalls.
 ///
@@ -39,11 +42,6 @@ public enum Posix {
             if errno == EINTR { continue }
             throw Errno(rawValue: errno)
         }
-    }
-
-    /// A non-blocking, close-on-exec TCP socket of the given family.
-    public static func tcpSocket(family: Int32) throws(Errno) -> Int32 {
-        try must { socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
     }
 
     public static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(Errno) {
@@ -138,6 +136,22 @@ public enum Posix {
         }
     }
 
+    /// Sends one datagram gathered from `vectors` to the address in `address` (a `sockaddr` of
+    /// any family: a netlink batch to the kernel, say), without SIGPIPE; blocks on a blocking socket.
+    public static func sendDatagram(
+        _ fd: Int32, _ vectors: [iovec], to address: UnsafeMutableRawBufferPointer
+    ) throws(Errno) -> IOResult<Int> {
+        var vectors = vectors
+        return try vectors.withUnsafeMutableBufferPointer { buffers throws(Errno) in
+            var header = msghdr()
+            header.msg_name = address.baseAddress
+            header.msg_namelen = socklen_t(address.count)
+            header.msg_iov = buffers.baseAddress
+            header.msg_iovlen = buffers.count
+            return try call { sendmsg(fd, &header, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     /// Moves up to `count` bytes between a socket and a pipe without copying them to user space.
     public static func splice(from source: Int32, to destination: Int32, count: Int) throws(Errno) -> IOResult<Int> {
         try call { CRingfenceLinux_splice(source, destination, count, CRingfenceLinux_SPLICE_F_MOVE | CRingfenceLinux_SPLICE_F_NONBLOCK) }
@@ -145,12 +159,13 @@ public enum Posix {
 
     /// A non-blocking, close-on-exec pipe, resized to about `capacity` bytes (the kernel rounds to
     /// pages and may cap it at /proc/sys/fs/pipe-max-size for unprivileged users).
-    public static func pipe(capacity: Int) throws(Errno) -> (read: Int32, write: Int32, capacity: Int) {
+    /// Its ends are swift-system `FileDescriptor`s: plain descriptors that their owner closes.
+    public static func pipe(capacity: Int) throws(Errno) -> (read: FileDescriptor, write: FileDescriptor, capacity: Int) {
         var fds: [Int32] = [0, 0]
         _ = try must { CRingfenceLinux_pipe2(&fds, O_NONBLOCK | O_CLOEXEC) }
         let resized = CRingfenceLinux_setPipeSize(fds[1], Int32(capacity))
         let actual = resized > 0 ? Int(resized) : Int(CRingfenceLinux_getPipeSize(fds[1]))
-        return (fds[0], fds[1], actual)
+        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]), actual)
     }
 
     /// Waits until one of `fds` (at most 16) is readable or hung up, or `timeout` passes:
@@ -164,6 +179,12 @@ public enum Posix {
 
     public static func shutdownWrite(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    /// A second descriptor, close-on-exec, for the socket `fd` refers to (F_DUPFD_CLOEXEC): the
+    /// same socket (its bound port, its accept queue) under a number the new owner closes.
+    public static func duplicate(_ fd: Int32) throws(Errno) -> Socket {
+        Socket(adopting: try must { fcntl(fd, F_DUPFD_CLOEXEC, 0) })
     }
 
     /// Closes `fd`; `reset` sends an RST instead of a FIN (SO_LINGER 0): for refused connections.
