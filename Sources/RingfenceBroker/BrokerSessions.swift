@@ -51,11 +51,11 @@ final class BrokerSessions: GuardSessions, @unchecked Sendable {
 
     /// On the loop: the upstream's address from the first subscriber (unless fixed), then the
     /// subscriber's handshake.
-    func admitted(fd: Int32, peer: SocketAddress, destination: SocketAddress) {
+    func admitted(_ socket: consuming Socket, peer: SocketAddress, destination: SocketAddress) {
         if broker.upstream.address == nil { broker.upstream.connect(to: destination) }
         nextID += 1
-        let session = SubscriberSession(id: nextID, fd: fd, peer: peer, loop: loop, limits: broker.limits)
-        Posix.setNoDelay(fd)
+        Posix.setNoDelay(socket.fd)
+        let session = SubscriberSession(id: nextID, socket: socket, peer: peer, loop: loop, limits: broker.limits)
         broker.add(session)
         logger.debug("subscriber admitted", metadata: ["guard": "\(guardName)", "peer": "\(peer.address)"])
     }

@@ -47,11 +47,12 @@ final class SubscriberSession: @unchecked Sendable {
     /// Queued writes wait for the end of the upstream batch (set and cleared by the broker).
     var needsFlush = false
 
-    init(id: UInt64, fd: Int32, peer: SocketAddress, loop: EventLoop, limits: BrokerLimits) {
+    /// - Parameter socket: the accepted socket, which the session's connection owns from here.
+    init(id: UInt64, socket: consuming Socket, peer: SocketAddress, loop: EventLoop, limits: BrokerLimits) {
         self.id = id
         self.peer = peer
         self.limits = limits
-        connection = Connection(fd: fd, loop: loop, writeLimit: Self.writeLimit(limits), readBufferSize: 4096)
+        connection = Connection(socket: socket, loop: loop, writeLimit: Self.writeLimit(limits), readBufferSize: 4096)
         state = .handshaking(
             Handshake(localType: .xpub, minor: 1, maxCommandBytes: limits.maxSubscriberFrameBytes), since: .now)
         reader = MessageReader(

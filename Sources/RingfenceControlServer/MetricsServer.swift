@@ -34,9 +34,9 @@ public final class MetricsServer: @unchecked Sendable {
         self.render = render
         self.requestTimeout = requestTimeout
         self.maxClients = maxClients
-        listener = try Listener(address: address, loop: loop, backlog: 64) { [weak self] fd, _ in
-            guard let self else { return Posix.close(fd) }
-            accepted(fd)
+        listener = try Listener(address: address, loop: loop, backlog: 64) { [weak self] socket, _ in
+            guard let self else { return socket.close() }
+            accepted(socket)
         }
         loop.execute { [weak self] in
             guard let self else { return }
@@ -56,13 +56,13 @@ public final class MetricsServer: @unchecked Sendable {
         }
     }
 
-    private func accepted(_ fd: Int32) {
+    private func accepted(_ socket: consuming Socket) {
         guard clients.count < maxClients else {
             logger.warning("metrics: too many connections; closed", metadata: ["max": "\(maxClients)"])
-            return Posix.close(fd, reset: true)
+            return socket.close(reset: true)
         }
         nextID += 1
-        let client = MetricsClient(id: nextID, connection: Connection(fd: fd, loop: loop, writeLimit: 256 << 20, readBufferSize: 8192))
+        let client = MetricsClient(id: nextID, connection: Connection(socket: socket, loop: loop, writeLimit: 256 << 20, readBufferSize: 8192))
         clients[client.id] = client
         client.connection.onRead = { [unowned self, unowned client] bytes in received(bytes, client) }
         client.connection.onEndOfInput = { [unowned self, unowned client] in

@@ -39,7 +39,7 @@ public final class GuardFrontEnd<Sessions: GuardSessions>: @unchecked Sendable {
     private var timers: [any DispatchSourceTimer] = []
 
     /// - Parameters:
-    ///   - originalDestination: reads a socket's original destination (descriptor, family); a
+    ///   - originalDestination: reads a socket's original destination (socket, family); a
     ///     test seam, as loopback connections in unit tests carry none. Default: SO_ORIGINAL_DST.
     ///   - makeSessions: the kind's sessions, given the admission they release places to.
     /// - Throws: `GuardError.unresolvable` when the fixed upstream does not resolve.
@@ -81,11 +81,11 @@ public final class GuardFrontEnd<Sessions: GuardSessions>: @unchecked Sendable {
             let made = try Listener.anyAddress(
                 port: listenPort, loop: acceptLoop,
                 onError: { [weak self] error in self?.denials.recordAcceptFailure(error: "\(error)") }
-            ) { [weak self] fd, peer in
+            ) { [weak self] socket, peer in
                 guard let self else {
-                    return Posix.close(fd, reset: true)
+                    return socket.close(reset: true)
                 }
-                accepted(fd: fd, peer: peer)
+                accepted(socket, peer: peer)
             }
             listeners = made.listeners
             if !made.ipv6 {
@@ -153,16 +153,18 @@ public final class GuardFrontEnd<Sessions: GuardSessions>: @unchecked Sendable {
     }
 
     /// On the accept loop: admission, the redirect check, then the sessions.
-    private func accepted(fd: Int32, peer: SocketAddress) {
-        guard admission.admit(fd, from: peer, denials: denials) else { return }
-        guard let original = originalDestination(fd, peer.family), original.port != listenPort else {
-            Posix.close(fd, reset: true)
+    /// Every refusal resets and closes the socket here or in `admit`; an admitted one is the
+    /// sessions' to close.
+    private func accepted(_ socket: consuming Socket, peer: SocketAddress) {
+        guard let socket = admission.admit(socket, from: peer, denials: denials) else { return }
+        guard let original = originalDestination(socket, peer.family), original.port != listenPort else {
+            socket.close(reset: true)
             admission.release(peer.address)
             logger.warning(
                 "connection without an original destination closed (not redirected?)",
                 metadata: ["guard": "\(name)", "peer": "\(peer.address)"])
             return
         }
-        sessions.admitted(fd: fd, peer: peer, destination: fixedUpstream ?? original)
+        sessions.admitted(socket, peer: peer, destination: fixedUpstream ?? original)
     }
 }

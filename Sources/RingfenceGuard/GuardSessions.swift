@@ -14,8 +14,9 @@ public protocol GuardSessions: AnyObject, Sendable {
     /// Listening has begun; `upstream` is the fixed upstream, resolved (nil: per connection).
     func started(upstream: SocketAddress?)
     /// An admitted socket from `peer` headed for `destination` (the fixed upstream, or its
-    /// original destination). On the accept loop; the callee owns `fd`.
-    func admitted(fd: Int32, peer: SocketAddress, destination: SocketAddress)
+    /// original destination). On the accept loop; the callee owns `socket` and must close it,
+    /// also when the session cannot start.
+    func admitted(_ socket: consuming Socket, peer: SocketAddress, destination: SocketAddress)
     /// Closes the live sessions whose peer `matches`, for `reason`, and lists them sorted by
     /// id. Called off the loops; blocks until done.
     func close(for reason: CutReason, where matches: @escaping @Sendable (IPAddress) -> Bool) -> [ReloadReport.Cut]

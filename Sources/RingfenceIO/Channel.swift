@@ -57,11 +57,6 @@ public final class Channel: @unchecked Sendable {
         writeSource.setCancelHandler { closer.sourceCancelled() }
     }
 
-    /// Takes ownership of `fd`, an accepted socket still handed over as a number.
-    public convenience init(fd: Int32, loop: EventLoop, onReadable: @escaping () -> Void, onWritable: @escaping () -> Void) {
-        self.init(socket: Socket(adopting: fd), loop: loop, onReadable: onReadable, onWritable: onWritable)
-    }
-
     deinit {
         // Releasing an open channel would leak its descriptor (and, were its sources suspended,
         // crash libdispatch); caught in debug builds, never a crash in production.

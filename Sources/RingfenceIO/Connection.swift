@@ -88,11 +88,6 @@ public final class Connection: @unchecked Sendable {
             onWritable: { [unowned self] in flushQueue() })
     }
 
-    /// Takes ownership of `fd`, an accepted socket still handed over as a number.
-    public convenience init(fd: Int32, loop: EventLoop, writeLimit: Int, readBufferSize: Int = 64 << 10) {
-        self.init(socket: Socket(adopting: fd), loop: loop, writeLimit: writeLimit, readBufferSize: readBufferSize)
-    }
-
     deinit {
         readBuffer.deallocate()
     }

@@ -20,13 +20,13 @@ public final class Listener: @unchecked Sendable {
 
     /// Binds and listens at once (so a port in use fails here, loudly), then accepts on `loop`.
     /// - Parameter onAccept: called on `loop` with each new non-blocking socket and its peer; the
-    ///   callee owns the descriptor.
+    ///   callee owns the socket, and closes it or hands it on.
     /// - Parameter onError: called on `loop` when accepting fails for want of resources; accepting
     ///   pauses for 100 ms each time.
     public init(
         address: SocketAddress, loop: EventLoop, backlog: Int32 = 1024,
         onError: @escaping (Errno) -> Void = { _ in },
-        onAccept: @escaping (Int32, SocketAddress) -> Void
+        onAccept: @escaping (consuming Socket, SocketAddress) -> Void
     ) throws(Errno) {
         self.address = address
         let socket = try ListenSockets.shared.socket(for: address, owner: ObjectIdentifier(self)) { socket throws(Errno) in
@@ -45,8 +45,14 @@ public final class Listener: @unchecked Sendable {
                 // Bounded per wake-up so one busy listener cannot starve the loop.
                 for _ in 0..<64 {
                     do throws(Errno) {
-                        guard case .done(let accepted) = try Posix.accept(fd) else { return }
-                        onAccept(accepted.fd, accepted.peer)
+                        let result = try Posix.accept(fd)
+                        switch consume result {
+                        case .done(let accepted):
+                            let peer = accepted.peer
+                            onAccept(accepted.takeSocket(), peer)
+                        case .wouldBlock:
+                            return
+                        }
                     } catch {
                         // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays
                         // queued and the socket readable, so a level-triggered source would spin.
@@ -92,7 +98,7 @@ extension Listener {
     /// made and throws.
     public static func anyAddress(
         port: UInt16, loop: EventLoop, onError: @escaping (Errno) -> Void,
-        onAccept: @escaping (Int32, SocketAddress) -> Void
+        onAccept: @escaping (consuming Socket, SocketAddress) -> Void
     ) throws(ListenFailure) -> (listeners: [Listener], ipv6: Bool) {
         var listeners: [Listener] = []
         var ipv6 = true

@@ -59,7 +59,8 @@ final class RelaySession: @unchecked Sendable {
     /// A nudge has moved bytes (logged once per connection).
     private var nudgeLogged = false
 
-    init(id: UInt64, clientFD: Int32, peer: SocketAddress, upstream: SocketAddress, loop: EventLoop, context: RelayContext) {
+    /// - Parameter client: the accepted socket, which the session owns from here (`close`).
+    init(id: UInt64, client socket: consuming Socket, peer: SocketAddress, upstream: SocketAddress, loop: EventLoop, context: RelayContext) {
         self.id = id
         self.peer = peer
         upstreamAddress = upstream
@@ -70,7 +71,7 @@ final class RelaySession: @unchecked Sendable {
         lastActivity = acceptedAt
         state = .connecting(since: acceptedAt)
         client = Channel(
-            fd: clientFD, loop: loop,
+            socket: socket, loop: loop,
             onReadable: { [unowned self] in handle(clientToUpstream?.sourceReadable()) },
             onWritable: { [unowned self] in handle(upstreamToClient?.destinationWritable()) })
     }

@@ -41,11 +41,11 @@ final class RelaySessions: GuardSessions, @unchecked Sendable {
     }
 
     /// On the accept loop: the session, started on the next loop.
-    func admitted(fd: Int32, peer: SocketAddress, destination: SocketAddress) {
+    func admitted(_ socket: consuming Socket, peer: SocketAddress, destination: SocketAddress) {
         nextID += 1
         let loop = group.next()
         let session = RelaySession(
-            id: nextID, clientFD: fd, peer: peer, upstream: destination, loop: loop, context: context)
+            id: nextID, client: socket, peer: peer, upstream: destination, loop: loop, context: context)
         loop.execute { [context] in
             context.sessionStarted(session)
             session.start()

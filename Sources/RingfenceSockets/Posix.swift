@@ -72,8 +72,9 @@ public enum Posix {
         _ = try must { Glibc.listen(fd, backlog) }
     }
 
-    /// Accepts one connection as a non-blocking, close-on-exec socket, with the peer's address.
-    public static func accept(_ fd: Int32) throws(Errno) -> IOResult<(fd: Int32, peer: SocketAddress)> {
+    /// Accepts one connection as a non-blocking, close-on-exec socket, with the peer's address;
+    /// the caller owns the socket.
+    public static func accept(_ fd: Int32) throws(Errno) -> IOResult<AcceptedConnection> {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = try withUnsafeMutablePointer(to: &storage) { pointer throws(Errno) in
@@ -86,7 +87,7 @@ public enum Posix {
             Glibc.close(Int32(client))
             throw Errno.addressFamilyNotSupported
         }
-        return .done((Int32(client), peer))
+        return .done(AcceptedConnection(socket: Socket(adopting: Int32(client)), peer: peer))
     }
 
     /// Starts a non-blocking connect. `.done` means connected at once; `.wouldBlock` means in
@@ -187,8 +188,9 @@ public enum Posix {
         Socket(adopting: try must { fcntl(fd, F_DUPFD_CLOEXEC, 0) })
     }
 
-    /// Closes `fd`; `reset` sends an RST instead of a FIN (SO_LINGER 0): for refused connections.
-    public static func close(_ fd: Int32, reset: Bool = false) {
+    /// Closes `fd`; `reset` sends an RST instead of a FIN (SO_LINGER 0). Only `Socket` closes
+    /// sockets: outside this module nothing closes a descriptor by its number.
+    static func close(_ fd: Int32, reset: Bool = false) {
         if reset { setResetOnClose(fd) }
         _ = Glibc.close(fd)
     }

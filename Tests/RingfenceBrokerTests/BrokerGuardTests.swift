@@ -27,8 +27,13 @@ import Testing
 
     /// The first bytes the guard sends a new client (a ZMTP greeting), or nil when it closed it.
     static func firstBytes(from port: UInt16) throws -> Int? {
-        let fd = try Socket.tcp(family: SocketAddress(address: .v4(0x7F00_0001), port: port).family).release()
-        defer { Posix.close(fd) }
+        let socket = try Socket.tcp(family: SocketAddress(address: .v4(0x7F00_0001), port: port).family)
+        let count = Result { () throws(Errno) in try firstBytes(on: socket.fd, from: port) }
+        socket.close()
+        return try count.get()
+    }
+
+    private static func firstBytes(on fd: Int32, from port: UInt16) throws(Errno) -> Int? {
         _ = try Posix.connect(fd, SocketAddress(address: .v4(0x7F00_0001), port: port))
         var buffer = [UInt8](repeating: 0, count: 64)
         for _ in 0..<20 {

@@ -12,6 +12,7 @@ import Glibc
 #endif
 
 /// Sessions that only hold their sockets: what the front end hands over, and what it asks.
+/// A held socket is kept as its descriptor (released from its `Socket`, adopted again to close).
 final class FakeSessions: GuardSessions, @unchecked Sendable {
     struct Held {
         var id: UInt64
@@ -37,7 +38,8 @@ final class FakeSessions: GuardSessions, @unchecked Sendable {
 
     func started(upstream: SocketAddress?) {}
 
-    func admitted(fd: Int32, peer: SocketAddress, destination: SocketAddress) {
+    func admitted(_ socket: consuming Socket, peer: SocketAddress, destination: SocketAddress) {
+        let fd = socket.release()
         let id = counts.withLock { $0.nextID += 1; return $0.nextID }
         held.withLock { $0[id] = Held(id: id, fd: fd, peer: peer, destination: destination) }
     }
@@ -50,7 +52,7 @@ final class FakeSessions: GuardSessions, @unchecked Sendable {
                 return chosen
             }
             return closing.sorted { $0.id < $1.id }.map { session in
-                Posix.close(session.fd, reset: true)
+                Socket(adopting: session.fd).close(reset: true)
                 admission.release(session.peer.address)
                 return ReloadReport.Cut(
                     guardName: guardName, id: session.id, peer: "\(session.peer.address)", port: session.peer.port,

@@ -1,5 +1,6 @@
 import Dispatch
 import RingfenceAddresses
+import RingfenceSockets
 import Testing
 
 @testable import RingfenceIO
@@ -34,7 +35,7 @@ import Glibc
         let (local, remote) = Self.socketPair()
         let received = ReceivedBytes()
         let channel = Channel(
-            fd: local, loop: loop,
+            socket: Socket(adopting: local), loop: loop,
             onReadable: {
                 var buffer = [UInt8](repeating: 0, count: 64)
                 let count = buffer.withUnsafeMutableBytes { Glibc.read(local, $0.baseAddress, $0.count) }
@@ -57,7 +58,7 @@ import Glibc
         let (local, remote) = Self.socketPair()
         let events = ReceivedBytes()
         let channel = Channel(
-            fd: local, loop: loop, onReadable: { events.append([1]) }, onWritable: {})
+            socket: Socket(adopting: local), loop: loop, onReadable: { events.append([1]) }, onWritable: {})
         loop.queue.sync {
             channel.setReading(true)
             channel.setPolled(true)
@@ -87,7 +88,7 @@ import Glibc
     @Test func closingANeverActivatedChannelIsSafe() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = Self.socketPair()
-        let channel = Channel(fd: local, loop: loop, onReadable: {}, onWritable: {})
+        let channel = Channel(socket: Socket(adopting: local), loop: loop, onReadable: {}, onWritable: {})
         loop.queue.sync { channel.close(reset: false) }
         try await waitUntil { Self.peerClosed(remote) }
         Glibc.close(remote)

@@ -1,4 +1,5 @@
 import Dispatch
+import RingfenceSockets
 import Testing
 
 @testable import RingfenceIO
@@ -24,7 +25,7 @@ import Glibc
         let (local, remote) = ChannelTests.socketPair()
         let received = ReceivedBytes()
         let ended = ReceivedBytes()
-        let connection = Connection(fd: local, loop: loop, writeLimit: 1024)
+        let connection = Connection(socket: Socket(adopting: local), loop: loop, writeLimit: 1024)
         loop.queue.sync {
             connection.onRead = { received.append(Array($0)) }
             connection.onEndOfInput = { ended.append([1]) }
@@ -44,7 +45,7 @@ import Glibc
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
         let received = ReceivedBytes()
-        let connection = Connection(fd: local, loop: loop, writeLimit: 1024)
+        let connection = Connection(socket: Socket(adopting: local), loop: loop, writeLimit: 1024)
         loop.queue.sync {
             connection.busyPollMode = mode
             // Long enough that a test host busy with other suites still checks within it.
@@ -74,7 +75,7 @@ import Glibc
     @Test func sharedArraysAreWrittenInOrderAndTheQueueIsBounded() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
-        let connection = Connection(fd: local, loop: loop, writeLimit: 8)
+        let connection = Connection(socket: Socket(adopting: local), loop: loop, writeLimit: 8)
         let message = Array("abcd".utf8)
         // The same array queued twice (a fan-out shares one buffer); a write bigger than the
         // whole queue is refused.
@@ -95,7 +96,7 @@ import Glibc
     @Test func smallBuffersAreCopiedLargeOnesSharedAndTheStreamKeepsItsOrder() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
-        let connection = Connection(fd: local, loop: loop, writeLimit: 8 << 20)
+        let connection = Connection(socket: Socket(adopting: local), loop: loop, writeLimit: 8 << 20)
         // Messages of a small header, a body of 1-3000 bytes (copied into tails) and every
         // twentieth a 40 KiB body (queued by reference), in three batches: the second queued at
         // once behind the first (whose tails are still queued, partly written), the third once
@@ -140,7 +141,7 @@ import Glibc
     @Test func aCopiedWriteOverTheLimitQueuesNothing() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
-        let connection = Connection(fd: local, loop: loop, writeLimit: 10)
+        let connection = Connection(socket: Socket(adopting: local), loop: loop, writeLimit: 10)
         let results = loop.queue.sync {
             [
                 connection.write([SharedBytes(Array("abc".utf8)), SharedBytes(Array("def".utf8))], copyingUpTo: 64),
@@ -162,7 +163,7 @@ import Glibc
     @Test func aPeerThatDoesNotReadFillsTheQueueAndDrainingIsReported() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
-        let connection = Connection(fd: local, loop: loop, writeLimit: 4 << 20)
+        let connection = Connection(socket: Socket(adopting: local), loop: loop, writeLimit: 4 << 20)
         let drained = ReceivedBytes()
         let chunk = [UInt8](repeating: 7, count: 64 << 10)
         var written = 0
@@ -188,7 +189,7 @@ import Glibc
     @Test func shutdownWriteWaitsForTheQueue() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
-        let connection = Connection(fd: local, loop: loop, writeLimit: 1 << 20)
+        let connection = Connection(socket: Socket(adopting: local), loop: loop, writeLimit: 1 << 20)
         loop.queue.sync {
             _ = connection.write(Array("last words".utf8))
             connection.shutdownWrite()
@@ -213,7 +214,7 @@ import Glibc
         let loop = EventLoop(index: 0)
         let (local, remote) = ChannelTests.socketPair()
         let errors = ReceivedBytes()
-        let connection = Connection(fd: local, loop: loop, writeLimit: 1 << 20)
+        let connection = Connection(socket: Socket(adopting: local), loop: loop, writeLimit: 1 << 20)
         loop.queue.sync { connection.onError = { _ in errors.append([1]) } }
         Glibc.close(remote)
         loop.queue.sync { _ = connection.write([1, 2, 3]) }

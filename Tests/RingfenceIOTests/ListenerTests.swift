@@ -36,7 +36,7 @@ import Glibc
     static func listen(loop: EventLoop) throws -> Listener {
         for _ in 0..<20 {
             let address = SocketAddress(address: IPAddress("127.0.0.1")!, port: UInt16.random(in: 40000...60000))
-            if let listener = try? Listener(address: address, loop: loop, onAccept: { fd, _ in Posix.close(fd) }) {
+            if let listener = try? Listener(address: address, loop: loop, onAccept: { socket, _ in socket.close() }) {
                 return listener
             }
         }
@@ -55,7 +55,7 @@ import Glibc
         let first = try Self.listen(loop: loop)
         let accepted = ReceivedBytes()
         let second = try Listener(
-            address: first.address, loop: loop, onAccept: { fd, _ in accepted.append([1]); Posix.close(fd) })
+            address: first.address, loop: loop, onAccept: { socket, _ in accepted.append([1]); socket.close() })
         first.close()
         // The first's descriptor is closed on the loop; the port stays the second's, and it accepts.
         loop.queue.sync {}

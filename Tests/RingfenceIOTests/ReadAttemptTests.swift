@@ -1,4 +1,5 @@
 import Dispatch
+import RingfenceSockets
 import Testing
 
 @testable import RingfenceIO
@@ -21,7 +22,7 @@ import Glibc
 
         init(fd: Int32, loop: EventLoop) {
             channel = Channel(
-                fd: fd, loop: loop,
+                socket: Socket(adopting: fd), loop: loop,
                 onReadable: { [unowned self] in
                     attempts += 1
                     var byte: UInt8 = 0
@@ -93,7 +94,7 @@ import Glibc
         let (local, remote) = ChannelTests.socketPair()
         let writes = ReceivedBytes()
         let reads = ReceivedBytes()
-        let channel = Channel(fd: local, loop: loop, onReadable: { reads.append([1]) }, onWritable: { writes.append([1]) })
+        let channel = Channel(socket: Socket(adopting: local), loop: loop, onReadable: { reads.append([1]) }, onWritable: { writes.append([1]) })
         loop.queue.sync {
             channel.nudge()  // neither reading nor writing: nothing runs
             #expect(reads.bytes.isEmpty && writes.bytes.isEmpty)
