@@ -45,11 +45,10 @@ public final class Listener: @unchecked Sendable {
                 // Bounded per wake-up so one busy listener cannot starve the loop.
                 for _ in 0..<64 {
                     do throws(Errno) {
-                        let result = try Posix.accept(fd)
-                        switch consume result {
-                        case .done(let accepted):
-                            let peer = accepted.peer
-                            onAccept(accepted.takeSocket(), peer)
+                        let accepted = try Posix.accept(fd)
+                        switch consume accepted {
+                        case .connection(let socket, let peer):
+                            onAccept(socket, peer)
                         case .wouldBlock:
                             return
                         }

@@ -74,7 +74,7 @@ public enum Posix {
 
     /// Accepts one connection as a non-blocking, close-on-exec socket, with the peer's address;
     /// the caller owns the socket.
-    public static func accept(_ fd: Int32) throws(Errno) -> IOResult<AcceptedConnection> {
+    public static func accept(_ fd: Int32) throws(Errno) -> Accepted {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = try withUnsafeMutablePointer(to: &storage) { pointer throws(Errno) in
@@ -87,7 +87,7 @@ public enum Posix {
             Glibc.close(Int32(client))
             throw Errno.addressFamilyNotSupported
         }
-        return .done(AcceptedConnection(socket: Socket(adopting: Int32(client)), peer: peer))
+        return .connection(Socket(adopting: Int32(client)), peer: peer)
     }
 
     /// Starts a non-blocking connect. `.done` means connected at once; `.wouldBlock` means in
