@@ -224,7 +224,7 @@ let package = Package(
             name: "RingfenceDaemonTests",
             dependencies: [
                 "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceStatus", "RingfenceAddresses",
-                "RingfenceAdmission", "RingfenceIO", .product(name: "Logging", package: "swift-log"),
+                "RingfenceAdmission", "RingfenceIO", "RingfenceControl", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

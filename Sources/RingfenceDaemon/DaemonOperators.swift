@@ -71,10 +71,10 @@ extension Daemon {
             }
             guard policy.firewall.apply else { return .failure(Self.fenceNotLoaded) }
         }
-        let chosen = request.guardName.flatMap { name in policy.guards.first { $0.name == name } }
-        if let name = request.guardName, chosen == nil {
-            let names = policy.guards.map(\.name).joined(separator: ", ")
-            return .failure(ControlError(code: .notFound, message: "no guard '\(name)' in the policy in force (guards: \(names))"))
+        // `--guard NAME`: a guard of the policy in force, or one started at run time (`startGuard`).
+        let chosen = request.guardName
+        if let name = chosen, case .failure(let error) = Self.kickTarget(name, policy: policy.guards.map(\.name), runtime: runtimeGuards) {
+            return .failure(error)
         }
         // The ban first: a kicked peer must not get back in between the kick and the ban.
         var ban: BanStatus?
@@ -91,14 +91,14 @@ extension Daemon {
         }
         let set = AddressSet([block])
         var cut: [ReloadReport.Cut] = []
-        for service in orderedServices() where chosen == nil || chosen?.name == service.name {
+        for service in orderedServices() where chosen == nil || chosen == service.name {
             cut += service.kick(set)
         }
         // Connections no proxy of ours holds, destroyed in the kernel: with the host guard, every
         // TCP socket of the peer but the relay and broker listen ports (those guards closed their
         // own above); for firewall guards, the sockets on their ports.
         var sockets: Int?
-        let scope = policy.guards.filter { $0.isKernelOnly && (chosen == nil || chosen?.name == $0.name) }
+        let scope = policy.guards.filter { $0.isKernelOnly && (chosen == nil || chosen == $0.name) }
         let host = scope.first { $0.kind == .host }
         let firewallPorts = scope.filter { $0.kind == .firewall }.flatMap(\.ports)
         if host != nil || !firewallPorts.isEmpty {
@@ -125,6 +125,14 @@ extension Daemon {
         return ControlReply(
             ok: true,
             kick: KickReport(peer: "\(block)", guardName: request.guardName, cut: cut, socketsClosed: sockets, ban: ban))
+    }
+
+    /// Checks the guard `proxyctl kick --guard NAME` names: one of the policy in force
+    /// (`policy`) or one `startGuard` started (`runtime`); otherwise a not-found error listing both.
+    static func kickTarget(_ name: String, policy: [String], runtime: [String]) -> Result<String, ControlError> {
+        if policy.contains(name) || runtime.contains(name) { return .success(name) }
+        let names = (policy + runtime).joined(separator: ", ")
+        return .failure(ControlError(code: .notFound, message: "no guard '\(name)' in the policy in force or started since (guards: \(names))"))
     }
 
     func bans() -> ControlReply {
