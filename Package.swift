@@ -193,7 +193,8 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // What the unit test targets share (a seeded random generator); no module of Sources uses it.
+        // What the unit test targets share (a seeded random generator, loopback clients); no module
+        // of Sources uses it.
         .target(
             name: "RingfenceTestSupport",
             path: "Tests/RingfenceTestSupport",
@@ -237,7 +238,7 @@ let package = Package(
             name: "RingfenceGuardTests",
             dependencies: [
                 "RingfenceGuard", "RingfenceAdmission", "RingfenceAddresses", "RingfenceIO", "RingfenceSockets",
-                "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                "RingfenceStatus", "RingfenceTestSupport", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -246,7 +247,7 @@ let package = Package(
             dependencies: [
                 "RingfenceRelay", "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceAdmission",
                 "RingfenceAddresses", "RingfenceIO", "RingfenceSockets", "RingfenceStatus", "RingfenceTCPStore",
-                .product(name: "Logging", package: "swift-log"),
+                "RingfenceTestSupport", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

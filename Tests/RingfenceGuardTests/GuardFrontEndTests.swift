@@ -4,6 +4,7 @@ import RingfenceGuard
 import RingfenceIO
 import RingfenceSockets
 import RingfenceStatus
+import RingfenceTestSupport
 import Synchronization
 import Testing
 

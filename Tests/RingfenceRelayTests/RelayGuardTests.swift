@@ -6,6 +6,7 @@ import RingfenceIO
 import RingfenceSockets
 import RingfenceStatus
 import RingfenceTCPStore
+import RingfenceTestSupport
 import Testing
 
 @testable import RingfenceRelay
@@ -22,7 +23,7 @@ import Glibc
         tcpstore: TCPStoreLimits(maxKeyBytes: 4096, maxValueBytes: 4 << 20, maxKeys: 16384))
 
     static func settings(upstream: UInt16, allow: String = "127.0.0.0/8") -> RelayGuardSettings {
-        let listenPort = freeLoopbackPort()
+        let listenPort = LoopbackClient.freePort()
         return RelayGuardSettings(
             frontEnd: FrontEndSettings(
                 name: "store", kind: .tcp, port: 29500, listenPort: listenPort,
@@ -43,7 +44,7 @@ import Glibc
         let relay = try RelayGuard(
             settings, group: EventLoopGroup(count: loops), logger: Logger(label: "test"), originalDestination: destination)
         try relay.start()
-        return (relay, settings, connectLoopback(settings.frontEnd.listenPort))
+        return (relay, settings, LoopbackClient.connect(to: settings.frontEnd.listenPort))
     }
 
     static func wait(_ condition: () -> Bool) async throws -> Bool {

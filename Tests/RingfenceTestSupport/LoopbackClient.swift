@@ -1,22 +1,25 @@
-import RingfenceAddresses
-import RingfenceIO
-
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Blocking TCP clients over loopback, for driving a guard's listeners from the test's side.
-enum LoopbackClient {
+/// Blocking TCP clients over loopback, for driving a guard's listeners from the test's side
+/// (the front end's and the relay's tests).
+public enum LoopbackClient {
     /// A port nothing listens on right now (bound to port 0, read back, closed).
-    static func freePort() -> UInt16 {
+    public static func freePort() -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
+        return bind(fd)
+    }
+
+    /// Binds `fd` to 127.0.0.1 on a port the kernel picks, and returns the port.
+    public static func bind(_ fd: Int32) -> UInt16 {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
         }
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
@@ -24,8 +27,9 @@ enum LoopbackClient {
         return UInt16(bigEndian: address.sin_port)
     }
 
-    /// Connects from `source` (any 127.0.0.0/8 address) to 127.0.0.1:`port`; the socket, open.
-    static func connect(from source: String = "127.0.0.1", to port: UInt16) -> Int32 {
+    /// Connects from `source` (any 127.0.0.0/8 address) to 127.0.0.1:`port`; the socket, open,
+    /// with a 2 s receive timeout.
+    public static func connect(from source: String = "127.0.0.1", to port: UInt16) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -37,7 +41,7 @@ enum LoopbackClient {
         remote.sin_addr.s_addr = inet_addr("127.0.0.1")
         remote.sin_port = port.bigEndian
         let size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
+        _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, size) } }
         _ = withUnsafePointer(to: &remote) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, size) }
         }
@@ -45,7 +49,7 @@ enum LoopbackClient {
     }
 
     /// Whether the guard closed `fd`'s connection (end of input or a reset within 2 s).
-    static func isClosed(_ fd: Int32) -> Bool {
+    public static func isClosed(_ fd: Int32) -> Bool {
         var byte: UInt8 = 0
         let count = recv(fd, &byte, 1, 0)
         return count == 0 || (count < 0 && (errno == ECONNRESET || errno == EPIPE))
@@ -53,7 +57,7 @@ enum LoopbackClient {
 }
 
 /// Polls `condition` every 10 ms for up to 3 s.
-func eventually(_ condition: () -> Bool) async throws -> Bool {
+public func eventually(_ condition: () -> Bool) async throws -> Bool {
     for _ in 0..<300 {
         if condition() { return true }
         try await Task.sleep(for: .milliseconds(10))
