@@ -1,4 +1,5 @@
 import CRingfenceLinux
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -24,6 +25,9 @@ public struct Socket: ~Copyable, Sendable {
     /// Takes ownership of an open descriptor (one accepted or handed over as an `Int32`).
     public init(adopting fd: Int32) {
         self.fd = fd
+        #if DEBUG
+        debugAdopted.add(1, ordering: .relaxed)
+        #endif
     }
 
     deinit {
@@ -33,6 +37,9 @@ public struct Socket: ~Copyable, Sendable {
 
     /// Closes the socket. `reset` sends a TCP reset rather than a FIN (SO_LINGER 0).
     public consuming func close(reset: Bool = false) {
+        #if DEBUG
+        debugClosed.add(1, ordering: .relaxed)
+        #endif
         Posix.close(fd, reset: reset)
         discard self
     }
@@ -57,3 +64,18 @@ extension Socket {
         try make(family: family, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
     }
 }
+
+#if DEBUG
+private let debugAdopted = Atomic<Int>(0)
+private let debugClosed = Atomic<Int>(0)
+
+extension Socket {
+    /// Sockets adopted (made, accepted, duplicated) and closed since the process started; debug
+    /// builds only. A test that runs a path alone in a process (an exit test) checks with these
+    /// that every socket the path made was closed, once: a second close of a `Socket` does not
+    /// compile, so equal counts mean none was lost (`release` counts as neither).
+    public static var debugCounts: (adopted: Int, closed: Int) {
+        (debugAdopted.load(ordering: .relaxed), debugClosed.load(ordering: .relaxed))
+    }
+}
+#endif
