@@ -225,7 +225,8 @@ let package = Package(
             name: "RingfenceDaemonTests",
             dependencies: [
                 "RingfenceDaemon", "RingfencePolicy", "RingfenceGuard", "RingfenceStatus", "RingfenceAddresses",
-                "RingfenceAdmission", "RingfenceIO", "RingfenceControl", .product(name: "Logging", package: "swift-log"),
+                "RingfenceAdmission", "RingfenceIO", "RingfenceControl", "RingfenceRelay", "RingfenceSockets",
+                "RingfenceTCPStore", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

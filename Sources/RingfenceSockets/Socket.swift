@@ -44,8 +44,8 @@ public struct Socket: ~Copyable, Sendable {
         discard self
     }
 
-    /// Gives up ownership and returns the descriptor, which the caller must close: for hand-offs
-    /// that still take an `Int32` (an accepted connection on its way to its guard).
+    /// Gives up ownership and returns the descriptor, which the caller must close: for a holder
+    /// that keeps descriptors as numbers (the tests' fakes and clients; nothing in Sources does).
     public consuming func release() -> Int32 {
         let fd = fd
         discard self

@@ -14,6 +14,7 @@ import Testing
 import Glibc
 #endif
 
+#if DEBUG  // Socket.debugCounts
 /// Every way a relay guard refuses an accepted connection closes its socket, and the sockets it
 /// made for it, exactly once: admission (allowlist, per-peer and total caps, rate), the redirect
 /// check, and a session whose upstream cannot be reached.
@@ -51,7 +52,6 @@ import Glibc
         Path(name: "upstream unreachable", upstreamListens: false, sockets: 2),
     ]
 
-    #if DEBUG
     @Test func eachRefusalClosesTheConnectionsSocketsExactlyOnce() async {
         // The child reports what failed on its standard output (the guard logs to its error
         // output) and exits 0; only a crash (a socket dropped without a close) fails the exit.
@@ -75,7 +75,6 @@ import Glibc
             Issue.record("\(line.dropFirst(Self.failureMark.count))")
         }
     }
-    #endif
 
     static let failureMark = "refusal path failed: "
 
@@ -125,3 +124,4 @@ import Glibc
         (try? await eventually(condition)) ?? false
     }
 }
+#endif
