@@ -34,6 +34,9 @@ public final class BusyPoller: @unchecked Sendable {
     /// `.wait`: the descriptors a turn sleeps on, taken when polling starts (not per turn: the
     /// turns are the hot path).
     private var waitFDs: [Int32] = []
+    /// The channels a turn reads, taken when polling starts (not per turn: the turns are the hot
+    /// path, and asking the owner allocates an array each time); emptied when polling stops.
+    private var polled: [Channel] = []
     /// Turns are running (the channels' read sources are suspended).
     public private(set) var isPolling = false
 
@@ -48,9 +51,9 @@ public final class BusyPoller: @unchecked Sendable {
         self.channels = channels
     }
 
-    /// One read attempt on each channel.
+    /// One read attempt on each polled channel.
     private func turn() {
-        for channel in channels() { channel.readNow() }
+        for channel in polled { channel.readNow() }
     }
 
     /// Bytes moved now: poll on for `window` from here, starting if not polling.
@@ -59,7 +62,7 @@ public final class BusyPoller: @unchecked Sendable {
         lastActivity = .now
         guard !isPolling else { return }
         isPolling = true
-        let polled = channels()
+        polled = channels()
         for channel in polled { channel.setPolled(true) }
         if mode == .wait { waitFDs = polled.map(\.fd) }
         loop.execute { [weak self] in self?.runTurn() }
@@ -69,7 +72,8 @@ public final class BusyPoller: @unchecked Sendable {
     public func stop() {
         guard isPolling else { return }
         isPolling = false
-        for channel in channels() { channel.setPolled(false) }
+        for channel in polled { channel.setPolled(false) }
+        polled = []
     }
 
     private func runTurn() {
@@ -83,8 +87,10 @@ public final class BusyPoller: @unchecked Sendable {
         if ContinuousClock.now - lastActivity < window {
             loop.execute { [weak self] in self?.runTurn() }
         } else {
+            // The read sources resume first; then one more read for what arrived in between.
+            let last = polled
             stop()
-            turn()
+            for channel in last { channel.readNow() }
         }
     }
 }
