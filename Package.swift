@@ -135,6 +135,16 @@ let package = Package(
             ],
             swiftSettings: dataPath
         ),
+        // Discovery: which listeners of this host a `discover = true` guard brokers, and the
+        // probe that classifies a listener without disturbing it.
+        .target(
+            name: "RingfenceDiscovery",
+            dependencies: [
+                "RingfenceSockets", "RingfenceZMTP", "RingfenceAddresses", "RingfenceStatus",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
         // The control protocol: requests, replies, errors, their JSON codec, and the client (on
         // RingfenceSockets only: proxyctl does not link the event loop).
         .target(
@@ -193,10 +203,11 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // What the unit test targets share (a seeded random generator, loopback clients); no module
-        // of Sources uses it.
+        // What the unit test targets share (a seeded random generator, loopback clients, a libzmq
+        // socket driven through its C API); no module of Sources uses it.
         .target(
             name: "RingfenceTestSupport",
+            dependencies: ["CZeroMQ"],
             path: "Tests/RingfenceTestSupport",
             swiftSettings: strict
         ),
@@ -258,6 +269,13 @@ let package = Package(
                 "RingfenceBroker", "RingfenceZMTP", "RingfenceIO", "RingfenceSockets", "RingfenceGuard",
                 "RingfenceAdmission", "RingfenceAddresses", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceDiscoveryTests",
+            dependencies: [
+                "RingfenceDiscovery", "RingfenceSockets", "RingfenceAddresses", "RingfenceTestSupport", "CZeroMQ",
             ],
             swiftSettings: strict
         ),

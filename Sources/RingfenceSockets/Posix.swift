@@ -178,6 +178,18 @@ public enum Posix {
         }
     }
 
+    /// Waits until `fd` is writable (a non-blocking connect finished) or `timeout` passes:
+    /// poll(2). Returns false on timeout; the caller reads `pendingError` either way.
+    public static func waitWritable(_ fd: Int32, timeout: Duration) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let milliseconds = Int32(clamping: max(0, (timeout.nanoseconds + 999_999) / 1_000_000))
+        while true {
+            let result = poll(&entry, 1, milliseconds)
+            if result < 0 && errno == EINTR { continue }
+            return result > 0
+        }
+    }
+
     public static func shutdownWrite(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }

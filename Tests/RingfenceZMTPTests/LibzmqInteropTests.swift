@@ -1,4 +1,5 @@
 import CZeroMQ
+import RingfenceTestSupport
 import Testing
 
 @testable import RingfenceZMTP

@@ -5,10 +5,10 @@ import Glibc
 #endif
 
 /// A failed libzmq call in a test, with `zmq_strerror`.
-struct LibzmqFailure: Error, CustomStringConvertible {
-    var description: String
+public struct LibzmqFailure: Error, CustomStringConvertible {
+    public var description: String
 
-    init(_ call: String) {
+    public init(_ call: String) {
         let code = zmq_errno()
         description = "\(call) failed: \(String(cString: zmq_strerror(code))) (errno \(code))"
     }
@@ -16,11 +16,11 @@ struct LibzmqFailure: Error, CustomStringConvertible {
 
 /// A libzmq 4.3.4 context and one socket, driven through the C API, with linger 0 and 2-second send
 /// and receive timeouts so no call can hang; closed (socket, then context) on deinit.
-final class LibzmqSocket {
+public final class LibzmqSocket {
     private let context: UnsafeMutableRawPointer
-    let socket: UnsafeMutableRawPointer
+    public let socket: UnsafeMutableRawPointer
 
-    init(type: Int32) throws {
+    public init(type: Int32) throws {
         guard let context = zmq_ctx_new() else { throw LibzmqFailure("zmq_ctx_new") }
         guard let socket = zmq_socket(context, type) else {
             zmq_ctx_term(context)
@@ -39,7 +39,7 @@ final class LibzmqSocket {
     }
 
     /// Sets an integer option.
-    func set(_ option: Int32, _ value: Int32) throws {
+    public func set(_ option: Int32, _ value: Int32) throws {
         var value = value
         guard zmq_setsockopt(socket, option, &value, MemoryLayout<Int32>.size) == 0 else {
             throw LibzmqFailure("zmq_setsockopt(\(option))")
@@ -47,13 +47,13 @@ final class LibzmqSocket {
     }
 
     /// Sets a binary option (e.g. `ZMQ_SUBSCRIBE`).
-    func set(_ option: Int32, bytes: [UInt8]) throws {
+    public func set(_ option: Int32, bytes: [UInt8]) throws {
         let result = bytes.withUnsafeBytes { zmq_setsockopt(socket, option, $0.baseAddress, $0.count) }
         guard result == 0 else { throw LibzmqFailure("zmq_setsockopt(\(option))") }
     }
 
     /// Binds to 127.0.0.1 on a port the kernel picks; returns the port (from `ZMQ_LAST_ENDPOINT`).
-    func bindLoopback() throws -> UInt16 {
+    public func bindLoopback() throws -> UInt16 {
         guard zmq_bind(socket, "tcp://127.0.0.1:*") == 0 else { throw LibzmqFailure("zmq_bind") }
         var endpoint = [CChar](repeating: 0, count: 256)
         var length = endpoint.count
@@ -68,18 +68,18 @@ final class LibzmqSocket {
     }
 
     /// Connects to 127.0.0.1:`port`.
-    func connectLoopback(port: UInt16) throws {
+    public func connectLoopback(port: UInt16) throws {
         guard zmq_connect(socket, "tcp://127.0.0.1:\(port)") == 0 else { throw LibzmqFailure("zmq_connect") }
     }
 
     /// Sends one frame, with `ZMQ_SNDMORE` when `more`.
-    func send(_ bytes: [UInt8], more: Bool = false) throws {
+    public func send(_ bytes: [UInt8], more: Bool = false) throws {
         let result = bytes.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, more ? ZMQ_SNDMORE : 0) }
         guard result == bytes.count else { throw LibzmqFailure("zmq_send") }
     }
 
     /// Receives one frame (bounded by the 2-second receive timeout).
-    func receive() throws -> (body: [UInt8], more: Bool) {
+    public func receive() throws -> (body: [UInt8], more: Bool) {
         var message = zmq_msg_t()
         zmq_msg_init(&message)
         defer { zmq_msg_close(&message) }
