@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import Synchronization
 import RingfenceAddresses
 import RingfenceAdmission
 import RingfenceIO
@@ -32,7 +33,10 @@ public final class GuardFrontEnd<Sessions: GuardSessions>: @unchecked Sendable {
     /// The fixed upstream, resolved once at init (getaddrinfo blocks; never on a loop).
     public let fixedUpstream: SocketAddress?
     private let name: String
-    private let listenPort: UInt16
+    /// The port listened on: the settings' own, or for 0 the one the kernel picked at `start`.
+    /// Read on the accept loop, set once by `start`.
+    private let boundPort: Atomic<UInt16>
+    private var listenPort: UInt16 { boundPort.load(ordering: .relaxed) }
     private let logger: Logger
     private let originalDestination: OriginalDestination
     private var listeners: [Listener] = []
@@ -52,7 +56,7 @@ public final class GuardFrontEnd<Sessions: GuardSessions>: @unchecked Sendable {
         self.logger = logger
         self.originalDestination = originalDestination
         name = settings.name
-        listenPort = settings.listenPort
+        boundPort = Atomic(settings.listenPort)
         admission = Admission(allow: settings.allow, limits: settings.limits)
         admission.audit = settings.mode == .audit
         sessions = makeSessions(admission)
@@ -88,6 +92,7 @@ public final class GuardFrontEnd<Sessions: GuardSessions>: @unchecked Sendable {
                 accepted(socket, peer: peer)
             }
             listeners = made.listeners
+            if let port = made.listeners.first?.address.port { boundPort.store(port, ordering: .relaxed) }
             if !made.ipv6 {
                 let what = settings.kind == .zmqXPUB ? "broker" : "relay"
                 logger.warning("no IPv6 on this host: \(what) listens on IPv4 only", metadata: ["guard": "\(settings.name)"])

@@ -19,13 +19,15 @@ final class ListenSockets: Sendable {
     private let open = Mutex<[SocketAddress: [ObjectIdentifier: Int32]]>([:])
 
     /// A listening socket for `address`: a duplicate of one this process already has open there,
-    /// else a new socket that `bind` binds and listens; `owner` is registered with it either way.
+    /// else a new socket that `bind` binds and listens; `owner` is registered with it either way,
+    /// under the address bound. Port 0 always makes a new socket on a port the kernel picks.
     func socket(
         for address: SocketAddress, owner: ObjectIdentifier, bind: (borrowing Socket) throws(Errno) -> Void
     ) throws(Errno) -> Socket {
         try open.withLock { open throws(Errno) -> Socket in
             let socket: Socket
-            if let existing = open[address]?.values.first {
+            var bound = address
+            if address.port != 0, let existing = open[address]?.values.first {
                 socket = try Posix.duplicate(existing)
             } else {
                 socket = try Socket.tcp(family: address.family)
@@ -35,8 +37,9 @@ final class ListenSockets: Sendable {
                     socket.close()
                     throw error
                 }
+                if address.port == 0, let local = Posix.localAddress(socket.fd) { bound.port = local.port }
             }
-            open[address, default: [:]][owner] = socket.fd
+            open[bound, default: [:]][owner] = socket.fd
             return socket
         }
     }

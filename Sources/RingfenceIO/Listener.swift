@@ -15,7 +15,8 @@ import Glibc
 /// process still listens on its address (a guard restarted by a reload) shares that socket
 /// (see `ListenSockets`).
 public final class Listener: @unchecked Sendable {
-    public let address: SocketAddress
+    /// The address listened on; for port 0, with the port the kernel picked.
+    public private(set) var address: SocketAddress
     private var channel: Channel?
 
     /// Binds and listens at once (so a port in use fails here, loudly), then accepts on `loop`.
@@ -37,6 +38,7 @@ public final class Listener: @unchecked Sendable {
             try Posix.bind(fd, address)
             try Posix.listen(fd, backlog: backlog)
         }
+        if address.port == 0, let bound = Posix.localAddress(socket.fd) { self.address = bound }
         let fd = socket.fd
         let pause = AcceptPause()
         let channel = Channel(
@@ -101,9 +103,14 @@ extension Listener {
     ) throws(ListenFailure) -> (listeners: [Listener], ipv6: Bool) {
         var listeners: [Listener] = []
         var ipv6 = true
-        for address in [SocketAddress(address: .v4(0), port: port), SocketAddress(address: .v6(0), port: port)] {
+        var port = port
+        for v6 in [false, true] {
+            // Port 0: the IPv4 listener's port, picked by the kernel, serves IPv6 too.
+            let address = SocketAddress(address: v6 ? .v6(0) : .v4(0), port: port)
             do throws(Errno) {
-                listeners.append(try Listener(address: address, loop: loop, onError: onError, onAccept: onAccept))
+                let listener = try Listener(address: address, loop: loop, onError: onError, onAccept: onAccept)
+                port = listener.address.port
+                listeners.append(listener)
             } catch {
                 if !address.address.isIPv4 && (error == .addressFamilyNotSupported || error == .addressNotAvailable) {
                     ipv6 = false

@@ -74,4 +74,21 @@ import Glibc
         }
         #expect(freed)
     }
+
+    /// A discovered XPUB's broker listens on a port the kernel picks: IPv4 and IPv6 get the same
+    /// one, a second such guard gets another (never a duplicate of the first's socket), and the
+    /// port is registered under its real number, so closing frees it.
+    @Test func portZeroPicksOnePortForBothFamiliesAndANewOneEachTime() throws {
+        let loop = EventLoop(index: 0)
+        let first = try Listener.anyAddress(port: 0, loop: loop, onError: { _ in }, onAccept: { socket, _ in socket.close() })
+        let second = try Listener.anyAddress(port: 0, loop: loop, onError: { _ in }, onAccept: { socket, _ in socket.close() })
+        let firstPorts = Set(first.listeners.map(\.address.port))
+        let secondPorts = Set(second.listeners.map(\.address.port))
+        #expect(firstPorts.count == 1 && !firstPorts.contains(0))
+        #expect(secondPorts.count == 1 && !secondPorts.contains(0))
+        #expect(firstPorts != secondPorts)
+        let port = try #require(firstPorts.first)
+        #expect(Self.bindElsewhere(SocketAddress(address: .v4(0), port: port)) == .addressInUse)
+        for listener in first.listeners + second.listeners { listener.close() }
+    }
 }
