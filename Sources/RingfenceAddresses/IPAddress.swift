@@ -39,6 +39,22 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
         return false
     }
 
+    /// Whether this is a loopback address (`127.0.0.0/8`, `::1`): no other host can reach it.
+    public var isLoopback: Bool {
+        switch self {
+        case .v4(let value): return value >> 24 == 127
+        case .v6(let value): return value == 1
+        }
+    }
+
+    /// Whether this is the wildcard (`0.0.0.0`, `::`): bound to it, a socket listens on every address.
+    public var isUnspecified: Bool {
+        switch self {
+        case .v4(let value): return value == 0
+        case .v6(let value): return value == 0
+        }
+    }
+
     /// The width of the address in bits: 32 or 128.
     public var bitWidth: Int { isIPv4 ? 32 : 128 }
 

@@ -19,13 +19,15 @@ public struct ControlReply: Codable, Hashable, Sendable {
     public var bans: [BanStatus]?
     /// `unban`: the peer whose ban was lifted.
     public var unban: BanStatus?
+    public var listeners: [ListenerStatus]?
     public var error: ControlError?
 
     public init(
         ok: Bool, status: DaemonStatus? = nil, peers: [ConnectionStatus]? = nil, reload: ReloadReport? = nil,
         audit: [AuditEntry]? = nil, explain: Explanation? = nil, kick: KickReport? = nil, bans: [BanStatus]? = nil,
-        unban: BanStatus? = nil, error: ControlError? = nil
+        unban: BanStatus? = nil, listeners: [ListenerStatus]? = nil, error: ControlError? = nil
     ) {
+        self.listeners = listeners
         version = ControlRequest.currentVersion
         self.ok = ok
         self.status = status

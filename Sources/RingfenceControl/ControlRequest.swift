@@ -31,6 +31,8 @@ public struct ControlRequest: Codable, Hashable, Sendable {
         case bans
         /// Lift the ban of `peer`.
         case unban
+        /// Every TCP listener of the host: class and coverage (`[ListenerStatus]`).
+        case listeners
     }
 
     public var version: Int

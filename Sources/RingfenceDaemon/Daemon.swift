@@ -40,6 +40,8 @@ public final class Daemon: @unchecked Sendable {
     /// Guards started while running from typed settings (`startGuard`), not from the policy, in
     /// the order started: a reload leaves them alone. Only touched on `queue`.
     private(set) var runtimeGuards: [String] = []
+    /// Discover guards at work: listeners noticed, probed, brokered. Only touched on `queue`.
+    private(set) lazy var discovery = DiscoveryService(daemon: self)
     private(set) var reloadsApplied: UInt64 = 0
     private(set) var reloadsRefused: UInt64 = 0
     /// `proxyctl kick` calls, and bans set by them, since start. Only touched on `queue`.
@@ -95,6 +97,7 @@ public final class Daemon: @unchecked Sendable {
                     throw error
                 }
                 policy = loaded
+                discovery.follow(loaded)
                 return .success(loaded)
             } catch {
                 return .failure(error)
@@ -127,6 +130,7 @@ public final class Daemon: @unchecked Sendable {
                 durationMs: (ContinuousClock.now - began).inSeconds * 1e3)
             if !dryRun {
                 policy = next
+                discovery.follow(next)
                 policyPath = source
                 reloadsApplied += 1
                 metrics.reloadsApplied.increment()
@@ -156,6 +160,7 @@ public final class Daemon: @unchecked Sendable {
         dispatchPrecondition(condition: .onQueue(queue))
         try? notifier?.stopping()
         stopControlPlane()
+        discovery.stop()
         roster.stopAll()
         if let policy, policy.firewall.apply {
             if policy.firewall.removeOnExit {

@@ -89,6 +89,7 @@ extension Daemon {
         case .kick: return kick(request, credentials: credentials)
         case .bans: return bans()
         case .unban: return unban(request, credentials: credentials)
+        case .listeners: return listeners()
         }
     }
 
@@ -100,7 +101,7 @@ extension Daemon {
             pid: getpid(), policy: policyPath, uptimeSeconds: (ContinuousClock.now - startedAt).inSeconds,
             table: policy?.firewall.table ?? "", fenceApplied: policy?.firewall.apply ?? false,
             reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused, guards: guardStatuses(),
-            bans: banCount(), kicks: kicks, bansIssued: bansIssued)
+            bans: banCount(), kicks: kicks, bansIssued: bansIssued, discovery: discovery.status())
     }
 
     /// Every guard of the policy in force, in policy order.
@@ -123,7 +124,13 @@ extension Daemon {
             status.fenceAudited = counters[NameScheme.auditedCounter(item.name)] ?? 0
             return status
         }
-        return fromPolicy + runtimeGuards.compactMap { roster.guards[$0].map { guardStatus($0.snapshot()) } }
+        return fromPolicy + runtimeGuards.compactMap { name in
+            roster.guards[name].map { running in
+                var status = guardStatus(running.snapshot())
+                status.directConnections = discovery.directCount(broker: name)
+                return status
+            }
+        }
     }
 
     /// Every live connection of every guard.

@@ -34,11 +34,19 @@ enum GuardSettingsMapping {
                 maxKeyBytes: settings.maxKeyBytes.bytes, maxValueBytes: settings.maxValueBytes.bytes,
                 maxKeys: settings.maxKeys))
         return RelayGuardSettings(
-            frontEnd: frontEnd(spec, kind: .tcp, listenPort: settings.listenPort, limits: limits, upstream: settings.upstream),
+            frontEnd: frontEnd(
+                spec, kind: .tcp, port: spec.ports[0], listenPort: settings.listenPort, limits: limits,
+                upstream: settings.upstream),
             relay: relay)
     }
 
     static func broker(_ spec: RingfencePolicy.Guard, _ settings: BrokerSettings) -> BrokerGuardSettings {
+        broker(spec, settings, port: spec.ports[0], listenPort: settings.listenPort, upstream: settings.upstream)
+    }
+
+    private static func broker(
+        _ spec: RingfencePolicy.Guard, _ settings: BrokerSettings, port: UInt16, listenPort: UInt16, upstream: Endpoint?
+    ) -> BrokerGuardSettings {
         let limits = Admission.Limits(
             maxConnections: settings.maxSubscribers, maxConnectionsPerPeer: settings.maxSubscribersPerPeer,
             acceptRatePerPeer: brokerAcceptRate)
@@ -48,17 +56,29 @@ enum GuardSettingsMapping {
             handshakeTimeout: settings.handshakeTimeout, onOverflow: settings.onOverflow == .drop ? .drop : .disconnect,
             busyPoll: settings.busyPoll)
         return BrokerGuardSettings(
-            frontEnd: frontEnd(
-                spec, kind: .zmqXPUB, listenPort: settings.listenPort, limits: limits, upstream: settings.upstream),
+            frontEnd: frontEnd(spec, kind: .zmqXPUB, port: port, listenPort: listenPort, limits: limits, upstream: upstream),
             broker: broker)
     }
 
     private static func frontEnd(
-        _ spec: RingfencePolicy.Guard, kind: GuardKind, listenPort: UInt16, limits: Admission.Limits, upstream: Endpoint?
+        _ spec: RingfencePolicy.Guard, kind: GuardKind, port: UInt16, listenPort: UInt16, limits: Admission.Limits,
+        upstream: Endpoint?
     ) -> FrontEndSettings {
         FrontEndSettings(
-            name: spec.name, kind: kind, port: spec.ports[0], listenPort: listenPort, allow: spec.allow,
+            name: spec.name, kind: kind, port: port, listenPort: listenPort, allow: spec.allow,
             mode: spec.mode == .audit ? .audit : .enforce, limits: limits,
             upstream: upstream.map { HostPort(host: $0.host, port: $0.port) })
+    }
+}
+
+extension GuardSettingsMapping {
+    /// The settings of the broker for one XPUB a discover guard found: the guard's allowlist,
+    /// mode and limits; the XPUB's own address as upstream; a listen port the kernel picks.
+    static func discovered(
+        _ spec: RingfencePolicy.Guard, _ settings: BrokerSettings, name: String, port: UInt16, upstream: Endpoint
+    ) -> BrokerGuardSettings {
+        var made = broker(spec, settings, port: port, listenPort: 0, upstream: upstream)
+        made.frontEnd.name = name
+        return made
     }
 }

@@ -14,11 +14,15 @@ public struct DaemonStatus: Codable, Hashable, Sendable {
     public var bans: Int
     public var kicks: UInt64
     public var bansIssued: UInt64
+    /// Discovery, when a discover guard is in the policy.
+    public var discovery: DiscoveryStatus?
 
     public init(
         pid: Int32, policy: String, uptimeSeconds: Double, table: String, fenceApplied: Bool, reloadsApplied: UInt64,
-        reloadsRefused: UInt64, guards: [GuardStatus], bans: Int = 0, kicks: UInt64 = 0, bansIssued: UInt64 = 0
+        reloadsRefused: UInt64, guards: [GuardStatus], bans: Int = 0, kicks: UInt64 = 0, bansIssued: UInt64 = 0,
+        discovery: DiscoveryStatus? = nil
     ) {
+        self.discovery = discovery
         self.bans = bans
         self.kicks = kicks
         self.bansIssued = bansIssued

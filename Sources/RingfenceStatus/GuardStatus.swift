@@ -39,6 +39,9 @@ public struct GuardStatus: Codable, Hashable, Sendable {
     /// refused (audit), since the table was made; read from the table's counters.
     public var fenceRefused: UInt64
     public var fenceAudited: UInt64
+    /// A discovered XPUB's broker: connections from other hosts straight to the engine's port,
+    /// made before the redirect was live. Nil for every other guard.
+    public var directConnections: Int?
 
     public init(
         name: String, kind: GuardKind, port: UInt16, listenPort: UInt16, state: GuardState, upstream: Upstream,
