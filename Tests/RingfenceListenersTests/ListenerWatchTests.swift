@@ -1,0 +1,104 @@
+import Dispatch
+import Testing
+
+@testable import RingfenceListeners
+@testable import RingfenceSockets
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real watches over real listeners in the test process's namespace. Serialized: the latency
+/// figures mean little with two watches competing for the machine's two cores.
+@Suite(.serialized) struct ListenerWatchTests {
+    let queue = DispatchQueue(label: "listener-watch-tests")
+
+    @Test func pollingNoticesAListenerWithinFiftyMilliseconds() throws {
+        let log = EventLog()
+        let watch = ListenerWatch(prefer: .polling, pollInterval: .milliseconds(10), queue: queue, handler: log.handler)
+        #expect(try watch.start() == .polling)
+        defer { watch.stop() }
+        #expect(watch.fallbackReason == "polling was asked for")
+
+        let socket = try TestSocket("127.0.0.1")
+        defer { socket.close() }
+        let before = ContinuousClock.now
+        try socket.listen()
+        let appeared = try #require(log.wait(for: .seconds(2), EventLog.appeared(port: socket.port)))
+        #expect(appeared.1 - before < .milliseconds(50), "appeared after \(appeared.1 - before)")
+        if case .appeared(let listener, let owner) = appeared.0 {
+            #expect(listener.inode == socket.inode)
+            #expect(owner?.pid == getpid())
+        }
+        socket.close()
+        #expect(log.wait(for: .seconds(2), EventLog.disappeared(port: socket.port)) != nil)
+    }
+
+    @Test func tracepointNoticesListenersAndCleansUp() throws {
+        let log = EventLog()
+        let watch = ListenerWatch(prefer: .tracepoint, queue: queue, handler: log.handler)
+        let method = try watch.start()
+        let instance = "\(TraceInstance.root)/instances/\(TraceInstance.prefix)\(getpid())"
+        defer {
+            watch.stop()
+            #expect(!Posix.exists(instance), "the tracefs instance is removed on stop")
+        }
+        guard method == .tracepoint else {
+            let reason = watch.fallbackReason ?? "unknown"
+            if getenv("RINGFENCE_REQUIRE_NETNS").map({ String(cString: $0) }) == "1" {
+                Issue.record("the tracepoint cannot be used: \(reason)")
+            } else {
+                print("skipped: the tracepoint cannot be used here: \(reason)")
+            }
+            return
+        }
+        #expect(Posix.exists(instance))
+
+        var latencies: [Duration] = []
+        var sockets: [TestSocket] = []
+        defer { sockets.forEach { $0.close() } }
+        let deadline = ContinuousClock.now + .seconds(20)
+        for index in 0..<50 where ContinuousClock.now < deadline {
+            let socket = try TestSocket(index % 2 == 0 ? "127.0.0.1" : "::1")
+            sockets.append(socket)
+            let before = ContinuousClock.now
+            try socket.listen()
+            let appeared = try #require(log.wait(for: .seconds(2), EventLog.appeared(port: socket.port)))
+            latencies.append(appeared.1 - before)
+            if case .appeared(let listener, let owner) = appeared.0 {
+                #expect(listener.inode == socket.inode)
+                #expect(owner?.pid == getpid())
+            }
+        }
+        latencies.sort()
+        print("tracepoint: listen(2) → appeared over \(latencies.count) listeners: "
+            + "p50 \(latencies[latencies.count / 2]), max \(latencies.last!)")
+        #expect(latencies.count >= 10)
+        // Well under the safety poll's second: the records, not the reconciling listing, found them.
+        #expect(latencies[latencies.count / 2] < .milliseconds(100))
+
+        for socket in sockets.prefix(5) {
+            socket.close()
+            #expect(log.wait(for: .seconds(2), EventLog.disappeared(port: socket.port)) != nil)
+        }
+    }
+
+    @Test func staleInstancesOfDeadProcessesAreRemoved() throws {
+        guard Posix.exists(TraceInstance.root + "/instances") else { return }
+        // No process has a pid this high (pid_max is at most 2^22).
+        let stale = "\(TraceInstance.root)/instances/\(TraceInstance.prefix)\(1 << 23)"
+        try Posix.makeDirectory(stale)
+        defer { try? Posix.removeDirectory(stale) }
+        TraceInstance.removeStale()
+        #expect(!Posix.exists(stale))
+    }
+
+    @Test func stopIsIdempotentAndAStoppedWatchDoesNotStartAgain() throws {
+        let watch = ListenerWatch(prefer: .polling, queue: queue) { _ in }
+        _ = try watch.start()
+        watch.stop()
+        watch.stop()
+        #expect(throws: ListenerError.alreadyStarted) { try watch.start() }
+        ListenerWatch(queue: queue) { _ in }.stop()  // Never started.
+    }
+}
