@@ -276,7 +276,21 @@ static int diagListOne(void *context, const struct inet_diag_msg *message) {
     return 0;
 }
 
-int CRingfenceLinux_listTCPSockets(int family, unsigned int states, int localPort,
+int CRingfenceLinux_openSockDiag(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) return -1;
+    // A bounded wait for every answer: a listing must never hang its caller.
+    struct timeval timeout = { .tv_sec = 2, .tv_usec = 0 };
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int CRingfenceLinux_listTCPSockets(int diagFD, int family, unsigned int states, int localPort,
                                    struct CRingfenceLinux_TCPSocket **sockets, int *count) {
     *sockets = NULL;
     *count = 0;
@@ -284,16 +298,14 @@ int CRingfenceLinux_listTCPSockets(int family, unsigned int states, int localPor
         errno = EINVAL;
         return -1;
     }
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    int fd = diagFD >= 0 ? diagFD : CRingfenceLinux_openSockDiag();
     if (fd < 0) return -1;
     struct DiagListing listing = { localPort, NULL, 0, 0 };
     char *buffer = malloc(DIAG_BUFFER);
-    struct timeval timeout = { .tv_sec = 2, .tv_usec = 0 };
-    int result = buffer && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) == 0 ? 0 : -1;
-    if (result == 0) result = diagDump(fd, buffer, (unsigned char)family, states, diagListOne, &listing);
+    int result = buffer ? diagDump(fd, buffer, (unsigned char)family, states, diagListOne, &listing) : -1;
     int saved = errno;
     free(buffer);
-    close(fd);
+    if (fd != diagFD) close(fd);
     if (result == 0) {
         *sockets = listing.sockets;
         *count = (int)listing.count;

@@ -2,6 +2,9 @@
 /// family differs from them. Pure: the watch feeds it listings.
 struct ListenerTracker {
     private var known: [Int32: Set<ListeningSocket>] = [:]
+    /// Each family's last listing as it came: a poll that finds it unchanged (the kernel walks its
+    /// hash in the same order) costs one array comparison, no hashing.
+    private var last: [Int32: [ListeningSocket]] = [:]
 
     /// Whether a known listener of `family` has local port `port`.
     func knows(family: Int32, port: UInt16) -> Bool {
@@ -13,6 +16,8 @@ struct ListenerTracker {
     /// port and inode: a port closed and bound again between two listings is a disappearance and
     /// an appearance.
     mutating func reconcile(family: Int32, listing: [ListeningSocket]) -> (appeared: [ListeningSocket], disappeared: [ListeningSocket]) {
+        if last[family] == listing { return ([], []) }
+        last[family] = listing
         let now = Set(listing)
         let before = known[family] ?? []
         known[family] = now

@@ -28,16 +28,19 @@ public enum SocketListing {
         return sockets
     }
 
-    /// The listeners of one family (AF_INET or AF_INET6): what the watch diffs, one dump.
-    static func listeners(family: Int32) throws(ListenerError) -> [ListeningSocket] {
-        try rows(family: family, state: TCPSocketTable.listen).map {
+    /// The listeners of one family (AF_INET or AF_INET6): what the watch diffs, one dump (over
+    /// the watch's own netlink socket when given).
+    static func listeners(family: Int32, on session: TCPSocketTable.Session? = nil) throws(ListenerError) -> [ListeningSocket] {
+        try rows(family: family, state: TCPSocketTable.listen, session: session).map {
             ListeningSocket(address: $0.local, port: $0.localPort, inode: $0.inode, uid: $0.uid)
         }
     }
 
-    private static func rows(family: Int32, state: UInt8, localPort: UInt16? = nil) throws(ListenerError) -> [TCPSocketRow] {
+    private static func rows(
+        family: Int32, state: UInt8, localPort: UInt16? = nil, session: TCPSocketTable.Session? = nil
+    ) throws(ListenerError) -> [TCPSocketRow] {
         do {
-            return try TCPSocketTable.sockets(family: family, states: [state], localPort: localPort)
+            return try TCPSocketTable.sockets(family: family, states: [state], localPort: localPort, on: session)
         } catch {
             throw .listing(error)
         }

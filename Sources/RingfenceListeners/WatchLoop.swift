@@ -25,6 +25,9 @@ final class WatchLoop: @unchecked Sendable {
     private var tracker: ListenerTracker
     private var pending: [UInt8] = []
     private var namespace: String?
+    /// The netlink socket every listing of this loop goes over (made on the loop's thread, so in
+    /// its namespace); nil if it could not be made: then each listing makes its own.
+    private var session: TCPSocketTable.Session?
 
     init(stop: FileDescriptor, trace: FileDescriptor?, pollInterval: Duration, tracker: ListenerTracker,
          queue: DispatchQueue, handler: @escaping @Sendable ([ListenerEvent]) -> Void) {
@@ -38,6 +41,7 @@ final class WatchLoop: @unchecked Sendable {
 
     func run() {
         namespace = Posix.readLink("/proc/thread-self/ns/net")
+        session = try? TCPSocketTable.Session()
         let clock = ContinuousClock()
         var next = clock.now + interval
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -93,7 +97,7 @@ final class WatchLoop: @unchecked Sendable {
     private func confirmListen(_ record: TraceLine) {
         for attempt in 0..<WatchLoop.confirmAttempts {
             if attempt > 0 { Posix.waitReadable([], timeout: WatchLoop.confirmPause) }
-            guard let listing = try? SocketListing.listeners(family: record.family) else { return }
+            guard let listing = try? SocketListing.listeners(family: record.family, on: session) else { return }
             if listing.contains(where: { $0.port == record.port }) {
                 report(family: record.family, listing: listing, listenerPid: record.pid, port: record.port)
                 return
@@ -109,7 +113,7 @@ final class WatchLoop: @unchecked Sendable {
 
     private func reconcile(families: [Int32], listenerPid: Int32?, port: UInt16?) {
         for family in families {
-            guard let listing = try? SocketListing.listeners(family: family) else { continue }
+            guard let listing = try? SocketListing.listeners(family: family, on: session) else { continue }
             report(family: family, listing: listing, listenerPid: listenerPid, port: port)
         }
     }

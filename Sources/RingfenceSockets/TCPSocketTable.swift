@@ -29,12 +29,15 @@ public enum TCPSocketTable {
     public static let listen: UInt8 = 10
 
     /// The sockets of `family` whose state is one of `states`, and whose local port is
-    /// `localPort` when given. It blocks (each answer is awaited at most 2 s).
-    public static func sockets(family: Int32, states: [UInt8], localPort: UInt16? = nil) throws(Errno) -> [TCPSocketRow] {
+    /// `localPort` when given, asked over `session` (or a netlink socket made for this call).
+    /// It blocks (each answer is awaited at most 2 s).
+    public static func sockets(
+        family: Int32, states: [UInt8], localPort: UInt16? = nil, on session: Session? = nil
+    ) throws(Errno) -> [TCPSocketRow] {
         let mask = states.reduce(UInt32(0)) { $0 | (1 << UInt32($1 & 31)) }
         var rows: UnsafeMutablePointer<CRingfenceLinux_TCPSocket>?
         var count: Int32 = 0
-        _ = try Posix.must { CRingfenceLinux_listTCPSockets(family, mask, localPort.map(Int32.init) ?? -1, &rows, &count) }
+        _ = try Posix.must { CRingfenceLinux_listTCPSockets(session?.fd ?? -1, family, mask, localPort.map(Int32.init) ?? -1, &rows, &count) }
         defer { CRingfenceLinux_freeTCPSockets(rows) }
         guard let rows else { return [] }
         return (0..<Int(count)).map { index in
@@ -45,6 +48,18 @@ public enum TCPSocketTable {
                 remote: address(row.remote, family: Int32(row.family)), remotePort: row.remotePort,
                 uid: row.uid, inode: row.inode)
         }
+    }
+
+    /// A sock_diag netlink socket kept open for repeated listings (a watch polling every 10 ms).
+    /// It lists the namespace of the thread that made it, and is closed when released.
+    public final class Session: Sendable {
+        let fd: Int32
+
+        public init() throws(Errno) {
+            fd = try Posix.must { CRingfenceLinux_openSockDiag() }
+        }
+
+        deinit { _ = Glibc.close(fd) }
     }
 
     /// A sock_diag address (network order; the first 4 bytes for AF_INET).

@@ -40,11 +40,17 @@ struct CRingfenceLinux_TCPSocket {
     unsigned long long inode;
 };
 
-// Lists the TCP sockets of `family` (AF_INET or AF_INET6) in this network namespace whose state
-// is in the `states` mask (bit N: state N) and, if `localPort` is not negative, whose local port
-// is `localPort`: one sock_diag dump. 0 with a malloc'd array in `*sockets` (free it with
-// CRingfenceLinux_freeTCPSockets) and its length in `*count`, or -1 (errno).
-int CRingfenceLinux_listTCPSockets(int family, unsigned int states, int localPort,
+// A NETLINK_SOCK_DIAG socket with a 2 s receive timeout, for repeated listings (a poll every
+// few milliseconds should not make and close a socket each time). -1 (errno) on failure.
+int CRingfenceLinux_openSockDiag(void);
+
+// Lists the TCP sockets of `family` (AF_INET or AF_INET6) in the network namespace of `diagFD`
+// (from CRingfenceLinux_openSockDiag; if negative, a socket made and closed for this call, in the
+// calling thread's namespace) whose state is in the `states` mask (bit N: state N) and, if
+// `localPort` is not negative, whose local port is `localPort`: one sock_diag dump. 0 with a
+// malloc'd array in `*sockets` (free it with CRingfenceLinux_freeTCPSockets) and its length in
+// `*count`, or -1 (errno).
+int CRingfenceLinux_listTCPSockets(int diagFD, int family, unsigned int states, int localPort,
                                    struct CRingfenceLinux_TCPSocket **sockets, int *count);
 void CRingfenceLinux_freeTCPSockets(struct CRingfenceLinux_TCPSocket *sockets);
 
