@@ -24,14 +24,14 @@ import Glibc
         defer { socket.close() }
         let before = ContinuousClock.now
         try socket.listen()
-        let appeared = try #require(log.wait(for: .seconds(2), EventLog.appeared(port: socket.port)))
+        let appeared = try #require(log.wait(for: .seconds(2), EventLog.appeared(socket)))
         #expect(appeared.1 - before < .milliseconds(50), "appeared after \(appeared.1 - before)")
         if case .appeared(let listener, let owner) = appeared.0 {
             #expect(listener.inode == socket.inode)
             #expect(owner?.pid == getpid())
         }
         socket.close()
-        #expect(log.wait(for: .seconds(2), EventLog.disappeared(port: socket.port)) != nil)
+        #expect(log.wait(for: .seconds(2), EventLog.disappeared(socket)) != nil)
     }
 
     @Test func tracepointNoticesListenersAndCleansUp() throws {
@@ -63,7 +63,7 @@ import Glibc
             sockets.append(socket)
             let before = ContinuousClock.now
             try socket.listen()
-            let appeared = try #require(log.wait(for: .seconds(2), EventLog.appeared(port: socket.port)))
+            let appeared = try #require(log.wait(for: .seconds(2), EventLog.appeared(socket)))
             latencies.append(appeared.1 - before)
             if case .appeared(let listener, let owner) = appeared.0 {
                 #expect(listener.inode == socket.inode)
@@ -79,7 +79,7 @@ import Glibc
 
         for socket in sockets.prefix(5) {
             socket.close()
-            #expect(log.wait(for: .seconds(2), EventLog.disappeared(port: socket.port)) != nil)
+            #expect(log.wait(for: .seconds(2), EventLog.disappeared(socket)) != nil)
         }
     }
 

@@ -15,6 +15,8 @@ final class TestSocket {
     let fd: Int32
     let port: UInt16
     let address: IPAddress
+    /// The socket's inode: what sock_diag and /proc/PID/fd name it by.
+    let inode: UInt64
 
     init(_ text: String) throws {
         address = IPAddress(text)!
@@ -22,18 +24,23 @@ final class TestSocket {
         fd = try Posix.must { socket(socketAddress.family, Int32(SOCK_STREAM.rawValue), 0) }
         try Posix.bind(fd, socketAddress)
         port = Self.localPort(fd)
+        var status = stat()
+        _ = fstat(fd, &status)
+        inode = UInt64(status.st_ino)
     }
 
     func listen() throws { try Posix.listen(fd, backlog: 16) }
 
-    /// The socket's inode: what sock_diag and /proc/PID/fd name it by.
-    var inode: UInt64 {
-        var status = stat()
-        _ = fstat(fd, &status)
-        return UInt64(status.st_ino)
-    }
 
-    func close() { _ = Glibc.close(fd) }
+    private var closed = false
+
+    /// Closes the socket once; later calls do nothing (a second close could close a descriptor
+    /// another test running in parallel has just been given the same number).
+    func close() {
+        guard !closed else { return }
+        closed = true
+        _ = Glibc.close(fd)
+    }
 
     static func localPort(_ fd: Int32) -> UInt16 {
         var storage = sockaddr_storage()
@@ -70,11 +77,14 @@ final class EventLog: Sendable {
         }
     }
 
-    static func appeared(port: UInt16) -> (ListenerEvent) -> Bool {
-        { if case .appeared(let socket, _) = $0 { socket.port == port } else { false } }
+    /// By inode, not port: a port another test (or process) listened on before may be reused.
+    static func appeared(_ socket: TestSocket) -> (ListenerEvent) -> Bool {
+        let inode = socket.inode
+        return { if case .appeared(let listener, _) = $0 { listener.inode == inode && listener.port == socket.port } else { false } }
     }
 
-    static func disappeared(port: UInt16) -> (ListenerEvent) -> Bool {
-        { if case .disappeared(let socket) = $0 { socket.port == port } else { false } }
+    static func disappeared(_ socket: TestSocket) -> (ListenerEvent) -> Bool {
+        let inode = socket.inode
+        return { if case .disappeared(let listener) = $0 { listener.inode == inode } else { false } }
     }
 }
