@@ -15,6 +15,10 @@ struct TraceInstance {
     /// TCP_LISTEN is 10; the fields are the tracepoint format's (`oldstate`, `newstate`, `protocol`).
     static let filter = "(newstate == 10 || oldstate == 10) && protocol == 6"
 
+    /// Per CPU; the kernel's default (about 1.4 MiB per CPU) would be hundreds of MiB on a
+    /// large host, for records that are a few a second.
+    static let bufferKilobytes = 128
+
     /// The instance directory.
     let path: String
 
@@ -42,6 +46,8 @@ struct TraceInstance {
         } catch {
             throw Unavailable(reason: "cannot make the tracefs instance \(instance.path) (\(error))")
         }
+        // A small ring buffer: it holds only listen and unlisten records (docs/listeners.md §2).
+        try? Posix.writeFile(instance.path + "/buffer_size_kb", String(bufferKilobytes))
         do {
             try Posix.writeFile(instance.path + "/" + event + "/filter", filter)
             try Posix.writeFile(instance.path + "/" + event + "/enable", "1")
