@@ -98,15 +98,24 @@ static int diagSelects(const struct DiagQuery *query, const struct inet_diag_msg
     return query->keepIsOnly ? listed : !listed;
 }
 
+// Makes room in `*array` (`count` elements of `size` bytes used of `*capacity`) for one more:
+// doubling from 16, at most DIAG_MAX_MATCHES elements. 0, or -1 (errno).
+static int diagReserve(void **array, size_t *capacity, size_t count, size_t size) {
+    if (count < *capacity) return 0;
+    size_t grown = *capacity ? *capacity * 2 : 16;
+    if (grown > DIAG_MAX_MATCHES) { errno = EOVERFLOW; return -1; }
+    void *larger = realloc(*array, grown * size);
+    if (!larger) return -1;
+    *array = larger;
+    *capacity = grown;
+    return 0;
+}
+
 static int diagAppend(struct DiagQuery *query, const struct inet_diag_msg *message) {
-    if (query->count == query->capacity) {
-        size_t capacity = query->capacity ? query->capacity * 2 : 16;
-        if (capacity > DIAG_MAX_MATCHES) { errno = EOVERFLOW; return -1; }
-        struct DiagMatch *grown = realloc(query->matches, capacity * sizeof *grown);
-        if (!grown) return -1;
-        query->matches = grown;
-        query->capacity = capacity;
-    }
+    void *matches = query->matches;
+    int reserved = diagReserve(&matches, &query->capacity, query->count, sizeof *query->matches);
+    query->matches = matches;
+    if (reserved != 0) return -1;
     query->matches[query->count].family = message->idiag_family;
     query->matches[query->count].id = message->id;
     query->count++;
@@ -255,14 +264,10 @@ static int diagListOne(void *context, const struct inet_diag_msg *message) {
     struct DiagListing *listing = context;
     unsigned short local = ntohs(message->id.idiag_sport);
     if (listing->localPort >= 0 && local != listing->localPort) return 0;
-    if (listing->count == listing->capacity) {
-        size_t capacity = listing->capacity ? listing->capacity * 2 : 64;
-        if (capacity > DIAG_MAX_MATCHES) { errno = EOVERFLOW; return -1; }
-        struct CRingfenceLinux_TCPSocket *grown = realloc(listing->sockets, capacity * sizeof *grown);
-        if (!grown) return -1;
-        listing->sockets = grown;
-        listing->capacity = capacity;
-    }
+    void *sockets = listing->sockets;
+    int reserved = diagReserve(&sockets, &listing->capacity, listing->count, sizeof *listing->sockets);
+    listing->sockets = sockets;
+    if (reserved != 0) return -1;
     struct CRingfenceLinux_TCPSocket *row = &listing->sockets[listing->count++];
     memset(row, 0, sizeof *row);
     row->family = message->idiag_family;
