@@ -31,6 +31,13 @@ public final class ListenerWatch: @unchecked Sendable {
     private let phase = Mutex<Phase>(.idle)
     private let reason = Mutex<String?>(nil)
 
+    /// The tracefs instance directory while the tracepoint is in use (for the log), else nil.
+    public var tracefsInstance: String? {
+        phase.withLock { phase in
+            if case .running(_, _, let instance) = phase { instance?.path } else { nil }
+        }
+    }
+
     /// Why the tracepoint could not be used, when `start()` fell back to polling (or was asked to
     /// poll: then "polling was asked for").
     public private(set) var fallbackReason: String? {

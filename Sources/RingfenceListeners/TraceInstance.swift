@@ -1,4 +1,5 @@
 import RingfenceSockets
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -25,8 +26,12 @@ struct TraceInstance {
     /// Why the tracepoint cannot be used here: the reason `ListenerWatch.fallbackReason` gives.
     struct Unavailable: Error { let reason: String }
 
+    /// How many instances this process has made: the first is `ringfence-PID`, later ones
+    /// `ringfence-PID-N`, so two watches in one process never share (or remove) one.
+    private static let made = Atomic<Int>(0)
+
     /// Mounts tracefs if needed, removes stale instances of dead proxyd processes, and makes,
-    /// filters and enables this process's instance. On failure nothing is left behind.
+    /// filters and enables an instance of this process's own. On failure nothing is left behind.
     static func create(pid: Int32 = getpid()) throws(Unavailable) -> TraceInstance {
         if !Posix.exists(root + "/instances") {
             do {
@@ -39,8 +44,8 @@ struct TraceInstance {
             throw Unavailable(reason: "the kernel has no sock:inet_sock_set_state tracepoint")
         }
         removeStale()
-        let instance = TraceInstance(path: "\(root)/instances/\(prefix)\(pid)")
-        if Posix.exists(instance.path) { instance.remove() }  // Ours, from a watch that did not stop.
+        let number = made.add(1, ordering: .relaxed).newValue
+        let instance = TraceInstance(path: "\(root)/instances/\(prefix)\(pid)" + (number > 1 ? "-\(number)" : ""))
         do {
             try Posix.makeDirectory(instance.path)
         } catch {
@@ -75,11 +80,12 @@ struct TraceInstance {
         try? Posix.removeDirectory(path)
     }
 
-    /// Removes `ringfence-N` instances whose process N no longer runs (a proxyd killed with
-    /// SIGKILL leaves its instance, which would keep recording into its buffer).
+    /// Removes `ringfence-N` and `ringfence-N-M` instances whose process N no longer runs (a
+    /// proxyd killed with SIGKILL leaves its instance, which would keep recording into its buffer).
     static func removeStale() {
         for name in Posix.directoryEntries(root + "/instances") where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count)), !Posix.exists("/proc/\(pid)") else { continue }
+            let owner = name.dropFirst(prefix.count).prefix { $0 != "-" }
+            guard let pid = Int32(owner), !Posix.exists("/proc/\(pid)") else { continue }
             TraceInstance(path: "\(root)/instances/\(name)").remove()
         }
     }

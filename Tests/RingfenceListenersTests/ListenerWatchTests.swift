@@ -38,10 +38,11 @@ import Glibc
         let log = EventLog()
         let watch = ListenerWatch(prefer: .tracepoint, queue: queue, handler: log.handler)
         let method = try watch.start()
-        let instance = "\(TraceInstance.root)/instances/\(TraceInstance.prefix)\(getpid())"
+        let instance = watch.tracefsInstance
         defer {
             watch.stop()
-            #expect(!Posix.exists(instance), "the tracefs instance is removed on stop")
+            #expect(watch.tracefsInstance == nil)
+            if let instance { #expect(!Posix.exists(instance), "the tracefs instance is removed on stop") }
         }
         guard method == .tracepoint else {
             let reason = watch.fallbackReason ?? "unknown"
@@ -52,7 +53,9 @@ import Glibc
             }
             return
         }
-        #expect(Posix.exists(instance))
+        let path = try #require(instance)
+        #expect(path.hasPrefix("\(TraceInstance.root)/instances/\(TraceInstance.prefix)\(getpid())"))
+        #expect(Posix.exists(path))
 
         var latencies: [Duration] = []
         var sockets: [TestSocket] = []
@@ -86,11 +89,28 @@ import Glibc
     @Test func staleInstancesOfDeadProcessesAreRemoved() throws {
         guard Posix.exists(TraceInstance.root + "/instances") else { return }
         // No process has a pid this high (pid_max is at most 2^22).
-        let stale = "\(TraceInstance.root)/instances/\(TraceInstance.prefix)\(1 << 23)"
-        try Posix.makeDirectory(stale)
-        defer { try? Posix.removeDirectory(stale) }
+        let stale = ["", "-2"].map { "\(TraceInstance.root)/instances/\(TraceInstance.prefix)\(1 << 23)\($0)" }
+        for path in stale { try Posix.makeDirectory(path) }
+        defer { for path in stale { try? Posix.removeDirectory(path) } }
+        // A live process's instance stays (this one's, under a name no watch uses).
+        let live = "\(TraceInstance.root)/instances/\(TraceInstance.prefix)\(getpid())-999999"
+        try Posix.makeDirectory(live)
+        defer { try? Posix.removeDirectory(live) }
         TraceInstance.removeStale()
-        #expect(!Posix.exists(stale))
+        #expect(stale.allSatisfy { !Posix.exists($0) })
+        #expect(Posix.exists(live))
+    }
+
+    @Test func twoWatchesInOneProcessHaveTheirOwnInstances() throws {
+        let first = ListenerWatch(queue: queue) { _ in }
+        let second = ListenerWatch(queue: queue) { _ in }
+        guard try first.start() == .tracepoint, try second.start() == .tracepoint else { return }
+        let (one, two) = (try #require(first.tracefsInstance), try #require(second.tracefsInstance))
+        #expect(one != two)
+        first.stop()
+        #expect(!Posix.exists(one) && Posix.exists(two))
+        second.stop()
+        #expect(!Posix.exists(two))
     }
 
     @Test func stopIsIdempotentAndAStoppedWatchDoesNotStartAgain() throws {
