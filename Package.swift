@@ -81,6 +81,16 @@ let package = Package(
             ],
             swiftSettings: dataPath
         ),
+        // The TCP listeners of proxyd's network namespace: sock_diag listings, their owners from
+        // /proc, and a watch on the listen tracepoint (or polling) that reports them as they come and go.
+        .target(
+            name: "RingfenceListeners",
+            dependencies: [
+                "RingfenceSockets", "RingfenceAddresses", "CRingfenceLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
         // The event loop on Dispatch: channels, connections, listeners, busy polling.
         .target(
             name: "RingfenceIO",
@@ -310,6 +320,11 @@ let package = Package(
             dependencies: [
                 "RingfenceIO", "RingfenceSockets", "RingfenceAddresses", .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceListenersTests",
+            dependencies: ["RingfenceListeners", "RingfenceSockets", "RingfenceAddresses"],
             swiftSettings: strict
         ),
         // Proves that the system-library targets link against Debian's libraries.

@@ -98,15 +98,24 @@ static int diagSelects(const struct DiagQuery *query, const struct inet_diag_msg
     return query->keepIsOnly ? listed : !listed;
 }
 
+// Makes room in `*array` (`count` elements of `size` bytes used of `*capacity`) for one more:
+// doubling from 16, at most DIAG_MAX_MATCHES elements. 0, or -1 (errno).
+static int diagReserve(void **array, size_t *capacity, size_t count, size_t size) {
+    if (count < *capacity) return 0;
+    size_t grown = *capacity ? *capacity * 2 : 16;
+    if (grown > DIAG_MAX_MATCHES) { errno = EOVERFLOW; return -1; }
+    void *larger = realloc(*array, grown * size);
+    if (!larger) return -1;
+    *array = larger;
+    *capacity = grown;
+    return 0;
+}
+
 static int diagAppend(struct DiagQuery *query, const struct inet_diag_msg *message) {
-    if (query->count == query->capacity) {
-        size_t capacity = query->capacity ? query->capacity * 2 : 16;
-        if (capacity > DIAG_MAX_MATCHES) { errno = EOVERFLOW; return -1; }
-        struct DiagMatch *grown = realloc(query->matches, capacity * sizeof *grown);
-        if (!grown) return -1;
-        query->matches = grown;
-        query->capacity = capacity;
-    }
+    void *matches = query->matches;
+    int reserved = diagReserve(&matches, &query->capacity, query->count, sizeof *query->matches);
+    query->matches = matches;
+    if (reserved != 0) return -1;
     query->matches[query->count].family = message->idiag_family;
     query->matches[query->count].id = message->id;
     query->count++;
@@ -147,14 +156,15 @@ static int diagError(const struct nlmsghdr *header) {
     return error < 0 ? -error : 0;
 }
 
-// Dumps the TCP sockets of `family` in every state but LISTEN and TIME_WAIT; keeps the selected.
-// The dump's sequence number is `family` (2 or 10); each destroy's is 100 or more.
-static int diagCollect(int fd, char *buffer, unsigned char family, struct DiagQuery *query) {
+// Dumps the TCP sockets of `family` whose state is in the `states` mask, calling `each` for every
+// one (a non-zero return stops the walk with -1). The dump's sequence number is `family` (2 or 10).
+static int diagDump(int fd, char *buffer, unsigned char family, unsigned int states,
+                    int (*each)(void *context, const struct inet_diag_msg *message), void *context) {
     struct inet_diag_req_v2 request;
     memset(&request, 0, sizeof request);
     request.sdiag_family = family;
     request.sdiag_protocol = IPPROTO_TCP;
-    request.idiag_states = ~((1u << TCP_LISTEN) | (1u << TCP_TIME_WAIT));
+    request.idiag_states = states;
     if (diagSend(fd, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, family, &request) != 0) return -1;
     for (int datagram = 0; datagram < DIAG_MAX_DATAGRAMS; datagram++) {
         int length = diagReceive(fd, buffer);
@@ -168,12 +178,21 @@ static int diagCollect(int fd, char *buffer, unsigned char family, struct DiagQu
             }
             if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
             if (header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
-            const struct inet_diag_msg *message = NLMSG_DATA(header);
-            if (diagSelects(query, message) && diagAppend(query, message) != 0) return -1;
+            if (each(context, NLMSG_DATA(header)) != 0) return -1;
         }
     }
     errno = EOVERFLOW;
     return -1;
+}
+
+static int diagCollectOne(void *context, const struct inet_diag_msg *message) {
+    struct DiagQuery *query = context;
+    return diagSelects(query, message) ? diagAppend(query, message) : 0;
+}
+
+// Dumps the TCP sockets of `family` in every state but LISTEN and TIME_WAIT; keeps the selected.
+static int diagCollect(int fd, char *buffer, unsigned char family, struct DiagQuery *query) {
+    return diagDump(fd, buffer, family, ~((1u << TCP_LISTEN) | (1u << TCP_TIME_WAIT)), diagCollectOne, query);
 }
 
 // SOCK_DESTROY of one socket, found by its full identity (the cookie makes a reused 4-tuple
@@ -232,3 +251,74 @@ int CRingfenceLinux_destroySockets(int family, const unsigned char *address, int
     errno = saved;
     return result;
 }
+
+// ---- sock_diag: list TCP sockets (the listener watch, `proxyctl listeners`). ----
+
+struct DiagListing {
+    int localPort;
+    struct CRingfenceLinux_TCPSocket *sockets;
+    size_t count, capacity;
+};
+
+static int diagListOne(void *context, const struct inet_diag_msg *message) {
+    struct DiagListing *listing = context;
+    unsigned short local = ntohs(message->id.idiag_sport);
+    if (listing->localPort >= 0 && local != listing->localPort) return 0;
+    void *sockets = listing->sockets;
+    int reserved = diagReserve(&sockets, &listing->capacity, listing->count, sizeof *listing->sockets);
+    listing->sockets = sockets;
+    if (reserved != 0) return -1;
+    struct CRingfenceLinux_TCPSocket *row = &listing->sockets[listing->count++];
+    memset(row, 0, sizeof *row);
+    row->family = message->idiag_family;
+    row->state = message->idiag_state;
+    row->localPort = local;
+    row->remotePort = ntohs(message->id.idiag_dport);
+    memcpy(row->local, message->id.idiag_src, 16);
+    memcpy(row->remote, message->id.idiag_dst, 16);
+    row->uid = message->idiag_uid;
+    row->inode = message->idiag_inode;
+    return 0;
+}
+
+int CRingfenceLinux_openSockDiag(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) return -1;
+    // A bounded wait for every answer: a listing must never hang its caller.
+    struct timeval timeout = { .tv_sec = 2, .tv_usec = 0 };
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int CRingfenceLinux_listTCPSockets(int diagFD, int family, unsigned int states, int localPort,
+                                   struct CRingfenceLinux_TCPSocket **sockets, int *count) {
+    *sockets = NULL;
+    *count = 0;
+    if ((family != AF_INET && family != AF_INET6) || localPort > 65535) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = diagFD >= 0 ? diagFD : CRingfenceLinux_openSockDiag();
+    if (fd < 0) return -1;
+    struct DiagListing listing = { localPort, NULL, 0, 0 };
+    char *buffer = malloc(DIAG_BUFFER);
+    int result = buffer ? diagDump(fd, buffer, (unsigned char)family, states, diagListOne, &listing) : -1;
+    int saved = errno;
+    free(buffer);
+    if (fd != diagFD) close(fd);
+    if (result == 0) {
+        *sockets = listing.sockets;
+        *count = (int)listing.count;
+    } else {
+        free(listing.sockets);
+    }
+    errno = saved;
+    return result;
+}
+
+void CRingfenceLinux_freeTCPSockets(struct CRingfenceLinux_TCPSocket *sockets) { free(sockets); }

@@ -1,6 +1,7 @@
 // Linux calls that glibc declares only under _GNU_SOURCE, which Swift's Glibc module does not
-// see. Thin, prefixed wrappers and constants; the one exception is the sock_diag walk behind
-// CRingfenceLinux_destroySockets, which netlink's message format makes a C job.
+// see. Thin, prefixed wrappers and constants; the one exception is the sock_diag walks behind
+// CRingfenceLinux_destroySockets and CRingfenceLinux_listTCPSockets, which netlink's message
+// format makes a C job.
 #ifndef RINGFENCE_CRINGFENCELINUX_H
 #define RINGFENCE_CRINGFENCELINUX_H
 
@@ -28,5 +29,29 @@ extern const unsigned int CRingfenceLinux_SPLICE_F_NONBLOCK;
 // already closed).
 int CRingfenceLinux_destroySockets(int family, const unsigned char *address, int prefixLength,
                                    const unsigned short *keepLocalPorts, int keepCount, int onlyThesePorts, int *destroyed);
+
+// One TCP socket of a sock_diag dump: addresses in network order (4 bytes used for AF_INET),
+// ports in host order, the state (10: LISTEN), the owner's uid and the socket's inode.
+struct CRingfenceLinux_TCPSocket {
+    unsigned char family, state;
+    unsigned short localPort, remotePort;
+    unsigned char local[16], remote[16];
+    unsigned int uid;
+    unsigned long long inode;
+};
+
+// A NETLINK_SOCK_DIAG socket with a 2 s receive timeout, for repeated listings (a poll every
+// few milliseconds should not make and close a socket each time). -1 (errno) on failure.
+int CRingfenceLinux_openSockDiag(void);
+
+// Lists the TCP sockets of `family` (AF_INET or AF_INET6) in the network namespace of `diagFD`
+// (from CRingfenceLinux_openSockDiag; if negative, a socket made and closed for this call, in the
+// calling thread's namespace) whose state is in the `states` mask (bit N: state N) and, if
+// `localPort` is not negative, whose local port is `localPort`: one sock_diag dump. 0 with a
+// malloc'd array in `*sockets` (free it with CRingfenceLinux_freeTCPSockets) and its length in
+// `*count`, or -1 (errno).
+int CRingfenceLinux_listTCPSockets(int diagFD, int family, unsigned int states, int localPort,
+                                   struct CRingfenceLinux_TCPSocket **sockets, int *count);
+void CRingfenceLinux_freeTCPSockets(struct CRingfenceLinux_TCPSocket *sockets);
 
 #endif

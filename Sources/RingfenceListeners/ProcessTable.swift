@@ -1,0 +1,58 @@
+import RingfenceSockets
+
+/// Finds the processes behind sockets by reading /proc (docs/listeners.md §4). Processes come and
+/// go while it reads: anything that vanishes midway is skipped, never an error.
+public enum ProcessTable {
+    /// The owners of the sockets with these inodes: one scan of every /proc/PID/fd, ended early
+    /// once all are found. Costly on a busy host (a readlink per descriptor): call it only for
+    /// inodes not seen before. A socket shared by several processes gets the first found.
+    public static func owners(of inodes: Set<UInt64>) -> [UInt64: SocketOwner] {
+        var found: [UInt64: SocketOwner] = [:]
+        guard !inodes.isEmpty else { return found }
+        for entry in Posix.directoryEntries("/proc") {
+            guard let pid = Int32(entry), pid > 0 else { continue }
+            for fd in Posix.directoryEntries("/proc/\(pid)/fd") {
+                guard let inode = socketInode(Posix.readLink("/proc/\(pid)/fd/\(fd)")),
+                      inodes.contains(inode), found[inode] == nil,
+                      let owner = owner(pid: pid)
+                else { continue }
+                found[inode] = owner
+                if found.count == inodes.count { return found }
+            }
+        }
+        return found
+    }
+
+    /// The process of `pid`, which may be a thread id (the tracepoint's `common_pid` is the
+    /// listening thread): reported under its thread group id, the pid users know. Nil if it is gone.
+    public static func owner(pid: Int32) -> SocketOwner? {
+        guard pid > 0, let status = try? Posix.readFile("/proc/\(pid)/status", limit: 4096) else { return nil }
+        let group = threadGroup(status: status) ?? pid
+        guard let raw = try? Posix.readFile("/proc/\(group)/cmdline", limit: 4096) else { return nil }
+        var line = commandLine(raw)
+        if line.isEmpty, let comm = try? Posix.readFile("/proc/\(group)/comm", limit: 64) {
+            line = "[" + commandLine(comm) + "]"  // A kernel thread or a zombie: ps shows its name so.
+        }
+        return SocketOwner(pid: group, commandLine: line)
+    }
+
+    /// `/proc/PID/cmdline`'s arguments joined with spaces, trimmed.
+    static func commandLine(_ raw: [UInt8]) -> String {
+        let text = String(decoding: raw.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        return String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
+    /// The `Tgid:` line of `/proc/PID/status`.
+    static func threadGroup(status: [UInt8]) -> Int32? {
+        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("Tgid:") {
+            return Int32(line.dropFirst(5).trimmingPrefix(while: \.isWhitespace))
+        }
+        return nil
+    }
+
+    /// The inode of a `socket:[N]` link target.
+    static func socketInode(_ link: String?) -> UInt64? {
+        guard let link, link.hasPrefix("socket:["), link.hasSuffix("]") else { return nil }
+        return UInt64(link.dropFirst(8).dropLast())
+    }
+}
