@@ -24,10 +24,20 @@ struct Status: ParsableCommand {
         var out = "proxyd pid \(status.pid), up \(Table.duration(seconds: status.uptimeSeconds)), policy \(status.policy)\n"
         out += "fence: table inet \(status.table) (\(status.fenceApplied ? "applied" : "apply = false: not loaded"))"
         out += ", reloads: \(status.reloadsApplied) applied, \(status.reloadsRefused) refused"
-        out += ", bans: \(status.bans) now (\(status.bansIssued) set), kicks: \(status.kicks)\n\n"
+        out += ", bans: \(status.bans) now (\(status.bansIssued) set), kicks: \(status.kicks)\n"
+        if let discovery = status.discovery {
+            out += "discovery: \(discovery.method)"
+            if let interval = discovery.pollIntervalMs { out += " every \(Table.decimal(interval, places: 1)) ms" }
+            if let reason = discovery.fallbackReason { out += " (no tracepoint: \(reason))" }
+            out += ", \(discovery.brokered) XPUB\(discovery.brokered == 1 ? "" : "s") brokered, \(discovery.notXPUB) other listeners"
+            out += ", \(discovery.directConnections) direct reader\(discovery.directConnections == 1 ? "" : "s")"
+            if discovery.directConnections > 0 { out += " (NOT brokered: see `proxyctl listeners`)" }
+            out += "\n"
+        }
+        out += "\n"
         var table = Table(
             "GUARD", "KIND", "MODE", "PORT", "LISTEN", "STATE", "UPSTREAM", "CONNS", "QUEUED", "FROM PEERS", "TO PEERS",
-            "MESSAGES", "DROPS", "EVICTED", "VIOLATIONS", "DENIED", "CUT", "FENCE REFUSED", "AUDIT HITS")
+            "MESSAGES", "DROPS", "EVICTED", "VIOLATIONS", "DENIED", "CUT", "FENCE REFUSED", "AUDIT HITS", "DIRECT")
         for item in status.guards {
             let counters = item.counters
             let upstream = item.upstream.state.rawValue + (item.upstream.address.map { " \($0)" } ?? "")
@@ -46,7 +56,7 @@ struct Status: ParsableCommand {
                 kernel ? "-" : upstream, kernel ? "-" : "\(item.connections)/\(item.maxConnections)", queued, Table.bytes(counters.bytesFromPeers),
                 Table.bytes(counters.bytesToPeers), item.kind == .zmqXPUB ? "\(counters.messages)" : "-",
                 "\(counters.drops)", "\(counters.evictions)", "\(counters.violations)", denied, "\(counters.cutByReload)",
-                "\(item.fenceRefused)", "\(item.fenceAudited)")
+                "\(item.fenceRefused)", "\(item.fenceAudited)", item.directConnections.map(String.init) ?? "-")
         }
         return out + table.text
     }

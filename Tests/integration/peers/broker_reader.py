@@ -61,7 +61,16 @@ def main() -> int:
         sock.setsockopt(zmq.SUBSCRIBE, bytes.fromhex(topic))
     sock.connect(f"tcp://{args.host}:{args.port}")
     emit({"type": "connected"})
+    try:
+        return serve(sock)
+    finally:
+        sock.close(0)
+        ctx.term()
 
+
+def serve(sock) -> int:
+    """Reports every message `sock` receives and answers subscribe requests, until standard
+    input closes."""
     stdin = sys.stdin.fileno()
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
@@ -98,9 +107,8 @@ def main() -> int:
                         continue
                     sock.setsockopt(opt, bytes.fromhex(req["topic"]))
                     emit({"type": "reply", "ok": True, "op": req["op"]})
-    finally:
-        sock.close(0)
-        ctx.term()
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":
