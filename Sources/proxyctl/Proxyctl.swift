@@ -10,7 +10,7 @@ struct Proxyctl: ParsableCommand {
         abstract: "Check Ringfence policies, print their nftables rules, and drive a running proxyd.",
         subcommands: [
             Check.self, Nft.self, Reload.self, Status.self, Peers.self, Audit.self, Explain.self, Kick.self, Bans.self,
-            Unban.self,
+            Unban.self, Discovered.self,
         ]
     )
 }
