@@ -117,7 +117,7 @@ public enum RulesetRenderer {
         out += "table inet \(table)\ndelete table inet \(table)\n"
         out += "table inet \(table) {\n"
         for item in policy.guards {
-            if item.discovers {
+            if item.discovers && header {
                 out += "\t# \(item.name)'s discovered XPUBs: proxyd fills these four at run time; the policy names none.\n"
             }
             out += NameScheme.sets(of: item, elements: elements).map(set).joined()
