@@ -8,13 +8,13 @@ discover guard in its policy (brokers are not made yet: that is the daemon's dis
 from __future__ import annotations
 
 import json
-import select
 import socket
 import statistics
 import threading
 import time
 
 from conftest import BAD_V4, HOST_V4, HOST_V6, OK_V4, OK_V6, PROXYCTL, Topology, family_of, new_socket
+from relaykit import _Listener
 
 XPUB_PORT = 25557  # the "engine's XPUB"
 OTHER_PORT = 25558  # a second listener of the guard
@@ -31,40 +31,17 @@ def discover_policy(allow: list[str], extra: str = "") -> str:
     )
 
 
-class BannerServer:
+class BannerServer(_Listener):
     """A dual-stack TCP server that sends `banner` to each connection and closes it: which
     server a client reached, the XPUB itself or its broker, is what it reads."""
 
     def __init__(self, ns: str, port: int, banner: bytes):
         self.banner = banner
-        self.listener = new_socket(ns, socket.AF_INET6)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        self.listener.bind(("::", port))
-        self.listener.listen(16)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
+        super().__init__(ns, port)
 
-    def _loop(self) -> None:
-        while not self.stopping.is_set():
-            ready, _, _ = select.select([self.listener], [], [], 0.1)
-            if not ready:
-                continue
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                continue
-            try:
-                conn.sendall(self.banner)
-            except OSError:
-                pass
-            conn.close()
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=2)
-        self.listener.close()
+    def serve(self, conn: socket.socket) -> None:
+        conn.sendall(self.banner)
+        conn.close()
 
 
 def reached(ns: str, address: str, port: int, timeout: float = 1.0) -> str:
