@@ -12,9 +12,11 @@ import socket
 import statistics
 import threading
 import time
+from pathlib import Path
 
-from conftest import BAD_V4, HOST_V4, HOST_V6, OK_V4, OK_V6, PROXYCTL, Topology, family_of, new_socket
+from conftest import BAD_V4, HOST_V4, HOST_V6, OK_V4, OK_V6, PROXYCTL, Topology, family_of, new_socket, run
 from relaykit import _Listener
+from test_fence_in_place import assert_same_as_fresh
 
 XPUB_PORT = 25557  # the "engine's XPUB"
 OTHER_PORT = 25558  # a second listener of the guard
@@ -164,4 +166,25 @@ def test_one_discovery_change_takes_well_under_a_millisecond(topo):
     print(f"\ndiscovery change, µs: first {timings[0]}, median {statistics.median(steady)}, max {max(steady)}")
     assert statistics.median(steady) < 1000, timings
     assert discovered(topo)["ports"] == []
+    assert d.terminate() == 0, d.log()
+
+
+def test_discover_guard_tables_load_and_reloads_build_the_table_a_fresh_start_does(topo, scratch_netns):
+    """`proxyctl nft` of the golden discover policies loads in a fresh namespace; a discover
+    guard added, changed (audit mode, a host guard beside it) and removed by reloads leaves,
+    each time, exactly the table nft builds from `proxyctl nft` of the same policy."""
+    golden = Path(__file__).resolve().parents[1] / "RingfenceFirewallTests" / "Golden"
+    for name in ("discover", "discover-host", "discover-audit"):
+        script = run(PROXYCTL, "nft", golden / f"{name}.toml").stdout
+        run("ip", "netns", "exec", scratch_netns, "nft", "-f", "-", input=script)
+
+    ssh_only = '[[guard]]\nname = "ssh"\nkind = "firewall"\nport = 22\nallow = []\n'
+    d = topo.start_proxyd(ssh_only)
+    host = f'\n[[guard]]\nname = "host"\nkind = "host"\npublic = [8000]\nallow = ["{OK_V4}"]\n'
+    for text in (discover_policy([OK_V4]), discover_policy([OK_V4, BAD_V4], extra='mode = "audit"\n' + host),
+                 discover_policy([OK_V4]), ssh_only):
+        topo.write_policy(text)
+        log = d.reload()
+        assert 'msg="policy reloaded"' in log and "table replaced" not in log, log
+        assert_same_as_fresh(topo, scratch_netns)
     assert d.terminate() == 0, d.log()
