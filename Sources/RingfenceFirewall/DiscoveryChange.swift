@@ -1,7 +1,7 @@
 /// One change to a discover guard's kernel elements (its sets `GUARD.ports`, `GUARD.hold`,
 /// `GUARD.listen` and map `GUARD.divert`, docs/nftables.md), applied with others in one
 /// transaction by `Firewall.change(table:discoverGuard:_:)`.
-public struct DiscoveryChange: Hashable, Sendable {
+public struct DiscoveryChange: Hashable, Sendable, CustomStringConvertible {
     enum Action: Hashable, Sendable {
         case hold
         case divert(listen: UInt16)
@@ -9,7 +9,7 @@ public struct DiscoveryChange: Hashable, Sendable {
     }
 
     /// The discovered XPUB's port.
-    let port: UInt16
+    public let port: UInt16
     let action: Action
 
     /// A listener being classified: `port` joins `GUARD.ports` (fenced by the guard's allowlist)
@@ -24,6 +24,15 @@ public struct DiscoveryChange: Hashable, Sendable {
     /// The listener is gone, or not an XPUB: `port` leaves all four, and so does its listen port
     /// (`listen`, or the one the map holds for `port`).
     public static func release(_ port: UInt16, listen: UInt16?) -> Self { Self(port: port, action: .release(listen: listen)) }
+
+    /// `hold 5557`, `divert 5557 to 40123`, `release 5557 (listen 40123)`, for logs.
+    public var description: String {
+        switch action {
+        case .hold: return "hold \(port)"
+        case .divert(let listen): return "divert \(port) to \(listen)"
+        case .release(let listen): return "release \(port)" + (listen.map { " (listen \($0))" } ?? "")
+        }
+    }
 }
 
 /// What a discover guard's four run-time sets hold. Pure: `applying` says what they should hold

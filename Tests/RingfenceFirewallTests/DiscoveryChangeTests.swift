@@ -47,6 +47,12 @@ import Testing
             ])
     }
 
+    @Test func describesItselfForLogs() {
+        #expect(
+            [DiscoveryChange.hold(1), .divert(1, to: 2), .release(1, listen: 2), .release(1, listen: nil)].map(\.description)
+                == ["hold 1", "divert 1 to 2", "release 1 (listen 2)", "release 1"])
+    }
+
     @Test func portsTravelInNetworkOrder() {
         #expect(NFTNetlink.portBytes(5000) == [0x13, 0x88])
         #expect(NFTNetlink.port([0x13, 0x88]) == 5000)
