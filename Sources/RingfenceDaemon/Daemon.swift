@@ -199,9 +199,11 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// The relay and broker guards of the policy in force that run, by name, as last applied.
+    /// A discover guard counts as running (its brokers come and go with what is discovered), so
+    /// that a reload reports it added only once.
     private var policyGuards: [String: RingfencePolicy.Guard] {
         var running: [String: RingfencePolicy.Guard] = [:]
-        for spec in policy?.guards ?? [] where !spec.isKernelOnly && roster.guards[spec.name] != nil {
+        for spec in policy?.guards ?? [] where !spec.isKernelOnly && (spec.discovers || roster.guards[spec.name] != nil) {
             running[spec.name] = spec
         }
         return running

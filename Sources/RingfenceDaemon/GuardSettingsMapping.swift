@@ -12,11 +12,12 @@ enum GuardSettingsMapping {
     /// A broker admits subscribers without an accept-rate limit (its policy has none).
     static let brokerAcceptRate = 1_000_000
 
-    /// The typed settings of a relay or broker guard; nil for a kernel-only guard.
+    /// The typed settings of a relay or broker guard; nil for a kernel-only guard and for a
+    /// discover guard, which names no port: its brokers are made per discovered XPUB, not here.
     static func settings(for spec: RingfencePolicy.Guard) -> (any GuardConfiguration)? {
         switch spec.settings {
         case .relay(let relay): return self.relay(spec, relay)
-        case .broker(let broker): return self.broker(spec, broker)
+        case .broker(let broker): return broker.discover ? nil : self.broker(spec, broker)
         case .firewall, .host: return nil
         }
     }

@@ -38,7 +38,7 @@ enum FenceChains {
             out.append(refuseChain(item, family: .v6, deny: policy.firewall.deny))
         }
         out.append(fenceChain(policy))
-        let diverted = policy.guards.filter { $0.listenPort != nil }
+        let diverted = policy.guards.filter { $0.listenPort != nil || $0.discovers }
         if !diverted.isEmpty {
             out.append(divertChain(diverted))
             out.append(shieldChain(diverted))
@@ -85,21 +85,30 @@ enum FenceChains {
         let named = policy.guards.filter { $0.kind != .host }
         var rules = ["iif \"lo\" accept"]
         let namedPorts = named.flatMap(\.ports)
+        let discovering = named.filter(\.discovers)
         if host != nil {
             rules.append("tcp flags rst accept")
-        } else if !namedPorts.isEmpty {
-            rules.append("tcp dport \(portMatch(namedPorts)) tcp flags rst accept")
+        } else {
+            if !namedPorts.isEmpty { rules.append("tcp dport \(portMatch(namedPorts)) tcp flags rst accept") }
+            for item in discovering {
+                rules.append("tcp dport @\(NameScheme.discoveredPortsSet(item.name)) tcp flags rst accept comment \"\(item.name)\"")
+            }
         }
         for family in NameScheme.Family.allCases {
             rules.append(
                 "meta nfproto \(family.nfproto) \(family.saddr) @\(NameScheme.bansSet(family)) jump \(NameScheme.bansChain)")
         }
         for item in named {
-            let ports = portMatch(item.ports)
+            // A discover guard's ports are those in its run-time set; the same allowlist applies.
+            let ports = item.discovers ? "@\(NameScheme.discoveredPortsSet(item.name))" : portMatch(item.ports)
             for family in NameScheme.Family.allCases {
                 rules.append(
                     "meta nfproto \(family.nfproto) tcp dport \(ports) \(family.saddr) != @\(NameScheme.allowSet(item.name, family)) "
                         + "jump \(NameScheme.refuseChain(item.name, family)) comment \"\(item.name)\"")
+            }
+            if item.discovers {
+                // Allowed peers of a port still being classified wait: a dropped SYN is retried.
+                rules.append("tcp dport @\(NameScheme.holdSet(item.name)) ct state new drop comment \"\(item.name)\"")
             }
         }
         guard let host, case .host(let settings) = host.settings else {
@@ -107,6 +116,9 @@ enum FenceChains {
         }
         if !namedPorts.isEmpty {
             rules.append("tcp dport \(portMatch(namedPorts)) accept comment \"named guards decide their ports\"")
+        }
+        for item in discovering {
+            rules.append("tcp dport @\(NameScheme.discoveredPortsSet(item.name)) accept comment \"\(item.name) decides its ports\"")
         }
         rules.append("ct direction reply accept comment \"replies to connections this host opened\"")
         rules.append("meta l4proto != { tcp, udp } accept")
@@ -121,30 +133,30 @@ enum FenceChains {
         return Chain(name: "fence", hook: "type filter hook prerouting priority -150", rules: rules)
     }
 
-    /// `redirect` remote traffic for each guarded port to the guard's listen port.
+    /// `redirect` remote traffic for each guarded port to the guard's listen port; for a discover
+    /// guard, each discovered port to its broker's, through the guard's map (a port in
+    /// `GUARD.ports` but not yet in the map matches nothing and passes on).
     private static func divertChain(_ guards: [Guard]) -> Chain {
-        listenChain("divert", "type nat hook prerouting priority dstnat", guards) { item, listen in
-            "iif != \"lo\" tcp dport \(portMatch(item.ports)) redirect to :\(listen)"
+        listenChain("divert", "type nat hook prerouting priority dstnat", guards) { item in
+            if item.discovers {
+                return "iif != \"lo\" tcp dport @\(NameScheme.discoveredPortsSet(item.name)) "
+                    + "redirect to :tcp dport map @\(NameScheme.divertMap(item.name))"
+            }
+            return item.listenPort.map { "iif != \"lo\" tcp dport \(portMatch(item.ports)) redirect to :\($0)" }
         }
     }
 
     /// Refuse each listen port to anything that did not arrive through the redirect.
     private static func shieldChain(_ guards: [Guard]) -> Chain {
-        listenChain("shield", "type filter hook input priority filter", guards) { _, listen in
-            "tcp dport \(listen) ct status ! dnat reject with tcp reset"
+        listenChain("shield", "type filter hook input priority filter", guards) { item in
+            let listen = item.discovers ? "@\(NameScheme.listenSet(item.name))" : item.listenPort.map { "\($0)" }
+            return listen.map { "tcp dport \($0) ct status ! dnat reject with tcp reset" }
         }
     }
 
-    /// A base chain with one rule, commented with its guard's name, per guard with a listen port.
-    private static func listenChain(
-        _ name: String, _ hook: String, _ guards: [Guard], rule: (Guard, UInt16) -> String
-    ) -> Chain {
-        var rules: [String] = []
-        for item in guards {
-            guard let listen = item.listenPort else { continue }
-            rules.append("\(rule(item, listen)) comment \"\(item.name)\"")
-        }
-        return Chain(name: name, hook: hook, rules: rules)
+    /// A base chain with one rule, commented with its guard's name, per guard `rule` gives one for.
+    private static func listenChain(_ name: String, _ hook: String, _ guards: [Guard], rule: (Guard) -> String?) -> Chain {
+        Chain(name: name, hook: hook, rules: guards.compactMap { item in rule(item).map { "\($0) comment \"\(item.name)\"" } })
     }
 
     static func portMatch(_ ports: [UInt16]) -> String {

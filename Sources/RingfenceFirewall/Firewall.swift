@@ -121,6 +121,25 @@ public struct Firewall {
         try netlink.commit(SetChange.changes(from: both, to: kept), table: table)
     }
 
+    /// Changes discover guard `discoverGuard`'s run-time sets (the XPUB ports it covers, those
+    /// held while classified, the redirect map and its brokers' listen ports), all `changes` in
+    /// one transaction over netlink; idempotent: holding a port held, or releasing one absent,
+    /// is no error. Reloads that keep the table (`apply`'s in-place ways) keep these elements;
+    /// a table replace (`Change.tableReplaced`) empties them, and callers must then put back
+    /// what they still serve (compare with `discovered`).
+    public func change(table: String, discoverGuard: String, _ changes: [DiscoveryChange]) throws(FirewallError) {
+        try netlink.change(guardName: discoverGuard, table: table, changes)
+    }
+
+    /// What the kernel holds now for discover guard `discoverGuard`, for resynchronising after a
+    /// reload or a table replace: its covered ports, those held, and the redirect map.
+    public func discovered(
+        table: String, discoverGuard: String
+    ) throws(FirewallError) -> (ports: Set<UInt16>, hold: Set<UInt16>, divert: [UInt16: UInt16]) {
+        let held = try netlink.discovered(guardName: discoverGuard, table: table)
+        return (held.ports, held.hold, held.divert)
+    }
+
     /// What every guard of `policy` refused (or, in audit mode, would have), busiest first.
     public func records(_ policy: Policy) throws(FirewallError) -> [FenceRecord] {
         let table = policy.firewall.table

@@ -1,6 +1,7 @@
 import CNFTNetlink
 import RingfenceAddresses
 import RingfenceSockets
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -22,6 +23,22 @@ final class NFTNetlink {
     static let elementsPerMessage = 256
     private static let pageSize: UInt32 = 64 * 1024
 
+    /// The socket discovery changes go through, opened at the first and kept: closing a netfilter
+    /// netlink socket after a transaction that deleted set elements took 8-13 ms here (kernel
+    /// 6.18), ten times the change itself (docs/nftables.md).
+    let discoverySocket = Mutex(KeptSocket())
+
+    /// A libmnl socket, used only under `discoverySocket`'s lock.
+    struct KeptSocket: @unchecked Sendable {
+        var socket: OpaquePointer?
+    }
+
+    deinit {
+        discoverySocket.withLock { kept in
+            if let socket = kept.socket { mnl_socket_close(socket) }
+        }
+    }
+
     /// The changes that make the two sets of each guard in `allowlists` (by name) in `table` hold
     /// exactly its addresses, worked out against what the kernel holds now; one per set that differs.
     /// - Throws: `FirewallError` when a set cannot be read (it does not exist, say).
@@ -38,9 +55,35 @@ final class NFTNetlink {
     func elements(of set: String, table: String) throws(FirewallError) -> [SetElement] {
         let socket = try Self.openSocket()
         defer { mnl_socket_close(socket) }
+        return try Self.dump(set, table: table, on: socket).compactMap { raw in
+            guard raw.key.count == 4 || raw.key.count == 16 else { return nil }
+            return SetElement(
+                key: raw.key.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }, byteCount: raw.key.count,
+                isIntervalEnd: raw.flags & NFT_SET_ELEM_INTERVAL_END.rawValue != 0, isOpenInterval: false)
+        }.sorted { ($0.key, $0.isIntervalEnd ? 0 : 1) < ($1.key, $1.isIntervalEnd ? 0 : 1) }
+    }
+
+    /// One element as netlink carries it: its key and, in a map, its data, in network byte order.
+    struct RawElement: Hashable {
+        var key: [UInt8]
+        var data: [UInt8]? = nil
+        var flags: UInt32 = 0
+        /// nft's "open interval" user-data mark (`SetElement.isOpenInterval`).
+        var isOpenInterval = false
+    }
+
+    /// One NEWSETELEM or DELSETELEM message of a batch; a DELSETELEM without elements empties the set.
+    struct ElementMessage {
+        var type: nf_tables_msg_types
+        var set: String
+        var elements: ArraySlice<RawElement>
+    }
+
+    /// Every element `set` of `table` holds, read on `socket` (a GETSETELEM dump).
+    static func dump(_ set: String, table: String, on socket: OpaquePointer) throws(FirewallError) -> [RawElement] {
         var request = [UInt8](repeating: 0, count: 4096)
         let sequence = UInt32(truncatingIfNeeded: time(nil))
-        guard let query = nftnl_set_alloc() else { throw Self.failure("out of memory") }
+        guard let query = nftnl_set_alloc() else { throw failure("out of memory") }
         defer { nftnl_set_free(query) }
         nftnl_set_set_str(query, UInt16(NFTNL_SET_TABLE.rawValue), table)
         nftnl_set_set_str(query, UInt16(NFTNL_SET_NAME.rawValue), set)
@@ -51,10 +94,10 @@ final class NFTNetlink {
             nftnl_set_elems_nlmsg_build_payload(header, query)
             return mnl_socket_sendto(socket, header, Int(header.pointee.nlmsg_len))
         }
-        guard sent > 0 else { throw Self.failure("cannot ask for set \(set): \(String(cString: strerror(errno)))") }
-        var found: [SetElement] = []
+        guard sent > 0 else { throw failure("cannot ask for set \(set): \(String(cString: strerror(errno)))") }
+        var found: [RawElement] = []
         var refusal: Int32 = 0
-        try Self.receive(on: socket) { header in
+        try receive(on: socket) { header in
             switch Int32(header.pointee.nlmsg_type) {
             case NLMSG_DONE:
                 return true
@@ -62,36 +105,38 @@ final class NFTNetlink {
                 refusal = -mnl_nlmsg_get_payload(header).assumingMemoryBound(to: nlmsgerr.self).pointee.error
                 return true
             default:
-                found += Self.parseElements(header)
+                found += parseElements(header)
                 return false
             }
         }
         guard refusal == 0 else {
             throw FirewallError(kind: .rejected, detail: "cannot read set \(set): \(String(cString: strerror(refusal)))")
         }
-        return found.sorted { ($0.key, $0.isIntervalEnd ? 0 : 1) < ($1.key, $1.isIntervalEnd ? 0 : 1) }
+        return found
     }
 
     /// The elements of one NEWSETELEM message of a dump.
-    private static func parseElements(_ header: UnsafeMutablePointer<nlmsghdr>) -> [SetElement] {
+    private static func parseElements(_ header: UnsafeMutablePointer<nlmsghdr>) -> [RawElement] {
         guard let set = nftnl_set_alloc() else { return [] }
         defer { nftnl_set_free(set) }
         guard nftnl_set_elems_nlmsg_parse(header, set) >= 0, let iterator = nftnl_set_elems_iter_create(set) else {
             return []
         }
         defer { nftnl_set_elems_iter_destroy(iterator) }
-        var out: [SetElement] = []
-        while let item = nftnl_set_elems_iter_next(iterator) {
+        /// An attribute's bytes, nil when the element has none.
+        func bytes(_ item: OpaquePointer, _ attribute: Int) -> [UInt8]? {
             var length: UInt32 = 0
-            guard let key = nftnl_set_elem_get(item, UInt16(NFTNL_SET_ELEM_KEY), &length), length == 4 || length == 16
-            else { continue }
-            let value = UnsafeRawBufferPointer(start: key, count: Int(length)).reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+            guard nftnl_set_elem_is_set(item, UInt16(attribute)),
+                let value = nftnl_set_elem_get(item, UInt16(attribute), &length)
+            else { return nil }
+            return Array(UnsafeRawBufferPointer(start: value, count: Int(length)))
+        }
+        var out: [RawElement] = []
+        while let item = nftnl_set_elems_iter_next(iterator) {
+            guard let key = bytes(item, Int(NFTNL_SET_ELEM_KEY)) else { continue }
             let flags =
                 nftnl_set_elem_is_set(item, UInt16(NFTNL_SET_ELEM_FLAGS)) ? nftnl_set_elem_get_u32(item, UInt16(NFTNL_SET_ELEM_FLAGS)) : 0
-            out.append(
-                SetElement(
-                    key: value, byteCount: Int(length), isIntervalEnd: flags & NFT_SET_ELEM_INTERVAL_END.rawValue != 0,
-                    isOpenInterval: false))
+            out.append(RawElement(key: key, data: bytes(item, Int(NFTNL_SET_ELEM_DATA)), flags: flags))
         }
         return out
     }
@@ -100,64 +145,83 @@ final class NFTNetlink {
     /// - Throws: `FirewallError` with the kernel's reason and the set it concerned.
     func commit(_ changes: [SetChange], table: String) throws(FirewallError) {
         guard !changes.isEmpty else { return }
+        /// As netlink carries them.
+        func raw(_ elements: [SetElement]) -> [RawElement] {
+            elements.map {
+                RawElement(
+                    key: $0.keyBytes, flags: $0.isIntervalEnd ? NFT_SET_ELEM_INTERVAL_END.rawValue : 0,
+                    isOpenInterval: $0.isOpenInterval)
+            }
+        }
+        var messages: [ElementMessage] = []
+        for change in changes {
+            if change.flush { messages.append(ElementMessage(type: NFT_MSG_DELSETELEM, set: change.set, elements: [])) }
+            messages += Self.chunks(raw(change.removed)).map { ElementMessage(type: NFT_MSG_DELSETELEM, set: change.set, elements: $0) }
+            messages += Self.chunks(raw(change.added)).map { ElementMessage(type: NFT_MSG_NEWSETELEM, set: change.set, elements: $0) }
+        }
         let socket = try Self.openSocket()
         defer { mnl_socket_close(socket) }
-        guard let batch = nftnl_batch_alloc(Self.pageSize, Self.pageSize) else { throw Self.failure("out of memory") }
-        defer { nftnl_batch_free(batch) }
+        try Self.commit(messages, table: table, exclusive: true, on: socket)
+    }
 
+    /// Sends `messages` as one batch (one transaction) on `socket` and waits for every ack.
+    /// - Parameter exclusive: adds carry `NLM_F_EXCL`, so that adding an element the set holds
+    ///   fails the transaction; without it such an add is a no-op.
+    static func commit(
+        _ messages: [ElementMessage], table: String, exclusive: Bool, on socket: OpaquePointer
+    ) throws(FirewallError) {
+        guard !messages.isEmpty else { return }
+        guard let batch = nftnl_batch_alloc(pageSize, pageSize) else { throw failure("out of memory") }
+        defer { nftnl_batch_free(batch) }
         var sequence = UInt32(truncatingIfNeeded: time(nil))
         // The set each message concerns, by its sequence number, to say which one the kernel refused.
         var subjects: [UInt32: String] = [:]
         nftnl_batch_begin(nftnl_batch_buffer(batch), sequence)
         sequence &+= 1
-        guard nftnl_batch_update(batch) == 0 else { throw Self.failure("out of memory") }
-        for change in changes {
-            var messages: [(type: nf_tables_msg_types, elements: ArraySlice<SetElement>)] = []
-            if change.flush { messages.append((NFT_MSG_DELSETELEM, [])) }
-            messages += Self.chunks(change.removed).map { (NFT_MSG_DELSETELEM, $0) }
-            messages += Self.chunks(change.added).map { (NFT_MSG_NEWSETELEM, $0) }
-            for message in messages {
-                try Self.append(message.type, message.elements, set: change.set, table: table, to: batch, sequence: sequence)
-                subjects[sequence] = change.set
-                sequence &+= 1
-            }
+        guard nftnl_batch_update(batch) == 0 else { throw failure("out of memory") }
+        for message in messages {
+            try append(message, table: table, exclusive: exclusive, to: batch, sequence: sequence)
+            subjects[sequence] = message.set
+            sequence &+= 1
         }
         nftnl_batch_end(nftnl_batch_buffer(batch), sequence)
-        guard nftnl_batch_update(batch) == 0 else { throw Self.failure("out of memory") }
-        try Self.send(batch, on: socket)
-        try Self.awaitAcks(on: socket, count: subjects.count, subjects: subjects)
+        guard nftnl_batch_update(batch) == 0 else { throw failure("out of memory") }
+        try send(batch, on: socket)
+        try awaitAcks(on: socket, count: subjects.count, subjects: subjects)
     }
 
-    private static func chunks(_ elements: [SetElement]) -> [ArraySlice<SetElement>] {
+    private static func chunks(_ elements: [RawElement]) -> [ArraySlice<RawElement>] {
         stride(from: 0, to: elements.count, by: elementsPerMessage).map {
             elements[$0..<min($0 + elementsPerMessage, elements.count)]
         }
     }
 
-    /// One NEWSETELEM or DELSETELEM message; a DELSETELEM without elements empties the set.
+    /// One NEWSETELEM or DELSETELEM message.
     private static func append(
-        _ type: nf_tables_msg_types, _ elements: ArraySlice<SetElement>, set name: String, table: String,
-        to batch: OpaquePointer, sequence: UInt32
+        _ message: ElementMessage, table: String, exclusive: Bool, to batch: OpaquePointer, sequence: UInt32
     ) throws(FirewallError) {
         guard let set = nftnl_set_alloc() else { throw failure("out of memory") }
         defer { nftnl_set_free(set) }
         nftnl_set_set_str(set, UInt16(NFTNL_SET_TABLE.rawValue), table)
-        nftnl_set_set_str(set, UInt16(NFTNL_SET_NAME.rawValue), name)
-        for element in elements {
+        nftnl_set_set_str(set, UInt16(NFTNL_SET_NAME.rawValue), message.set)
+        for element in message.elements {
             guard let item = nftnl_set_elem_alloc() else { throw failure("out of memory") }
-            element.keyBytes.withUnsafeBytes { key in
+            element.key.withUnsafeBytes { key in
                 _ = nftnl_set_elem_set(item, UInt16(NFTNL_SET_ELEM_KEY), key.baseAddress, UInt32(key.count))
             }
-            if element.isIntervalEnd {
-                nftnl_set_elem_set_u32(item, UInt16(NFTNL_SET_ELEM_FLAGS), NFT_SET_ELEM_INTERVAL_END.rawValue)
+            if let data = element.data {
+                data.withUnsafeBytes { value in
+                    _ = nftnl_set_elem_set(item, UInt16(NFTNL_SET_ELEM_DATA), value.baseAddress, UInt32(value.count))
+                }
             }
+            if element.flags != 0 { nftnl_set_elem_set_u32(item, UInt16(NFTNL_SET_ELEM_FLAGS), element.flags) }
             if element.isOpenInterval { openIntervalMark(on: item) }
             nftnl_set_elem_add(set, item)
         }
         var flags = Int32(NLM_F_ACK)
-        if type == NFT_MSG_NEWSETELEM { flags |= Int32(NLM_F_CREATE | NLM_F_EXCL) }
+        if message.type == NFT_MSG_NEWSETELEM { flags |= Int32(NLM_F_CREATE) | (exclusive ? Int32(NLM_F_EXCL) : 0) }
         let header = nftnl_nlmsg_build_hdr(
-            nftnl_batch_buffer(batch).assumingMemoryBound(to: CChar.self), UInt16(type.rawValue),
+            nftnl_batch_buffer(batch).assumingMemoryBound(to: CChar.self), UInt16(message.type.rawValue),
             UInt16(NFPROTO_INET), UInt16(flags), sequence)
         nftnl_set_elems_nlmsg_build_payload(header, set)
         guard nftnl_batch_update(batch) == 0 else { throw failure("out of memory") }
@@ -211,7 +275,7 @@ final class NFTNetlink {
 
     /// A netfilter netlink socket whose acks carry no copy of the request (an error then fits a
     /// small buffer) and whose reads give up after 5 s.
-    private static func openSocket() throws(FirewallError) -> OpaquePointer {
+    static func openSocket() throws(FirewallError) -> OpaquePointer {
         guard let socket = mnl_socket_open(NETLINK_NETFILTER) else {
             throw failure("cannot open a netlink socket: \(String(cString: strerror(errno)))")
         }
@@ -248,7 +312,7 @@ final class NFTNetlink {
         }
     }
 
-    private static func failure(_ detail: String) -> FirewallError {
+    static func failure(_ detail: String) -> FirewallError {
         FirewallError(kind: .rejected, detail: detail)
     }
 }

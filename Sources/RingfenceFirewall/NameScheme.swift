@@ -38,16 +38,28 @@ public enum NameScheme {
     public static func refusedCounter(_ guardName: String) -> String { "\(guardName).refused" }
     public static func auditedCounter(_ guardName: String) -> String { "\(guardName).audited" }
 
+    /// A discover guard's run-time sets, which proxyd fills as it discovers XPUBs (`DiscoveryChange`)
+    /// and no policy names: the XPUB ports it covers now (fenced by its allowlist)...
+    public static func discoveredPortsSet(_ guardName: String) -> String { "\(guardName).ports" }
+    /// ...those still being classified (new connections from outside wait: their SYN is dropped)...
+    public static func holdSet(_ guardName: String) -> String { "\(guardName).hold" }
+    /// ...XPUB port → its broker's listen port, for the redirect...
+    public static func divertMap(_ guardName: String) -> String { "\(guardName).divert" }
+    /// ...and its brokers' listen ports, refused unless reached through the redirect.
+    public static func listenSet(_ guardName: String) -> String { "\(guardName).listen" }
+
     /// Peers refused on every port until their ban's timeout (`proxyctl kick --ban`).
     public static func bansSet(_ family: Family) -> String { "bans.\(family.rawValue)" }
     static let bansChain = "bans.refuse"
     public static let bansCounter = "bans.refused"
 
-    /// One set declaration: `name`, a `type …` and its flags and options, and its elements.
+    /// One set declaration: `name`, a `type …` and its flags and options, and its elements;
+    /// `keyword` is `map` for a map.
     struct SetDeclaration {
         let name: String
         let body: String
         let elements: [String]
+        var keyword = "set"
     }
 
     /// The sets one guard owns: its allowlist (with `elements` when asked), then its records.
@@ -66,7 +78,20 @@ public enum NameScheme {
                     SetDeclaration(name: firstSet(item.name, family, mode), body: "\(key) \(options)", elements: []),
                 ]
             }
-        }
+        } + discoverySets(of: item)
+    }
+
+    /// A discover guard's run-time sets, declared empty: the policy never names their elements,
+    /// so rendering, `restructure` and `refill` never change them (docs/nftables.md).
+    static func discoverySets(of item: Guard) -> [SetDeclaration] {
+        guard item.discovers else { return [] }
+        let port = "type inet_service;"
+        return [
+            SetDeclaration(name: discoveredPortsSet(item.name), body: port, elements: []),
+            SetDeclaration(name: holdSet(item.name), body: port, elements: []),
+            SetDeclaration(name: divertMap(item.name), body: "type inet_service : inet_service;", elements: [], keyword: "map"),
+            SetDeclaration(name: listenSet(item.name), body: port, elements: []),
+        ]
     }
 
     /// The table's own sets: the bans, one per family.

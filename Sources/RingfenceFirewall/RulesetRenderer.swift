@@ -53,7 +53,7 @@ public enum RulesetRenderer {
         let before = Set(previous.guards.map(\.name))
         for item in policy.guards {
             for set in NameScheme.sets(of: item, elements: !before.contains(item.name)) {
-                out += "add set inet \(table) \(set.name) { \(set.body)"
+                out += "add \(set.keyword) inet \(table) \(set.name) { \(set.body)"
                 if !set.elements.isEmpty {
                     out += " elements = {\n" + set.elements.map { "\t\($0)," }.joined(separator: "\n") + "\n}"
                 }
@@ -74,9 +74,13 @@ public enum RulesetRenderer {
         for chain in gone.sorted(by: { ($0.hook == nil ? 1 : 0) < ($1.hook == nil ? 1 : 0) }) {
             out += "flush chain inet \(table) \(chain.name)\ndelete chain inet \(table) \(chain.name)\n"
         }
+        // By set name, so that a guard that stays but stops discovering loses its run-time sets.
         let kept = Set(policy.guards.map(\.name))
-        for item in previous.guards where !kept.contains(item.name) {
-            out += NameScheme.sets(of: item, elements: false).map { "delete set inet \(table) \($0.name)\n" }.joined()
+        let keptSets = Set(policy.guards.flatMap { NameScheme.sets(of: $0, elements: false).map(\.name) })
+        for item in previous.guards {
+            out += NameScheme.sets(of: item, elements: false).filter { !keptSets.contains($0.name) }
+                .map { "delete \($0.keyword) inet \(table) \($0.name)\n" }.joined()
+            guard !kept.contains(item.name) else { continue }
             out += NameScheme.counters(of: item.name).map { "delete counter inet \(table) \($0)\n" }.joined()
         }
         return out
@@ -113,6 +117,9 @@ public enum RulesetRenderer {
         out += "table inet \(table)\ndelete table inet \(table)\n"
         out += "table inet \(table) {\n"
         for item in policy.guards {
+            if item.discovers && header {
+                out += "\t# \(item.name)'s discovered XPUBs: proxyd fills these four at run time; the policy names none.\n"
+            }
             out += NameScheme.sets(of: item, elements: elements).map(set).joined()
             out += NameScheme.counters(of: item.name).map { "\tcounter \($0) {\n\t}\n" }.joined()
         }
@@ -135,7 +142,7 @@ public enum RulesetRenderer {
     private static func set(_ declaration: NameScheme.SetDeclaration) -> String {
         // One option per line, as nft lists them; one element per line keeps diffs of large sets readable.
         let options = declaration.body.split(separator: ";").map { $0.trimmingPrefix(" ") }.filter { !$0.isEmpty }
-        var out = "\tset \(declaration.name) {\n" + options.map { "\t\t\($0)\n" }.joined()
+        var out = "\t\(declaration.keyword) \(declaration.name) {\n" + options.map { "\t\t\($0)\n" }.joined()
         if !declaration.elements.isEmpty {
             out += "\t\telements = {\n"
             out += declaration.elements.map { "\t\t\t\($0)," }.joined(separator: "\n")

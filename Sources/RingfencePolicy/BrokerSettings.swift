@@ -10,7 +10,13 @@ public struct BrokerSettings: Hashable, Sendable {
     }
 
     /// The broker's own port, reachable only through the redirect. Default: `port + 10000`.
+    /// 0 with `discover`: each discovered XPUB's broker listens on an ephemeral port.
     public var listenPort: UInt16
+    /// `discover = true`: the guard names no port; every ZMTP XPUB listener that appears on this
+    /// host is brokered (the first discover guard in policy order whose `process` matches takes it).
+    public var discover = false
+    /// With `discover`: only listeners of processes whose command line contains this text.
+    public var process: String?
     /// Where the engine's XPUB is; nil means the connection's original destination.
     public var upstream: Endpoint?
     /// Subscribers admitted at once: at least vLLM's expected remote reader count.

@@ -34,7 +34,8 @@ public struct Guard: Hashable, Sendable {
 
     /// Unique within the policy; used in logs and in nftables set names.
     public var name: String
-    /// Guarded TCP ports on this host: one for `tcp` and `zmq-xpub`, one or more for `firewall`.
+    /// Guarded TCP ports on this host: one for `tcp` and `zmq-xpub`, one or more for `firewall`;
+    /// none for `host` and for a discover guard (`discovers`), whose ports proxyd finds at run time.
     public var ports: [UInt16]
     /// The peers allowed to reach `ports`, with groups resolved.
     public var allow: AddressSet
@@ -53,25 +54,35 @@ public struct Guard: Hashable, Sendable {
     }
 
     /// Whether the guard lives in the kernel only (`firewall`, `host`): no relay or broker runs for it.
-    public var isKernelOnly: Bool { listenPort == nil }
+    /// A discover guard is not kernel-only although it has no `listenPort`: its brokers run.
+    public var isKernelOnly: Bool { kind == .firewall || kind == .host }
+
+    /// Whether this is a `zmq-xpub` guard with `discover = true`: it names no port; proxyd brokers
+    /// every ZMTP XPUB listener it discovers, through the guard's run-time sets (docs/nftables.md).
+    public var discovers: Bool {
+        if case .broker(let broker) = settings { return broker.discover }
+        return false
+    }
 
     /// Whether the guard lets `address` through: it is allowed, or the guard only audits.
     public func admits(_ address: IPAddress) -> Bool {
         mode == .audit || allow.contains(address)
     }
 
-    /// The local port of the relay or broker that remote traffic is redirected to; nil for `firewall`.
+    /// The local port of the relay or broker that remote traffic is redirected to; nil for `firewall`,
+    /// `host` and a discover guard (each of its brokers gets an ephemeral port at run time).
     public var listenPort: UInt16? {
         switch settings {
         case .firewall, .host: return nil
         case .relay(let relay): return relay.listenPort
-        case .broker(let broker): return broker.listenPort
+        case .broker(let broker): return broker.discover ? nil : broker.listenPort
         }
     }
 
     /// Whether a running guard made from `other` can take this one on in place at a reload,
     /// keeping its connections: the same name, kind and ports, the same listen port, upstream
-    /// and (relay) protocol. The allowlist and every limit may differ.
+    /// and (relay) protocol; for a discover guard, the same `process` filter. The allowlist and
+    /// every limit may differ.
     public func canBeUpdatedInPlace(from other: Guard) -> Bool {
         guard name == other.name, ports == other.ports else { return false }
         switch (settings, other.settings) {
@@ -80,7 +91,8 @@ public struct Guard: Hashable, Sendable {
         case (.relay(let new), .relay(let old)):
             return new.listenPort == old.listenPort && new.upstream == old.upstream && new.appProtocol == old.appProtocol
         case (.broker(let new), .broker(let old)):
-            return new.listenPort == old.listenPort && new.upstream == old.upstream
+            return new.listenPort == old.listenPort && new.upstream == old.upstream && new.discover == old.discover
+                && new.process == old.process
         default:
             return false
         }

@@ -15,7 +15,7 @@ struct GuardReader {
         .zmqXPUB: [
             "listen_port", "upstream", "max_subscribers", "max_subscribers_per_peer", "max_subscriptions_per_peer",
             "max_topic_bytes", "max_message_bytes", "hwm_messages", "hwm_bytes", "on_overflow", "handshake_timeout",
-            "busy_poll",
+            "busy_poll", "discover", "process",
         ],
     ]
 
@@ -49,16 +49,22 @@ struct GuardReader {
             // Without a kind the other keys cannot be judged; the missing or bad kind is reported.
             return nil
         }
-        let ports = readPorts(kind)
+        let discover = kind == .zmqXPUB && reader.bool("discover", default: false)
+        let ports = discover ? readNoPorts() : readPorts(kind)
         let settings: Guard.Settings?
         switch kind {
         case .firewall: settings = .firewall
         case .tcp: settings = ports.first.flatMap { readRelay(port: $0) }.map { .relay($0) }
-        case .zmqXPUB: settings = ports.first.flatMap { readBroker(port: $0) }.map { .broker($0) }
+        case .zmqXPUB:
+            settings = (discover ? readDiscoverBroker() : ports.first.flatMap { readBroker(port: $0) }).map { .broker($0) }
         case .host: settings = readHost().map { .host($0) }
         }
+        if kind == .zmqXPUB && !discover && reader.has("process") {
+            _ = reader.raw("process")
+            sink.report(reader.keyPath("process"), "'process' only applies with discover = true; add it, or remove 'process'")
+        }
         reader.reportUnknownKeys("a guard of kind \"\(kind.rawValue)\"", elsewhere: Self.foreignKeys(for: kind))
-        guard let name, let settings, !ports.isEmpty || kind == .host else { return nil }
+        guard let name, let settings, !ports.isEmpty || kind == .host || discover else { return nil }
         return Guard(
             name: name, ports: ports, allow: allow, allowEntries: allowEntries.map(\.value), settings: settings, mode: mode)
     }
@@ -85,6 +91,45 @@ struct GuardReader {
         }
         reader.requireKey("port", kind == .firewall ? " (or 'ports = [..]')" : "")
         return reader.port("port").map { [$0] } ?? []
+    }
+
+    /// A discover guard's ports are found at run time: `port` is an error.
+    private mutating func readNoPorts() -> [UInt16] {
+        if reader.has("port") {
+            _ = reader.raw("port")
+            sink.report(
+                reader.keyPath("port"),
+                "give either 'port' or 'discover = true', not both (a discover guard brokers every XPUB it finds)")
+        }
+        return []
+    }
+
+    /// The settings of a `discover = true` guard: no `listen_port` or `upstream` (each discovered
+    /// XPUB's broker gets an ephemeral listen port and the listener's own address as upstream),
+    /// and an optional non-empty `process` filter.
+    private mutating func readDiscoverBroker() -> BrokerSettings? {
+        let reasons = [
+            "listen_port": "each discovered XPUB's broker listens on an ephemeral port",
+            "upstream": "each discovered XPUB's broker connects to the listener's own address",
+        ]
+        var valid = true
+        for key in ["listen_port", "upstream"] where reader.has(key) {
+            _ = reader.raw(key)
+            sink.report(reader.keyPath(key), "a discover guard takes no '\(key)': \(reasons[key]!); remove it")
+            valid = false
+        }
+        var process: String?
+        if reader.has("process") {
+            process = reader.string("process")
+            if process?.isEmpty == true {
+                sink.report(reader.keyPath("process"), "'process' is empty; give text of the command line, or remove it")
+                valid = false
+            }
+        }
+        guard var broker = readBroker(port: nil) else { return nil }
+        broker.discover = true
+        broker.process = process
+        return valid ? broker : nil
     }
 
     /// `public = [..]`: ports open to everyone, sorted; a missing key means none. Leaving the SSH
@@ -161,10 +206,15 @@ struct GuardReader {
         return value
     }
 
-    private mutating func readBroker(port: UInt16) -> BrokerSettings? {
-        guard let listenPort = readListenPort(port: port) else { return nil }
-        var broker = BrokerSettings(listenPort: listenPort)
-        broker.upstream = readUpstream()
+    /// - Parameter port: the guarded port; nil for a discover guard, which has neither a listen
+    ///   port nor an upstream of its own (`readDiscoverBroker` judged those keys).
+    private mutating func readBroker(port: UInt16?) -> BrokerSettings? {
+        var broker = BrokerSettings(listenPort: 0)
+        if let port {
+            guard let listenPort = readListenPort(port: port) else { return nil }
+            broker.listenPort = listenPort
+            broker.upstream = readUpstream()
+        }
         broker.maxSubscribers = reader.int("max_subscribers", default: broker.maxSubscribers, in: 1...100_000)
         broker.maxSubscribersPerPeer = reader.int(
             "max_subscribers_per_peer", default: broker.maxSubscribersPerPeer, in: 1...100_000)

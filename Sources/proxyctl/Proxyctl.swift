@@ -9,8 +9,8 @@ struct Proxyctl: ParsableCommand {
         commandName: "proxyctl",
         abstract: "Check Ringfence policies, print their nftables rules, and drive a running proxyd.",
         subcommands: [
-            Check.self, Nft.self, Reload.self, Status.self, Peers.self, Audit.self, Explain.self, Kick.self, Bans.self, Listeners.self,
-            Unban.self,
+            Check.self, Nft.self, Reload.self, Status.self, Peers.self, Audit.self, Explain.self, Kick.self, Bans.self,
+            Listeners.self, Unban.self, Discovered.self,
         ]
     )
 }

@@ -9,7 +9,7 @@ import Testing
 @Suite struct RulesetRendererGoldenTests {
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
 
-    @Test(arguments: ["firewall", "tcp", "zmq-xpub", "drop-empty", "host", "host-drop"])
+    @Test(arguments: ["firewall", "tcp", "zmq-xpub", "drop-empty", "host", "host-drop", "discover", "discover-host", "discover-audit"])
     func matchesGoldenFile(name: String) throws {
         let source = Self.golden.appendingPathComponent("\(name).toml")
         let expectedURL = Self.golden.appendingPathComponent("\(name).nft")

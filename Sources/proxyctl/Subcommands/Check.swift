@@ -15,6 +15,8 @@ struct Check: ParsableCommand {
             let ports: String
             if case .host(let host) = item.settings {
                 ports = host.publicPorts.isEmpty ? "every port, none public" : "every port, public \(host.publicPorts.map(String.init).joined(separator: ","))"
+            } else if case .broker(let broker) = item.settings, broker.discover {
+                ports = "discovered XPUBs" + (broker.process.map { " of processes matching '\($0)'" } ?? "")
             } else {
                 ports = "port \(item.ports.map(String.init).joined(separator: ","))"
             }
