@@ -50,6 +50,18 @@ public struct DaemonSettings: Hashable, Sendable {
     public var controlSocket = "/run/ringfence/control.sock"
     /// Where `/metrics` is served (Prometheus text format); nil, the default, serves none.
     public var metricsListen: Endpoint?
+    /// How discovery notices new listeners (docs/discovery.md): `auto` uses the kernel's
+    /// tracepoint where proxyd may (within a millisecond of listen(2)) and polls otherwise;
+    /// `polling` always polls.
+    public var listenerWatch = ListenerWatchMode.auto
+    /// How often discovery lists the listeners when it polls.
+    public var listenerPollInterval = Duration.milliseconds(10)
+
+    /// The values of `listener_watch`.
+    public enum ListenerWatchMode: String, Hashable, Sendable, CaseIterable {
+        case auto
+        case polling
+    }
 
     public init() {}
 }

@@ -154,6 +154,11 @@ struct PolicyParser {
         settings.metricsListen = reader.parsed("metrics_listen", default: Endpoint?.none) {
             Endpoint.parse($0).map { $0 }
         }
+        settings.listenerWatch = reader.choice("listener_watch", default: settings.listenerWatch)
+        settings.listenerPollInterval = reader.duration("listener_poll_interval", default: settings.listenerPollInterval)
+        if settings.listenerPollInterval > .seconds(1) {
+            sink.report("daemon.listener_poll_interval", "at most 1s: a reader could reach an XPUB before its broker for that long")
+        }
         reader.reportUnknownKeys("[daemon]")
         return settings
     }
