@@ -183,7 +183,8 @@ let package = Package(
             dependencies: [
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceGuard", "RingfenceRelay", "RingfenceBroker",
                 "RingfenceAdmission", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceIO", "RingfenceSockets",
-                "RingfenceControl", "RingfenceControlServer", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
+                "RingfenceControl", "RingfenceControlServer", "RingfenceStatus", "RingfenceDiscovery", "RingfenceListeners",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

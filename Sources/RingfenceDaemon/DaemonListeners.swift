@@ -1,3 +1,4 @@
+import Dispatch
 import RingfenceAddresses
 import RingfenceControl
 import RingfenceDiscovery
@@ -26,7 +27,7 @@ extension Daemon {
         do throws(ListenerError) {
             sockets = try SocketListing.listeners()
         } catch {
-            return .failure(ControlError(code: .internalError, message: "cannot list the listeners: \(error)"))
+            return .failure(ControlError(code: .internal, message: "cannot list the listeners: \(error)"))
         }
         let known = discovery.entries
         let unknown = Set(sockets.filter { known[$0]?.owner == nil }.map(\.inode))

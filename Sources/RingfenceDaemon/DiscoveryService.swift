@@ -19,8 +19,9 @@ import Glibc
 /// kernel's redirect to it; anything else is released to the fences it had. A listener that
 /// closes takes its broker and its kernel elements with it.
 ///
-/// Confined to the daemon's queue, like the rest of the daemon's state.
-final class DiscoveryService {
+/// Confined to the daemon's queue, like the rest of the daemon's state (hence unchecked
+/// Sendable: the watch and the probes call back through that queue).
+final class DiscoveryService: @unchecked Sendable {
     /// Where a listener is in discovery.
     enum Phase {
         /// Not a candidate (own, loopback, a named port, no discover guard matched).
@@ -203,8 +204,8 @@ final class DiscoveryService {
         kernel(name, [.hold(key.port)])
         let target = SocketAddress(address: CandidateFilter.target(of: key.address), port: key.port)
         probes.async { [weak self, queue = daemon.queue] in
-            let verdict = ZMTPProbe.classify(target, deadline: Self.probeDeadline)
-            queue.async { self?.classified(key, verdict) }
+            let verdict = ZMTPProbe.classify(target, deadline: DiscoveryService.probeDeadline)
+            queue.async { [weak self] in self?.classified(key, verdict) }
         }
     }
 
@@ -271,7 +272,7 @@ final class DiscoveryService {
             "XPUB discovered and brokered",
             metadata: [
                 "guard": "\(name)", "listen_port": "\(listen)", "pid": "\(entry.owner.map { "\($0.pid)" } ?? "?")",
-                "process": "\(entry.owner?.commandLine.prefix(80) ?? "?")",
+                "process": "\(entry.owner?.commandLine.prefix(240) ?? "?")",
                 "ms_since_noticed": "\(((ContinuousClock.now - entry.noticed).inSeconds * 1e3 * 100).rounded() / 100)",
                 "direct": "\(direct.count)",
             ])
@@ -361,7 +362,7 @@ final class DiscoveryService {
         }
         return DiscoveryStatus(
             method: method?.rawValue ?? "none", fallbackReason: fallbackReason,
-            pollIntervalMs: method == .polling ? pollInterval.inSeconds * 1e3 : nil, brokered: brokered, notXPUB: other,
+            pollIntervalMs: method == .polling ? pollInterval.inSeconds * 1e3 : nil, brokered: brokered, otherListeners: other,
             directConnections: direct, discovered: discovered, probed: probed)
     }
 

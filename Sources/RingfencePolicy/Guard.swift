@@ -104,6 +104,11 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: UInt16
 
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// Parses `host:port`, `a.b.c.d:port` or `[v6]:port`.

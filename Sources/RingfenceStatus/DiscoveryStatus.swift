@@ -6,9 +6,9 @@ public struct DiscoveryStatus: Codable, Hashable, Sendable {
     /// Why the tracepoint is not in use, when it is not.
     public var fallbackReason: String?
     public var pollIntervalMs: Double?
-    /// Discover guards' listeners: brokered now, and classified as something else.
+    /// Discover guards' candidates: XPUBs brokered now, and listeners classified as something else.
     public var brokered: Int
-    public var notXPUB: Int
+    public var otherListeners: Int
     /// Direct connections to brokered XPUBs (readers that connected before the redirect).
     public var directConnections: Int
     /// Since start: XPUBs brokered, and listeners probed.
@@ -16,14 +16,14 @@ public struct DiscoveryStatus: Codable, Hashable, Sendable {
     public var probed: UInt64
 
     public init(
-        method: String, fallbackReason: String?, pollIntervalMs: Double?, brokered: Int, notXPUB: Int,
+        method: String, fallbackReason: String?, pollIntervalMs: Double?, brokered: Int, otherListeners: Int,
         directConnections: Int, discovered: UInt64, probed: UInt64
     ) {
         self.method = method
         self.fallbackReason = fallbackReason
         self.pollIntervalMs = pollIntervalMs
         self.brokered = brokered
-        self.notXPUB = notXPUB
+        self.otherListeners = otherListeners
         self.directConnections = directConnections
         self.discovered = discovered
         self.probed = probed

@@ -29,7 +29,7 @@ struct Status: ParsableCommand {
             out += "discovery: \(discovery.method)"
             if let interval = discovery.pollIntervalMs { out += " every \(Table.decimal(interval, places: 1)) ms" }
             if let reason = discovery.fallbackReason { out += " (no tracepoint: \(reason))" }
-            out += ", \(discovery.brokered) XPUB\(discovery.brokered == 1 ? "" : "s") brokered, \(discovery.notXPUB) other listeners"
+            out += ", \(discovery.brokered) XPUB\(discovery.brokered == 1 ? "" : "s") brokered, \(discovery.otherListeners) other listeners"
             out += ", \(discovery.directConnections) direct reader\(discovery.directConnections == 1 ? "" : "s")"
             if discovery.directConnections > 0 { out += " (NOT brokered: see `proxyctl listeners`)" }
             out += "\n"
