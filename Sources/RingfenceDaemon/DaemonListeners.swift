@@ -20,6 +20,12 @@ extension Daemon {
         return ports
     }
 
+    /// The listen ports of the guards started at run time (discovered XPUBs' brokers): their
+    /// connections are the brokers' to close, like the policy guards'.
+    func runtimeListenPorts() -> [UInt16] {
+        runtimeGuards.compactMap { roster.guards[$0]?.snapshot().status.listenPort }
+    }
+
     /// The rows of `proxyctl listeners`, by port then address.
     func listeners() -> ControlReply {
         dispatchPrecondition(condition: .onQueue(queue))

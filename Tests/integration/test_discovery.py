@@ -13,12 +13,13 @@ discovery; then it must be counted as direct, never hidden.
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
 
 from brokerkit import MiB, Reader, narrow_host_port_range
-from conftest import BAD_V4, HOST_V4, OK_V4, OK_V6
+from conftest import HOST_V4, OK_V4, OK_V6, new_socket
 from controlkit import proxyctl, proxyctl_json, status
 from relaykit import OK2_V4, OK2_V6, NsProcess, add_peer, assert_alive, events, peers, wait_event  # noqa: F401
 
@@ -28,29 +29,53 @@ HANDSHAKE_WITHIN = 15.0
 pytestmark = pytest.mark.parametrize("watch", ["tracepoint", "polling"])
 
 
-def discovery_policy(watch: str, *, process: str = "vllm_engine", public: list[int] | None = None) -> str:
+METRICS_PORT = 9464
+
+
+def discovery_policy(watch: str, *, process: str = "vllm_engine", public: list[int] | None = None,
+                     allow: str = "@ok", discover: bool = True) -> str:
     """A discover guard for the engine's XPUBs and a host guard fencing everything else, both
-    for the allowed namespaces only."""
-    return "\n".join([
+    for the allowed namespaces only (the discover guard's `allow` can be narrowed; without
+    `discover` the policy has the host guard alone)."""
+    lines = [
         "[daemon]",
         f'listener_watch = "{"auto" if watch == "tracepoint" else "polling"}"',
+        f'metrics_listen = "{HOST_V4}:{METRICS_PORT}"',
         "",
         "[peers]",
         f'ok = ["{OK_V4}", "{OK_V6}", "{OK2_V4}", "{OK2_V6}"]',
         "",
-        "[[guard]]",
-        f'name = "{GUARD}"',
-        'kind = "zmq-xpub"',
-        "discover = true",
-        f'process = "{process}"',
-        'allow = ["@ok"]',
-        "",
+    ]
+    if discover:
+        lines += [
+            "[[guard]]",
+            f'name = "{GUARD}"',
+            'kind = "zmq-xpub"',
+            "discover = true",
+            f'process = "{process}"',
+            f'allow = ["{allow}"]',
+            "",
+        ]
+    return "\n".join(lines + [
         "[[guard]]",
         'name = "host"',
         'kind = "host"',
         'allow = ["@ok"]',
         f"public = {public or []}",
     ]) + "\n"
+
+
+def scrape(topo) -> str:
+    """GET /metrics from the host namespace."""
+    s = new_socket(topo.host, socket.AF_INET)
+    s.settimeout(5)
+    s.connect((HOST_V4, METRICS_PORT))
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: proxyd\r\n\r\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    return data.decode()
 
 
 def start(topo, watch: str, **kw):
@@ -172,6 +197,7 @@ def test_xpub_on_port_zero_is_brokered_from_the_first_reader_and_the_handshake_c
     assert guards[broker_name(port)]["connections"] == brokered
     assert guards[broker_name(port)]["direct_connections"] == direct
     assert status(d)["discovery"]["method"] == watch
+    assert f'guard="{broker_name(port)}"' in scrape(topo)
     assert topo.connect_outcome(topo.peer_bad, HOST_V4, port) == "refused"
     store = [r for r in listeners(d) if r["port"] == engine.store_port]
     assert store and all(r["class"] == "silent" and r["coverage"] == "fenced" and r["guard"] == "host"
@@ -273,4 +299,40 @@ def test_listeners_json_gives_every_listener_its_class_and_coverage(topo, peers,
     text = proxyctl(d, "listeners")
     assert text.returncode == 0 and broker_name(xpub) in text.stdout, text.stdout + text.stderr
     public.close()
+    assert_alive(d)
+
+
+def test_a_reload_narrows_discovered_brokers_in_place_and_removing_the_guard_retires_them(topo, peers, watch):
+    """A reload that takes okb out of the discover guard's allowlist cuts okb's reader at the
+    broker and keeps the broker and peer_ok's reader; a reload without the discover guard
+    retires the broker and empties the guard's kernel sets (gone with the guard)."""
+    d = start(topo, watch)
+    engine = Engine(peers, topo)
+    okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
+    port = engine.request("bind", key="x")["port"]
+    wait_event(d, "XPUB discovered and brokered", guard=broker_name(port))
+    readers = [rank(peers, topo.peer_ok, engine, "x", "rank_ok"), rank(peers, okb, engine, "x", "rank_okb")]
+    for r in readers:
+        wait_connected(r)
+    assert engine.request("subs", key="x", n=2, within=HANDSHAKE_WITHIN) == {"subs": ["01", "01"]}
+    assert row(d, port)["readers_brokered"] == 2
+
+    topo.write_policy(discovery_policy(watch, allow=OK_V4))
+    assert "policy reloaded" in d.reload()
+    deadline = time.monotonic() + 10
+    while row(d, port)["readers_brokered"] != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    r = row(d, port)
+    assert r["coverage"] == "brokered" and r["readers_brokered"] == 1, r
+    assert topo.connect_outcome(okb, HOST_V4, port) == "refused"
+    engine.request("ready", key="x")
+    readers[0].expect_ready(15)
+
+    since = d.log_size()
+    topo.write_policy(discovery_policy(watch, discover=False))
+    assert "policy reloaded" in d.reload()
+    wait_event(d, "discovered XPUB's broker retired", since, guard=broker_name(port))
+    assert broker_name(port) not in {g["name"] for g in status(d)["guards"]}
+    assert "discovery" not in status(d)
+    assert topo.nft("list", "set", "inet", "ringfence", f"{GUARD}.ports", check=False).returncode != 0
     assert_alive(d)
