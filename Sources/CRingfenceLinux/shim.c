@@ -122,18 +122,25 @@ static int diagAppend(struct DiagQuery *query, const struct inet_diag_msg *messa
     return 0;
 }
 
-static int diagSend(int fd, unsigned short type, unsigned short flags, unsigned int sequence,
-                    const struct inet_diag_req_v2 *request) {
-    struct { struct nlmsghdr header; struct inet_diag_req_v2 request; } message;
+// Sends one request: `body` is a struct inet_diag_req_v2, or for TCPDIAG_GETSOCK an inet_diag_req.
+static int diagSendBody(int fd, unsigned short type, unsigned short flags, unsigned int sequence,
+                        const void *body, size_t size) {
+    struct { struct nlmsghdr header; union { struct inet_diag_req_v2 v2; struct inet_diag_req compat; } request; } message;
     memset(&message, 0, sizeof message);
-    message.header.nlmsg_len = NLMSG_LENGTH(sizeof message.request);
+    if (size > sizeof message.request) { errno = EINVAL; return -1; }
+    message.header.nlmsg_len = NLMSG_LENGTH(size);
     message.header.nlmsg_type = type;
     message.header.nlmsg_flags = flags;
     message.header.nlmsg_seq = sequence;
-    message.request = *request;
+    memcpy(&message.request, body, size);
     struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
     // Netlink to the kernel is synchronous: all or nothing, no EINTR.
     return sendto(fd, &message, message.header.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0 ? -1 : 0;
+}
+
+static int diagSend(int fd, unsigned short type, unsigned short flags, unsigned int sequence,
+                    const struct inet_diag_req_v2 *request) {
+    return diagSendBody(fd, type, flags, sequence, request, sizeof *request);
 }
 
 // One datagram; SO_RCVTIMEO's EAGAIN becomes ETIMEDOUT, a datagram larger than the buffer EMSGSIZE.
@@ -158,14 +165,27 @@ static int diagError(const struct nlmsghdr *header) {
 
 // Dumps the TCP sockets of `family` whose state is in the `states` mask, calling `each` for every
 // one (a non-zero return stops the walk with -1). The dump's sequence number is `family` (2 or 10).
+// AF_UNSPEC dumps both families in one walk of the kernel's tables, with the older
+// TCPDIAG_GETSOCK request (the kernel answers it for every family; SOCK_DIAG_BY_FAMILY wants one).
 static int diagDump(int fd, char *buffer, unsigned char family, unsigned int states,
                     int (*each)(void *context, const struct inet_diag_msg *message), void *context) {
-    struct inet_diag_req_v2 request;
-    memset(&request, 0, sizeof request);
-    request.sdiag_family = family;
-    request.sdiag_protocol = IPPROTO_TCP;
-    request.idiag_states = states;
-    if (diagSend(fd, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, family, &request) != 0) return -1;
+    unsigned short type = family == AF_UNSPEC ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
+    int sent;
+    if (family == AF_UNSPEC) {
+        struct inet_diag_req request;
+        memset(&request, 0, sizeof request);
+        request.idiag_family = AF_INET;
+        request.idiag_states = states;
+        sent = diagSendBody(fd, type, NLM_F_REQUEST | NLM_F_DUMP, family, &request, sizeof request);
+    } else {
+        struct inet_diag_req_v2 request;
+        memset(&request, 0, sizeof request);
+        request.sdiag_family = family;
+        request.sdiag_protocol = IPPROTO_TCP;
+        request.idiag_states = states;
+        sent = diagSend(fd, type, NLM_F_REQUEST | NLM_F_DUMP, family, &request);
+    }
+    if (sent != 0) return -1;
     for (int datagram = 0; datagram < DIAG_MAX_DATAGRAMS; datagram++) {
         int length = diagReceive(fd, buffer);
         if (length < 0) return -1;
@@ -176,7 +196,7 @@ static int diagDump(int fd, char *buffer, unsigned char family, unsigned int sta
                 errno = diagError(header);
                 return errno ? -1 : 0;
             }
-            if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+            if (header->nlmsg_type != type) continue;
             if (header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
             if (each(context, NLMSG_DATA(header)) != 0) return -1;
         }
@@ -299,7 +319,7 @@ int CRingfenceLinux_listTCPSockets(int diagFD, int family, unsigned int states, 
                                    struct CRingfenceLinux_TCPSocket **sockets, int *count) {
     *sockets = NULL;
     *count = 0;
-    if ((family != AF_INET && family != AF_INET6) || localPort > 65535) {
+    if ((family != AF_INET && family != AF_INET6 && family != AF_UNSPEC) || localPort > 65535) {
         errno = EINVAL;
         return -1;
     }

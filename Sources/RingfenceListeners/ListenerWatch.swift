@@ -11,10 +11,10 @@ import Glibc
 /// events: `appeared` within about a millisecond of listen(2) with the tracepoint, within
 /// `pollInterval` and a dump when polling (docs/listeners.md §1, §5).
 ///
-/// The listeners present at `start()` are not reported: list them with
-/// `SocketListing.listeners()` before starting. A listener that opens between that listing and
-/// `start()` is not reported either; one that closes then is reported as disappeared only if it
-/// was in the watch's own first listing, so list first, then start, then reconcile if it matters.
+/// The listeners present at `start()` are not reported: the watch's baseline is its own listing,
+/// made in `start()`. A caller that wants them lists with `SocketListing.listeners()` before
+/// starting; a listener that opens or closes between that listing and `start()` is then in
+/// neither, so list again after `start()` and compare if that window matters.
 /// The watch runs on a thread of its own in the network namespace of the thread that calls
 /// `start()`.
 public final class ListenerWatch: @unchecked Sendable {

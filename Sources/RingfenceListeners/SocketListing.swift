@@ -36,6 +36,17 @@ public enum SocketListing {
         }
     }
 
+    /// Every listener by its socket's family (AF_INET, AF_INET6; both keys always present), from
+    /// one dump of both families: what the watch's polls use, half the kernel's table walks.
+    static func listenersByFamily(on session: TCPSocketTable.Session? = nil) throws(ListenerError) -> [Int32: [ListeningSocket]] {
+        var byFamily: [Int32: [ListeningSocket]] = [AF_INET: [], AF_INET6: []]
+        for row in try rows(family: AF_UNSPEC, state: TCPSocketTable.listen, session: session) {
+            byFamily[row.family, default: []].append(
+                ListeningSocket(address: row.local, port: row.localPort, inode: row.inode, uid: row.uid))
+        }
+        return byFamily
+    }
+
     private static func rows(
         family: Int32, state: UInt8, localPort: UInt16? = nil, session: TCPSocketTable.Session? = nil
     ) throws(ListenerError) -> [TCPSocketRow] {

@@ -112,7 +112,13 @@ final class WatchLoop: @unchecked Sendable {
     }
 
     private func reconcile(families: [Int32], listenerPid: Int32?, port: UInt16?) {
-        for family in families {
+        if families.count > 1, let byFamily = try? SocketListing.listenersByFamily(on: session) {
+            for (family, listing) in byFamily.sorted(by: { $0.key < $1.key }) {
+                report(family: family, listing: listing, listenerPid: listenerPid, port: port)
+            }
+            return
+        }
+        for family in families {  // One dump per family: also where the combined request is refused.
             guard let listing = try? SocketListing.listeners(family: family, on: session) else { continue }
             report(family: family, listing: listing, listenerPid: listenerPid, port: port)
         }

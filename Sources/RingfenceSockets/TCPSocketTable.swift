@@ -28,7 +28,8 @@ public enum TCPSocketTable {
     public static let established: UInt8 = 1
     public static let listen: UInt8 = 10
 
-    /// The sockets of `family` whose state is one of `states`, and whose local port is
+    /// The sockets of `family` (AF_INET, AF_INET6, or AF_UNSPEC for both in one dump, with the
+    /// kernel's older TCPDIAG_GETSOCK request) whose state is one of `states`, and whose local port is
     /// `localPort` when given, asked over `session` (or a netlink socket made for this call).
     /// It blocks (each answer is awaited at most 2 s).
     public static func sockets(

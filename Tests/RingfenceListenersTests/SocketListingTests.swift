@@ -39,6 +39,23 @@ import Glibc
         #expect(gone)
     }
 
+    /// The watch's polls list both families in one (older, TCPDIAG_GETSOCK) dump: it must give
+    /// what the two per-family dumps give, under each socket's family.
+    @Test func oneDumpOfBothFamiliesMatchesTwo() throws {
+        let v4 = try TestSocket("127.0.0.1")
+        let v6 = try TestSocket("::1")
+        defer { v4.close(); v6.close() }
+        try v4.listen()
+        try v6.listen()
+        let both = try SocketListing.listenersByFamily()
+        #expect(both[AF_INET]?.contains { $0.inode == v4.inode } == true)
+        #expect(both[AF_INET6]?.contains { $0.inode == v6.inode } == true)
+        #expect(both[AF_INET]?.contains { $0.inode == v6.inode } == false)
+        let mine: Set<UInt64> = [v4.inode, v6.inode]
+        let separately = try SocketListing.listeners().filter { mine.contains($0.inode) }
+        #expect(Set(separately) == Set(both.values.joined().filter { mine.contains($0.inode) }))
+    }
+
     @Test func establishedFindsAnAcceptedConnection() throws {
         let listener = try TestSocket("127.0.0.1")
         try listener.listen()

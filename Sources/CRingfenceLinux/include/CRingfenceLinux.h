@@ -44,7 +44,7 @@ struct CRingfenceLinux_TCPSocket {
 // few milliseconds should not make and close a socket each time). -1 (errno) on failure.
 int CRingfenceLinux_openSockDiag(void);
 
-// Lists the TCP sockets of `family` (AF_INET or AF_INET6) in the network namespace of `diagFD`
+// Lists the TCP sockets of `family` (AF_INET, AF_INET6, or AF_UNSPEC for both in one dump) in the network namespace of `diagFD`
 // (from CRingfenceLinux_openSockDiag; if negative, a socket made and closed for this call, in the
 // calling thread's namespace) whose state is in the `states` mask (bit N: state N) and, if
 // `localPort` is not negative, whose local port is `localPort`: one sock_diag dump. 0 with a
