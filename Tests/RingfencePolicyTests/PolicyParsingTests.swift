@@ -11,11 +11,17 @@ import Testing
     @Test func theDocumentedExampleIsValid() throws {
         let path = Self.repository.appendingPathComponent("policy.example.toml").path
         let policy = try Policy.load(path: path)
-        #expect(policy.guards.map(\.name) == ["torch-rendezvous", "tcpstore", "tp-broadcast", "host"])
-        #expect(policy.guards.map(\.kind) == [.firewall, .tcp, .zmqXPUB, .host])
+        #expect(policy.guards.map(\.name) == ["torch-rendezvous", "tcpstore", "tp-broadcast", "xpubs", "host"])
+        #expect(policy.guards.map(\.kind) == [.firewall, .tcp, .zmqXPUB, .zmqXPUB, .host])
         #expect(policy.guards[0].ports == [29500, 29501])
-        #expect(policy.guards[3].settings == .host(HostSettings(publicPorts: [22, 8000])))
-        #expect(policy.guards.map(\.mode) == [.enforce, .enforce, .enforce, .enforce])
+        #expect(policy.guards[4].settings == .host(HostSettings(publicPorts: [22, 8000])))
+        #expect(policy.guards.map(\.mode) == [.enforce, .enforce, .enforce, .enforce, .enforce])
+        // The discover guard: the broker's defaults, for every XPUB of a process named vllm.
+        var discovering = BrokerSettings(listenPort: 0)
+        discovering.discover = true
+        discovering.process = "vllm"
+        #expect(policy.guards[3].settings == .broker(discovering))
+        #expect(policy.guards[3].ports.isEmpty && policy.guards[3].discovers)
         #expect(policy.warnings.isEmpty)
         // Every value the example writes is the documented default, except where it says otherwise.
         guard case .relay(let relay) = policy.guards[1].settings, case .broker(let broker) = policy.guards[2].settings

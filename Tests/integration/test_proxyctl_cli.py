@@ -39,7 +39,7 @@ def proxyctl(*args: str) -> subprocess.CompletedProcess:
 def test_check_accepts_the_documented_example():
     result = proxyctl("check", str(EXAMPLE_POLICY))
     assert result.returncode == 0, result.stderr
-    assert "ok: 4 guards" in result.stdout
+    assert "ok: 5 guards" in result.stdout
     assert result.stderr == ""
 
 
