@@ -181,7 +181,10 @@ final class DiscoveryService: @unchecked Sendable {
         for spec in policy?.guards ?? [] where spec.kind != .host && !spec.discovers {
             for port in spec.ports { named[port] = spec.name }
         }
-        let filter = CandidateFilter(ownPID: getpid(), ownPorts: daemon.ownListenPorts(), namedPorts: named, rules: rules)
+        // proxyd's own ports matter only when the owner is unknown; asking every guard for its
+        // port costs a hop to each guard's loop, on the way to a live redirect.
+        let ownPorts = entry.owner == nil ? daemon.ownListenPorts() : []
+        let filter = CandidateFilter(ownPID: getpid(), ownPorts: ownPorts, namedPorts: named, rules: rules)
         return filter.decide(
             address: entry.socket.address, port: entry.socket.port, pid: entry.owner?.pid,
             commandLine: entry.owner?.commandLine)

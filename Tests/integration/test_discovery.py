@@ -209,7 +209,8 @@ def test_two_engines_each_get_their_own_broker_and_a_closed_xpub_takes_its_broke
         topo, peers, watch):
     """Two engine processes bind an XPUB each: two brokers, each its own upstream and readers.
     One XPUB closes: its broker leaves status and its port leaves the guard's kernel sets; the
-    same engine binds again on a new port: a new broker, and a new reader goes through it."""
+    other engine is killed: its broker goes too; the first binds again on a new port: a new
+    broker, and a new reader goes through it."""
     d = start(topo, watch)
     first, second = Engine(peers, topo), Engine(peers, topo)
     ports = [first.request("bind", key="a")["port"], second.request("bind", key="b")["port"]]
@@ -230,6 +231,12 @@ def test_two_engines_each_get_their_own_broker_and_a_closed_xpub_takes_its_broke
     assert broker_name(ports[0]) not in {g["name"] for g in status(d)["guards"]}
     listing = topo.nft("list", "set", "inet", "ringfence", f"{GUARD}.ports").stdout
     assert str(ports[0]) not in listing and str(ports[1]) in listing, listing
+
+    since = d.log_size()
+    second.proc.proc.kill()
+    second.proc.proc.wait(timeout=10)
+    wait_event(d, "discovered XPUB closed; its broker and redirect are gone", since, guard=broker_name(ports[1]))
+    assert broker_name(ports[1]) not in {g["name"] for g in status(d)["guards"]}
 
     again = first.request("bind", key="a2")["port"]
     wait_event(d, "XPUB discovered and brokered", since, guard=broker_name(again))
