@@ -9,7 +9,7 @@ import os
 import socket
 import subprocess
 
-from conftest import OK_V4, OK_V6, PROXYCTL, Proxyd
+from conftest import OK_V4, OK_V6, PROXYCTL, Proxyd, new_socket
 from relaykit import STORE_PORT, _toml_value
 
 BUS_GUARD = "bus"
@@ -97,3 +97,18 @@ def raw_request(path: str, data: bytes, half_close: bool = True, timeout: float 
 
 def mode_of(path: str) -> int:
     return os.stat(path).st_mode & 0o777
+
+
+def metrics_page(topo, address: str, port: int) -> str:
+    """GET /metrics at ADDRESS:PORT from the host namespace: the page's text (the reply must be 200)."""
+    s = new_socket(topo.host, socket.AF_INET)
+    s.settimeout(5)
+    s.connect((address, port))
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: proxyd\r\n\r\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"text/plain; version=0.0.4" in head, head
+    return body.decode()

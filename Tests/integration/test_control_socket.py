@@ -13,8 +13,8 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from brokerkit import Writer, ZmtpPeer, narrow_host_port_range, subscribe_cmd
-from conftest import HOST_V4, OK_V4, new_socket, recv_exactly
-from controlkit import (BUS_GUARD, STORE_GUARD, guard_status, mode_of, proxyctl, raw_request, reload, status,
+from conftest import HOST_V4, OK_V4, recv_exactly
+from controlkit import (BUS_GUARD, STORE_GUARD, guard_status, metrics_page, mode_of, proxyctl, raw_request, reload, status,
                         two_guard_policy)
 from relaykit import STORE_PORT, assert_alive, peers, relay_policy, wait_event  # noqa: F401
 
@@ -108,17 +108,7 @@ def test_status_and_peers_print_tables_and_a_clear_message_when_no_daemon_runs(t
 
 def raw_scrape(topo) -> str:
     """GET /metrics from the host namespace: the page's text (the reply must be 200)."""
-    s = new_socket(topo.host, socket.AF_INET)
-    s.settimeout(5)
-    s.connect((HOST_V4, METRICS_PORT))
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: proxyd\r\n\r\n")
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 OK") and b"text/plain; version=0.0.4" in head, head
-    return body.decode()
+    return metrics_page(topo, HOST_V4, METRICS_PORT)
 
 
 def scrape(topo) -> dict[tuple[str, tuple], float]:

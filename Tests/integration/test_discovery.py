@@ -13,14 +13,13 @@ discovery; then it must be counted as direct, never hidden.
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 
 from brokerkit import MiB, Reader, narrow_host_port_range
-from conftest import HOST_V4, OK_V4, OK_V6, new_socket
-from controlkit import proxyctl, proxyctl_json, status
+from conftest import HOST_V4, OK_V4, OK_V6
+from controlkit import metrics_page, proxyctl, proxyctl_json, status
 from relaykit import OK2_V4, OK2_V6, NsProcess, add_peer, assert_alive, events, peers, wait_event  # noqa: F401
 
 GUARD = "tp"
@@ -63,19 +62,6 @@ def discovery_policy(watch: str, *, process: str = "vllm_engine", public: list[i
         'allow = ["@ok"]',
         f"public = {public or []}",
     ]) + "\n"
-
-
-def scrape(topo) -> str:
-    """GET /metrics from the host namespace."""
-    s = new_socket(topo.host, socket.AF_INET)
-    s.settimeout(5)
-    s.connect((HOST_V4, METRICS_PORT))
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: proxyd\r\n\r\n")
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    return data.decode()
 
 
 def start(topo, watch: str, **kw):
@@ -197,7 +183,7 @@ def test_xpub_on_port_zero_is_brokered_from_the_first_reader_and_the_handshake_c
     assert guards[broker_name(port)]["connections"] == brokered
     assert guards[broker_name(port)]["direct_connections"] == direct
     assert status(d)["discovery"]["method"] == watch
-    assert f'guard="{broker_name(port)}"' in scrape(topo)
+    assert f'guard="{broker_name(port)}"' in metrics_page(topo, HOST_V4, METRICS_PORT)
     assert topo.connect_outcome(topo.peer_bad, HOST_V4, port) == "refused"
     store = [r for r in listeners(d) if r["port"] == engine.store_port]
     assert store and all(r["class"] == "silent" and r["coverage"] == "fenced" and r["guard"] == "host"
