@@ -51,7 +51,8 @@ extension Daemon {
             return .failure(ControlError(code: .badRequest, message: "transport must be \"tcp\" or \"udp\""))
         }
         let bans = policy.firewall.apply ? (try? firewall.bans(table: policy.firewall.table)) ?? [] : []
-        let verdict = FenceVerdict.decide(address, port: port, transport: transport, policy: policy, bans: bans)
+        let verdict = FenceVerdict.decide(
+            address, port: port, transport: transport, policy: policy, bans: bans, discovered: discovery.coveredPorts())
         return ControlReply(ok: true, explain: Explanation(verdict, address: address, port: port, transport: transport))
     }
 

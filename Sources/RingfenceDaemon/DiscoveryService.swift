@@ -369,6 +369,19 @@ final class DiscoveryService: @unchecked Sendable {
             directConnections: direct, discovered: discovered, probed: probed)
     }
 
+    /// The ports discover guards cover in the kernel now (held while probing, or brokered), with
+    /// the guard's name, for `explain`.
+    func coveredPorts() -> [UInt16: String] {
+        var ports: [UInt16: String] = [:]
+        for entry in entries.values {
+            switch entry.phase {
+            case .probing(let name), .brokered(let name, _, _, _): ports[entry.socket.port] = name
+            default: break
+            }
+        }
+        return ports
+    }
+
     /// The direct connections of the XPUB a discovered broker stands for; nil for other guards.
     func directCount(broker: String) -> Int? {
         for entry in entries.values {

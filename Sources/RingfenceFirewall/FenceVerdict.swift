@@ -28,8 +28,11 @@ public struct FenceVerdict: Hashable, Sendable {
     public var reason: String
 
     /// The verdict on `transport` traffic from `address` to `port`, under `policy` and `bans`.
+    /// - Parameter discovered: the ports discover guards cover now (held or brokered), with the
+    ///   guard's name: their rules come right after the named guards' (docs/nftables.md).
     public static func decide(
-        _ address: IPAddress, port: UInt16, transport: Transport, policy: Policy, bans: [Ban] = []
+        _ address: IPAddress, port: UInt16, transport: Transport, policy: Policy, bans: [Ban] = [],
+        discovered: [UInt16: String] = [:]
     ) -> FenceVerdict {
         if isLoopback(address) {
             return FenceVerdict(outcome: .allowed, reason: "allowed: loopback, which the fence never applies to")
@@ -41,6 +44,9 @@ public struct FenceVerdict: Hashable, Sendable {
         let named = policy.guards.first { $0.kind != .host && $0.ports.contains(port) }
         if transport == .tcp, let named {
             return judge(address, by: named, policy: policy, what: "\(named.kind.rawValue) port \(port)")
+        }
+        if transport == .tcp, let name = discovered[port], let discoverer = policy.guards.first(where: { $0.name == name }) {
+            return judge(address, by: discoverer, policy: policy, what: "discovered XPUB port \(port)")
         }
         guard let host = policy.hostGuard, case .host(let settings) = host.settings else {
             let note = named.map { " (guard \($0.name) fences TCP only)" } ?? ""

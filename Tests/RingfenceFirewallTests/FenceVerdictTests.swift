@@ -80,4 +80,31 @@ import Testing
         let udp = FenceVerdict.decide(IPAddress("10.0.0.1")!, port: 1, transport: .udp, policy: policy)
         #expect(udp.reason == "open: no guard fences udp port 1 (guard g fences TCP only)")
     }
+
+    /// A port a discover guard covers now is decided by that guard's allowlist, before the host
+    /// guard's; the same port with nothing discovered on it is the host guard's again.
+    @Test func aDiscoveredPortIsDecidedByItsDiscoverGuard() throws {
+        let policy = try Policy.parse(
+            """
+            [[guard]]
+            name = "xpubs"
+            kind = "zmq-xpub"
+            discover = true
+            allow = ["10.0.0.7"]
+            [[guard]]
+            name = "host"
+            kind = "host"
+            allow = ["10.0.0.0/24"]
+            """, file: "p.toml")
+        let worker = IPAddress("10.0.0.9")!
+        let covered = FenceVerdict.decide(worker, port: 41067, transport: .tcp, policy: policy, discovered: [41067: "xpubs"])
+        #expect(covered.outcome == .refused && covered.guardName == "xpubs")
+        #expect(covered.reason.contains("discovered XPUB port 41067"))
+        let allowed = FenceVerdict.decide(
+            IPAddress("10.0.0.7")!, port: 41067, transport: .tcp, policy: policy, discovered: [41067: "xpubs"])
+        #expect(allowed.outcome == .allowed && allowed.guardName == "xpubs")
+        let udp = FenceVerdict.decide(worker, port: 41067, transport: .udp, policy: policy, discovered: [41067: "xpubs"])
+        #expect(udp.guardName == "host")
+        #expect(FenceVerdict.decide(worker, port: 41067, transport: .tcp, policy: policy).guardName == "host")
+    }
 }

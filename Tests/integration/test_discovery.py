@@ -18,7 +18,7 @@ import time
 import pytest
 
 from brokerkit import MiB, Reader, narrow_host_port_range
-from conftest import HOST_V4, OK_V4, OK_V6
+from conftest import BAD_V4, HOST_V4, OK_V4, OK_V6
 from controlkit import metrics_page, proxyctl, proxyctl_json, status
 from relaykit import OK2_V4, OK2_V6, NsProcess, add_peer, assert_alive, events, peers, wait_event  # noqa: F401
 
@@ -154,8 +154,9 @@ def test_xpub_on_port_zero_is_brokered_from_the_first_reader_and_the_handshake_c
     millisecond of learning the XPUB's port from the store. The writer's blocking recv() count
     gets exactly two subscriptions (the probe is never one), READY and 20 vLLM-style messages of
     1 MiB reach both whole and in order; the XPUB is brokered by `tp/10.77.0.1:PORT`, shown in
-    status, `proxyctl listeners` and /metrics' guard list; a denied namespace cannot reach the
-    port; the store's port was probed and found silent."""
+    status, `proxyctl listeners` and /metrics; a denied namespace cannot reach the port, and
+    `proxyctl explain` names the discover guard as what refuses it; the store's port was probed
+    and found silent."""
     d = start(topo, watch)
     engine = Engine(peers, topo)
     okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
@@ -185,6 +186,8 @@ def test_xpub_on_port_zero_is_brokered_from_the_first_reader_and_the_handshake_c
     assert status(d)["discovery"]["method"] == watch
     assert f'guard="{broker_name(port)}"' in metrics_page(topo, HOST_V4, METRICS_PORT)
     assert topo.connect_outcome(topo.peer_bad, HOST_V4, port) == "refused"
+    explained = proxyctl_json(d, "explain", BAD_V4, str(port))["explain"]
+    assert (explained["verdict"], explained["guard"]) == ("refused", GUARD), explained
     store = [r for r in listeners(d) if r["port"] == engine.store_port]
     assert store and all(r["class"] == "silent" and r["coverage"] == "fenced" and r["guard"] == "host"
                          for r in store), store
