@@ -85,5 +85,13 @@ bench-host: deps
 	$(SWIFT) build -c release --product proxyctl
 	/usr/bin/python3 Benchmarks/host/bench_host.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_HOST_ARGS)
 
+# The discovery benchmark (root): time from listen(2) to a live redirect, over 200 listeners, with the
+# tracepoint and with polling, and proxyd's idle CPU. BENCH_DISCOVERY_ARGS=--quick for a short run.
+.PHONY: bench-discovery
+bench-discovery: deps
+	$(SWIFT) build -c release --product proxyd
+	$(SWIFT) build -c release --product proxyctl
+	/usr/bin/python3 Benchmarks/discovery/bench_discovery.py --bin-dir "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_DISCOVERY_ARGS)
+
 clean:
 	rm -rf .build $(VENV)

@@ -34,6 +34,8 @@ public final class BrokerGuard: Guard, @unchecked Sendable {
 
     public var settings: any GuardConfiguration { brokerSettings }
 
+    public var listenPort: UInt16 { frontEnd.listenPort }
+
     /// Binds the listen port on all IPv4 and IPv6 addresses and starts accepting; with a fixed
     /// `upstream`, connects to it at once.
     /// - Throws: `GuardError.listen` when the port cannot be bound.

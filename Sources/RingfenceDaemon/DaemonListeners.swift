@@ -15,7 +15,7 @@ import Glibc
 extension Daemon {
     /// proxyd's own listening ports: its guards' listen ports and the metrics endpoint.
     func ownListenPorts() -> Set<UInt16> {
-        var ports = Set(roster.guards.values.map { $0.snapshot().status.listenPort })
+        var ports = Set(roster.guards.values.map(\.listenPort))
         if let metrics = policy?.daemon.metricsListen { ports.insert(metrics.port) }
         return ports
     }
@@ -23,7 +23,7 @@ extension Daemon {
     /// The listen ports of the guards started at run time (discovered XPUBs' brokers): their
     /// connections are the brokers' to close, like the policy guards'.
     func runtimeListenPorts() -> [UInt16] {
-        runtimeGuards.compactMap { roster.guards[$0]?.snapshot().status.listenPort }
+        runtimeGuards.compactMap { roster.guards[$0]?.listenPort }
     }
 
     /// The rows of `proxyctl listeners`, by port then address.

@@ -40,6 +40,15 @@ final class DiscoveryService: @unchecked Sendable {
         var phase: Phase
         /// When the watch reported it: the start of the time to a live redirect.
         var noticed: ContinuousClock.Instant
+        /// When its port was held, and when the probe's verdict arrived (for the log's breakdown).
+        var held: ContinuousClock.Instant?
+        var probed: ContinuousClock.Instant?
+    }
+
+    /// Milliseconds from `start` to `end`, two decimals, for the log.
+    private static func ms(_ start: ContinuousClock.Instant, _ end: ContinuousClock.Instant?) -> String {
+        guard let end else { return "?" }
+        return "\(((end - start).inSeconds * 1e5).rounded() / 100)"
     }
 
     /// A silent listener is given up on after this long; its remote clients wait that long at
@@ -205,6 +214,7 @@ final class DiscoveryService: @unchecked Sendable {
         }
         entries[key]?.phase = .probing(guardName: name)
         kernel(name, [.hold(key.port)])
+        entries[key]?.held = .now
         let target = SocketAddress(address: CandidateFilter.target(of: key.address), port: key.port)
         probes.async { [weak self, queue = daemon.queue] in
             let verdict = ZMTPProbe.classify(target, deadline: DiscoveryService.probeDeadline)
@@ -214,6 +224,7 @@ final class DiscoveryService: @unchecked Sendable {
 
     private func classified(_ key: ListeningSocket, _ verdict: ProbeVerdict) {
         probed += 1
+        entries[key]?.probed = .now
         guard let entry = entries[key], case .probing(let name) = entry.phase else { return }
         guard rules.contains(where: { $0.guardName == name }) else {
             entries[key]?.phase = .classified(guardName: name, verdict)
@@ -261,13 +272,15 @@ final class DiscoveryService: @unchecked Sendable {
                 metadata: ["guard": "\(name)", "error": "\(error)"])
             return
         }
-        let listen = daemon.roster.guards[name]?.snapshot().status.listenPort ?? 0
+        let started = ContinuousClock.now
+        let listen = daemon.roster.guards[name]?.listenPort ?? 0
         guard kernel(guardName, [.divert(key.port, to: listen)]) else {
             daemon.retireGuard(named: name)
             kernel(guardName, [.release(key.port, listen: listen)])
             entries[key]?.phase = .classified(guardName: guardName, verdict)
             return
         }
+        let live = ContinuousClock.now
         entries[key]?.phase = .brokered(guardName: guardName, broker: name, listenPort: listen, verdict)
         discovered += 1
         let direct = directConnections(to: key.port)
@@ -276,7 +289,9 @@ final class DiscoveryService: @unchecked Sendable {
             metadata: [
                 "guard": "\(name)", "listen_port": "\(listen)", "pid": "\(entry.owner.map { "\($0.pid)" } ?? "?")",
                 "process": "\(entry.owner?.commandLine.prefix(240) ?? "?")",
-                "ms_since_noticed": "\(((ContinuousClock.now - entry.noticed).inSeconds * 1e3 * 100).rounded() / 100)",
+                // From the watch's report: port held, probe answered, broker started, redirect live.
+                "ms_held": "\(Self.ms(entry.noticed, entry.held))", "ms_probed": "\(Self.ms(entry.noticed, entry.probed))",
+                "ms_started": "\(Self.ms(entry.noticed, started))", "ms_live": "\(Self.ms(entry.noticed, live))",
                 "direct": "\(direct.count)",
             ])
         warnDirect(name, direct)

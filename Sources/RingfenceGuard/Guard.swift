@@ -20,10 +20,16 @@ public protocol Guard: AnyObject, Sendable {
     func snapshot() -> GuardSnapshot
     /// Closes the live connections of peers in `block`; returns them. Blocks until done.
     func kick(_ block: AddressSet) -> [ReloadReport.Cut]
+    /// The port it listens on once started (for listen port 0, the one the kernel picked),
+    /// without a snapshot's trip to its loops: discovery needs it on the way to a live redirect.
+    var listenPort: UInt16 { get }
 }
 
 extension Guard {
     public var name: String { settings.frontEnd.name }
+
+    /// From a snapshot; the relay and the broker answer from their front end.
+    public var listenPort: UInt16 { snapshot().status.listenPort }
 
     /// The connections `update(to: next)` would cut, without cutting them (a dry run): the
     /// same rule, `FrontEndSettings.cuts`, over a snapshot.

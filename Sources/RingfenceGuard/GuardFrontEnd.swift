@@ -36,7 +36,7 @@ public final class GuardFrontEnd<Sessions: GuardSessions>: @unchecked Sendable {
     /// The port listened on: the settings' own, or for 0 the one the kernel picked at `start`.
     /// Read on the accept loop, set once by `start`.
     private let boundPort: Atomic<UInt16>
-    private var listenPort: UInt16 { boundPort.load(ordering: .relaxed) }
+    public var listenPort: UInt16 { boundPort.load(ordering: .relaxed) }
     private let logger: Logger
     private let originalDestination: OriginalDestination
     private var listeners: [Listener] = []

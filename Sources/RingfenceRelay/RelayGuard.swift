@@ -31,6 +31,8 @@ public final class RelayGuard: Guard, @unchecked Sendable {
 
     public var settings: any GuardConfiguration { relaySettings }
 
+    public var listenPort: UInt16 { frontEnd.listenPort }
+
     /// Binds the listen port on all IPv4 and IPv6 addresses and starts accepting.
     /// - Throws: `GuardError.listen` when the port cannot be bound (in use, no permission).
     public func start() throws(GuardError) {
