@@ -40,9 +40,19 @@ final class DiscoveryService: @unchecked Sendable {
         var phase: Phase
         /// When the watch reported it: the start of the time to a live redirect.
         var noticed: ContinuousClock.Instant
+        /// The same moment on CLOCK_MONOTONIC, in nanoseconds, for lining the log up with other
+        /// processes' clocks (the discovery benchmark measures listen(2) → noticed with it).
+        var noticedMonotonicNs: UInt64 = DiscoveryService.monotonicNanoseconds()
         /// When its port was held, and when the probe's verdict arrived (for the log's breakdown).
         var held: ContinuousClock.Instant?
         var probed: ContinuousClock.Instant?
+    }
+
+    /// CLOCK_MONOTONIC now, in nanoseconds.
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     /// Milliseconds from `start` to `end`, two decimals, for the log.
@@ -292,6 +302,7 @@ final class DiscoveryService: @unchecked Sendable {
                 // From the watch's report: port held, probe answered, broker started, redirect live.
                 "ms_held": "\(Self.ms(entry.noticed, entry.held))", "ms_probed": "\(Self.ms(entry.noticed, entry.probed))",
                 "ms_started": "\(Self.ms(entry.noticed, started))", "ms_live": "\(Self.ms(entry.noticed, live))",
+                "noticed_mono_ns": "\(entry.noticedMonotonicNs)",
                 "direct": "\(direct.count)",
             ])
         warnDirect(name, direct)

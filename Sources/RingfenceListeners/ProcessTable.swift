@@ -6,11 +6,13 @@ public enum ProcessTable {
     /// The owners of the sockets with these inodes: one scan of every /proc/PID/fd, ended early
     /// once all are found. Costly on a busy host (a readlink per descriptor): call it only for
     /// inodes not seen before. A socket shared by several processes gets the first found.
-    public static func owners(of inodes: Set<UInt64>) -> [UInt64: SocketOwner] {
+    /// - Parameter preferring: processes to look in first: those that owned listeners before (an
+    ///   engine opens many), so that the scan usually ends after one of them (docs/listeners.md §4).
+    public static func owners(of inodes: Set<UInt64>, preferring: [Int32] = []) -> [UInt64: SocketOwner] {
         var found: [UInt64: SocketOwner] = [:]
         guard !inodes.isEmpty else { return found }
-        for entry in Posix.directoryEntries("/proc") {
-            guard let pid = Int32(entry), pid > 0 else { continue }
+        let rest = Posix.directoryEntries("/proc").compactMap { Int32($0) }.filter { $0 > 0 && !preferring.contains($0) }
+        for pid in preferring + rest {
             for fd in Posix.directoryEntries("/proc/\(pid)/fd") {
                 guard let inode = socketInode(Posix.readLink("/proc/\(pid)/fd/\(fd)")),
                       inodes.contains(inode), found[inode] == nil,

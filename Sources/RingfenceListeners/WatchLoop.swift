@@ -28,6 +28,9 @@ final class WatchLoop: @unchecked Sendable {
     /// The netlink socket every listing of this loop goes over (made on the loop's thread, so in
     /// its namespace); nil if it could not be made: then each listing makes its own.
     private var session: TCPSocketTable.Session?
+    /// The processes that owned the listeners found last, most recent first: where the next
+    /// owner is looked for first.
+    private var recentOwners: [Int32] = []
 
     init(stop: FileDescriptor, trace: FileDescriptor?, pollInterval: Duration, tracker: ListenerTracker,
          queue: DispatchQueue, handler: @escaping @Sendable ([ListenerEvent]) -> Void) {
@@ -135,7 +138,12 @@ final class WatchLoop: @unchecked Sendable {
             for socket in appeared where socket.port == port { owners[socket.inode] = owner }
         }
         let unknown = Set(appeared.map(\.inode)).subtracting(owners.keys)
-        owners.merge(ProcessTable.owners(of: unknown)) { first, _ in first }
+        owners.merge(ProcessTable.owners(of: unknown, preferring: recentOwners)) { first, _ in first }
+        for owner in owners.values where recentOwners.first != owner.pid {
+            recentOwners.removeAll { $0 == owner.pid }
+            recentOwners.insert(owner.pid, at: 0)
+        }
+        if recentOwners.count > 8 { recentOwners.removeLast(recentOwners.count - 8) }
         let events = disappeared.map { ListenerEvent.disappeared($0) }
             + appeared.map { ListenerEvent.appeared($0, owner: owners[$0.inode]) }
         let handler = handler
