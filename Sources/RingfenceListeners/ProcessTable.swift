@@ -44,10 +44,27 @@ public enum ProcessTable {
         return String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 
-    /// The `Tgid:` line of `/proc/PID/status`.
+    /// The `Tgid:` line of `/proc/PID/status`. On the bytes, without making a string of each
+    /// line: this is on the way from listen(2) to a live redirect.
     static func threadGroup(status: [UInt8]) -> Int32? {
-        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("Tgid:") {
-            return Int32(line.dropFirst(5).trimmingPrefix(while: \.isWhitespace))
+        let key = Array("\nTgid:".utf8)
+        guard status.count > key.count else { return nil }
+        var index = 0
+        search: while index + key.count <= status.count {
+            for offset in 0..<key.count where status[index + offset] != key[offset] {
+                index += 1
+                continue search
+            }
+            var value: Int32 = 0
+            var digits = 0
+            var cursor = index + key.count
+            while cursor < status.count, status[cursor] == 0x20 || status[cursor] == 0x09 { cursor += 1 }
+            while cursor < status.count, (0x30...0x39).contains(status[cursor]), digits < 10 {
+                value = value &* 10 &+ Int32(status[cursor] - 0x30)
+                digits += 1
+                cursor += 1
+            }
+            return digits > 0 ? value : nil
         }
         return nil
     }
