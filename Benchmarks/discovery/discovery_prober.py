@@ -1,7 +1,10 @@
 """The benchmark's prober, in an allowed peer namespace: for each "PORT T0_NS" line on FIFO, it
 connects to HOST:PORT again and again until proxyd's broker answers, and prints one JSON line.
 
-Usage: discovery_prober.py HOST FIFO
+Usage: discovery_prober.py HOST FIFO [--passive]
+
+With --passive it only reports each port, connecting to nothing: the run then measures proxyd
+alone, without the prober's own load on the machine's cores (see bench_discovery.py --passive).
 
 What answers tells where the kernel sends the connection, without sending a byte: libzmq's XPUB
 sends its 10-byte signature and waits for ours; proxyd's broker sends its whole 64-byte greeting
@@ -59,10 +62,14 @@ def attempt(host: str, port: int) -> str:
 
 def main() -> int:
     host, fifo_path = sys.argv[1], sys.argv[2]
+    passive = "--passive" in sys.argv[3:]
     with open(fifo_path) as fifo:
         for line in fifo:
             port, t0 = (int(x) for x in line.split())
             result = {"port": port, "t0_ns": t0, "direct": 0, "held": 0, "attempts": 0, "other": 0}
+            if passive:
+                print(json.dumps(result), flush=True)
+                continue
             stop = time.monotonic() + GIVE_UP_S
             next_at = time.monotonic()
             while time.monotonic() < stop:
