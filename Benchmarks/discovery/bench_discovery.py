@@ -49,7 +49,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def policy(method: str, logdir: Path) -> str:
+def policy(method: str) -> str:
     return "\n".join([
         "[daemon]",
         f'listener_watch = "{"auto" if method == "tracepoint" else "polling"}"',
@@ -97,7 +97,7 @@ class Bench:
     def idle_cpu(self, binary: Path, method: str | None, seconds: float) -> float:
         """proxyd's CPU over `seconds` of nothing, as a fraction of a core (no discover guard when
         method is None)."""
-        text = policy(method, self.logdir) if method else '[[guard]]\nname = "f"\nkind = "firewall"\nport = 1\nallow = []\n'
+        text = policy(method) if method else '[[guard]]\nname = "f"\nkind = "firewall"\nport = 1\nallow = []\n'
         d = bk.start_proxyd(binary, self.host, text, self.logdir, [], "")
         try:
             time.sleep(1.0)
@@ -114,7 +114,7 @@ class Bench:
         if fifo.exists():
             fifo.unlink()
         os.mkfifo(fifo)
-        d = bk.start_proxyd(binary, self.host, policy(method, self.logdir), self.logdir, [], "")
+        d = bk.start_proxyd(binary, self.host, policy(method), self.logdir, [], "")
         result: dict = {}
         prober = engine = None
         try:
@@ -160,9 +160,8 @@ class Bench:
         finally:
             for proc in (engine, prober):
                 if proc is not None:
-                    with_stdin = proc.stdin
-                    if with_stdin:
-                        with_stdin.close()
+                    if proc.stdin:
+                        proc.stdin.close()
                     bk.stop_process(proc)
             d.stop()
         return result

@@ -97,11 +97,13 @@ extension Daemon {
     /// broker guards from their snapshots, firewall and host guards from the kernel's counters.
     func status() -> DaemonStatus {
         dispatchPrecondition(condition: .onQueue(queue))
+        let guards = guardStatuses()
         return DaemonStatus(
             pid: getpid(), policy: policyPath, uptimeSeconds: (ContinuousClock.now - startedAt).inSeconds,
             table: policy?.firewall.table ?? "", fenceApplied: policy?.firewall.apply ?? false,
-            reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused, guards: guardStatuses(),
-            bans: banCount(), kicks: kicks, bansIssued: bansIssued, discovery: discovery.status())
+            reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused, guards: guards,
+            bans: banCount(), kicks: kicks, bansIssued: bansIssued,
+            discovery: discovery.status(direct: guards.compactMap(\.directConnections).reduce(0, +)))
     }
 
     /// Every guard of the policy in force, in policy order.

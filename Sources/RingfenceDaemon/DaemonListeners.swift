@@ -13,17 +13,16 @@ import Glibc
 
 /// `proxyctl listeners`: every TCP listener of this namespace, what it is and what covers it.
 extension Daemon {
-    /// proxyd's own listening ports: its guards' listen ports and the metrics endpoint.
-    func ownListenPorts() -> Set<UInt16> {
-        var ports = Set(roster.guards.values.map(\.listenPort))
-        if let metrics = policy?.daemon.metricsListen { ports.insert(metrics.port) }
-        return ports
+    /// The listen ports of every running relay and broker, the policy's and discovery's.
+    func guardListenPorts() -> [UInt16] {
+        roster.guards.values.map(\.listenPort)
     }
 
-    /// The listen ports of the guards started at run time (discovered XPUBs' brokers): their
-    /// connections are the brokers' to close, like the policy guards'.
-    func runtimeListenPorts() -> [UInt16] {
-        runtimeGuards.compactMap { roster.guards[$0]?.listenPort }
+    /// proxyd's own listening ports: its guards' listen ports and the metrics endpoint.
+    func ownListenPorts() -> Set<UInt16> {
+        var ports = Set(guardListenPorts())
+        if let metrics = policy?.daemon.metricsListen { ports.insert(metrics.port) }
+        return ports
     }
 
     /// The rows of `proxyctl listeners`, by port then address.
@@ -77,8 +76,7 @@ extension Daemon {
             row.coverage = .loopback
             return row
         }
-        let guards = policy?.guards ?? []
-        if let named = guards.first(where: { $0.kind != .host && $0.ports.contains(socket.port) }) {
+        if let named = policy?.guardNaming(port: socket.port) {
             switch named.kind {
             case .tcp: row.coverage = .relayed
             case .zmqXPUB: row.coverage = .brokered
@@ -93,7 +91,7 @@ extension Daemon {
             row.guardName = name
             return row
         }
-        if let host = guards.first(where: { $0.kind == .host }), case .host(let settings) = host.settings {
+        if let host = policy?.hostGuard, case .host(let settings) = host.settings {
             if settings.publicPorts.contains(socket.port) {
                 row.coverage = .public
             } else {

@@ -105,8 +105,7 @@ extension Daemon {
         if host != nil || !firewallPorts.isEmpty {
             do throws(Errno) {
                 sockets = try host != nil
-                    ? SocketKiller.destroyTCP(
-                        remote: block, keepLocalPorts: policy.guards.compactMap(\.listenPort) + runtimeListenPorts())
+                    ? SocketKiller.destroyTCP(remote: block, keepLocalPorts: guardListenPorts())
                     : SocketKiller.destroyTCP(remote: block, onlyLocalPorts: firewallPorts)
             } catch {
                 logger.error("kick: cannot close the host's sockets", metadata: ["peer": "\(block)", "error": "\(error)"])

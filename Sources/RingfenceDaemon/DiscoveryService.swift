@@ -99,9 +99,10 @@ final class DiscoveryService: @unchecked Sendable {
                 if let spec = specs.first(where: { $0.name == name }), decide(entry) == .probe(guardName: name) {
                     refresh(broker: broker, spec: spec, entry: entry)
                     kernel(name, [.divert(entry.socket.port, to: listen)])
-                    entries[key]?.phase = .brokered(guardName: name, broker: broker, listenPort: listen, verdict)
                 } else {
-                    unbroker(entry, reason: "its discover guard is no longer in the policy, or no longer takes it")
+                    retireBroker(
+                        entry, "discovered XPUB's broker retired",
+                        why: "its discover guard is no longer in the policy, or no longer takes it")
                     entries[key]?.phase = .classified(guardName: name, verdict)
                 }
             default:
@@ -270,10 +271,8 @@ final class DiscoveryService: @unchecked Sendable {
             entries.removeValue(forKey: stale.key)
             gone(stale.value)
         }
-        let target = CandidateFilter.target(of: key.address)
-        let upstream = Endpoint(host: "\(target)", port: key.port)
         do throws(DaemonError) {
-            try daemon.startGuard(GuardSettingsMapping.discovered(spec, settings, name: name, port: key.port, upstream: upstream))
+            try daemon.startGuard(GuardSettingsMapping.discovered(spec, settings, name: name, listener: key))
         } catch {
             kernel(guardName, [.release(key.port, listen: nil)])
             entries[key]?.phase = .classified(guardName: guardName, verdict)
@@ -330,10 +329,8 @@ final class DiscoveryService: @unchecked Sendable {
     /// A listener went: its broker and kernel elements go with it.
     private func gone(_ entry: Entry) {
         switch entry.phase {
-        case .brokered(let name, let broker, let listen, _):
-            daemon.retireGuard(named: broker)
-            kernel(name, [.release(entry.socket.port, listen: listen)])
-            logger.info("discovered XPUB closed; its broker and redirect are gone", metadata: ["guard": "\(broker)"])
+        case .brokered:
+            retireBroker(entry, "discovered XPUB closed; its broker and redirect are gone")
         case .probing(let name):
             kernel(name, [.release(entry.socket.port, listen: nil)])
         case .skipped, .classified:
@@ -341,21 +338,20 @@ final class DiscoveryService: @unchecked Sendable {
         }
     }
 
-    private func unbroker(_ entry: Entry, reason: String) {
+    /// Retires a brokered listener's broker and takes its port out of the kernel's sets.
+    private func retireBroker(_ entry: Entry, _ message: Logger.Message, why: String? = nil) {
         guard case .brokered(let name, let broker, let listen, _) = entry.phase else { return }
         daemon.retireGuard(named: broker)
         kernel(name, [.release(entry.socket.port, listen: listen)])
-        logger.info("discovered XPUB's broker retired", metadata: ["guard": "\(broker)", "why": "\(reason)"])
+        var metadata: Logger.Metadata = ["guard": "\(broker)"]
+        if let why { metadata["why"] = "\(why)" }
+        logger.info(message, metadata: metadata)
     }
 
     /// Applies the broker's guard's new allowlist and limits in place (after a reload).
     private func refresh(broker: String, spec: RingfencePolicy.Guard, entry: Entry) {
         guard case .broker(let settings) = spec.settings, let running = daemon.roster.guards[broker] else { return }
-        let target = CandidateFilter.target(of: entry.socket.address)
-        let next = GuardSettingsMapping.discovered(
-            spec, settings, name: broker, port: entry.socket.port,
-            upstream: Endpoint(host: "\(target)", port: entry.socket.port))
-        let cut = running.update(to: next)
+        let cut = running.update(to: GuardSettingsMapping.discovered(spec, settings, name: broker, listener: entry.socket))
         if !cut.isEmpty { logger.info("discovered XPUB's broker updated", metadata: ["guard": "\(broker)", "cut": "\(cut.count)"]) }
     }
 
@@ -377,14 +373,14 @@ final class DiscoveryService: @unchecked Sendable {
     // MARK: - Reports
 
     /// Discovery's part of `status`; nil when no discover guard is in the policy.
-    func status() -> DiscoveryStatus? {
+    /// - Parameter direct: the direct connections of every discovered XPUB together (the guard
+    ///   rows count them; `directCount(broker:)`).
+    func status(direct: Int) -> DiscoveryStatus? {
         guard watch != nil || !rules.isEmpty else { return nil }
-        var brokered = 0, other = 0, direct = 0
+        var brokered = 0, other = 0
         for entry in entries.values {
             switch entry.phase {
-            case .brokered:
-                brokered += 1
-                direct += directConnections(to: entry.socket.port).count
+            case .brokered: brokered += 1
             case .classified: other += 1
             default: break
             }

@@ -1,6 +1,8 @@
 import RingfenceAdmission
 import RingfenceBroker
+import RingfenceDiscovery
 import RingfenceGuard
+import RingfenceListeners
 import RingfencePolicy
 import RingfenceRelay
 import RingfenceStatus
@@ -74,11 +76,13 @@ enum GuardSettingsMapping {
 
 extension GuardSettingsMapping {
     /// The settings of the broker for one XPUB a discover guard found: the guard's allowlist,
-    /// mode and limits; the XPUB's own address as upstream; a listen port the kernel picks.
+    /// mode and limits; the listener's own address (loopback for a wildcard listener) and port
+    /// as upstream; a listen port the kernel picks.
     static func discovered(
-        _ spec: RingfencePolicy.Guard, _ settings: BrokerSettings, name: String, port: UInt16, upstream: Endpoint
+        _ spec: RingfencePolicy.Guard, _ settings: BrokerSettings, name: String, listener: ListeningSocket
     ) -> BrokerGuardSettings {
-        var made = broker(spec, settings, port: port, listenPort: 0, upstream: upstream)
+        let upstream = Endpoint(host: "\(CandidateFilter.target(of: listener.address))", port: listener.port)
+        var made = broker(spec, settings, port: listener.port, listenPort: 0, upstream: upstream)
         made.frontEnd.name = name
         return made
     }

@@ -34,14 +34,14 @@ public struct FenceVerdict: Hashable, Sendable {
         _ address: IPAddress, port: UInt16, transport: Transport, policy: Policy, bans: [Ban] = [],
         discovered: [UInt16: String] = [:]
     ) -> FenceVerdict {
-        if isLoopback(address) {
+        if address.isLoopback {
             return FenceVerdict(outcome: .allowed, reason: "allowed: loopback, which the fence never applies to")
         }
         if let ban = bans.first(where: { $0.block.map { contains($0, address) } ?? false }) {
             return FenceVerdict(
                 outcome: .refused, reason: "refused: banned, \(ban.peer) is refused on every port (\(ban.secondsLeft)s left)")
         }
-        let named = policy.guards.first { $0.kind != .host && $0.ports.contains(port) }
+        let named = policy.guardNaming(port: port)
         if transport == .tcp, let named {
             return judge(address, by: named, policy: policy, what: "\(named.kind.rawValue) port \(port)")
         }
@@ -94,10 +94,6 @@ public struct FenceVerdict: Hashable, Sendable {
 
     private static func contains(_ block: CIDR, _ address: IPAddress) -> Bool {
         AddressSet([block]).contains(address)
-    }
-
-    private static func isLoopback(_ address: IPAddress) -> Bool {
-        AddressSet([try! CIDR(parsing: "127.0.0.0/8"), try! CIDR(parsing: "::1")]).contains(address)
     }
 
     init(outcome: Outcome, guardName: String? = nil, mode: Guard.Mode? = nil, reason: String) {

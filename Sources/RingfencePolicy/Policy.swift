@@ -18,6 +18,9 @@ public struct Policy: Hashable, Sendable {
 
     /// The `kind = "host"` guard, if the policy has one (at most one).
     public var hostGuard: Guard? { guards.first { $0.kind == .host } }
+    /// The guard that names TCP `port` itself (a firewall, relay or broker guard; not the host
+    /// guard, which covers every port it does not).
+    public func guardNaming(port: UInt16) -> Guard? { guards.first { $0.kind != .host && $0.ports.contains(port) } }
 }
 
 /// `[firewall]`: the nftables table that Ringfence owns.
