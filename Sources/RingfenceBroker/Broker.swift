@@ -66,6 +66,7 @@ final class Broker: @unchecked Sendable {
         } catch {
             apply(inputs, from: session)
             counters.violations += 1
+            admission.strike(session.peer.address, reason: .protocolViolation)
             logger.warning(
                 "subscriber closed: protocol violation",
                 metadata: [
@@ -133,6 +134,7 @@ final class Broker: @unchecked Sendable {
             }
         case .disconnect:
             counters.evictions += 1
+            admission.strike(session.peer.address, reason: .evicted)
             logger.warning(
                 "subscriber evicted: queue full",
                 metadata: [
@@ -203,6 +205,7 @@ final class Broker: @unchecked Sendable {
                 logger.warning(
                     "subscriber closed: timeout",
                     metadata: ["guard": "\(guardName)", "peer": "\(session.peer.address)", "rule": "handshake_timeout"])
+                admission.strike(session.peer.address, reason: .timeout)
                 remove(session, reason: nil)
             }
         }
