@@ -47,6 +47,8 @@ public final class Daemon: @unchecked Sendable {
     /// `proxyctl kick` calls, and bans set by them, since start. Only touched on `queue`.
     var kicks: UInt64 = 0
     var bansIssued: UInt64 = 0
+    /// Peers banned in the kernel by a guard's strikes since start. Only touched on `queue`.
+    var strikeBansIssued: UInt64 = 0
     private var signalSources: [any DispatchSourceSignal] = []
     var controlServer: ControlServer?
     var metricsServer: MetricsServer?
@@ -65,7 +67,8 @@ public final class Daemon: @unchecked Sendable {
         controlSocketOverride = controlSocket
         self.logger = logger
         notifier = SystemdNotifier()
-        roster = GuardRoster(factory: LiveGuardFactory(group: group, logger: logger))
+        let strikes = StrikeInbox()
+        roster = GuardRoster(factory: LiveGuardFactory(group: group, logger: logger, strikes: strikes))
         do {
             firewall = try Firewall()
         } catch {
@@ -79,6 +82,10 @@ public final class Daemon: @unchecked Sendable {
         }
         onSignal(SIGTERM) { $0.shutdown(signal: "SIGTERM") }
         onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
+        strikes.connect { [weak self] guardName, ban in
+            guard let self else { return }
+            queue.async { self.banStruck(ban, reportedBy: guardName) }
+        }
     }
 
     /// Loads the policy, opens the control socket and the metrics endpoint, starts its guards,

@@ -61,7 +61,7 @@ public enum NameScheme {
 
     /// Whether `item` has strike-ban sets: relay and broker guards (discovered brokers use their
     /// discover guard's).
-    static func hasStrikeBans(_ item: Guard) -> Bool { item.kind == .tcp || item.kind == .zmqXPUB }
+    public static func hasStrikeBans(_ item: Guard) -> Bool { item.kind == .tcp || item.kind == .zmqXPUB }
 
     /// Peers refused on every port until their ban's timeout (`proxyctl kick --ban`).
     public static func bansSet(_ family: Family) -> String { "bans.\(family.rawValue)" }
