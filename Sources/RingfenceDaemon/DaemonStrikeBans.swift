@@ -35,7 +35,7 @@ extension Daemon {
             "peer banned by guard",
             metadata: [
                 "guard": "\(guardName)", "peer": "\(ban.peer)", "reason": "\(ban.reason.rawValue)", "strikes": "\(ban.strikes)",
-                "for": "\(PolicyDuration.format(ban.duration))",
+                "for": "\(ban.duration.components.seconds)s",
             ])
     }
 

@@ -13,7 +13,7 @@ import time
 from brokerkit import (GUARD, Reader, Writer, ZmtpPeer, broker_policy, narrow_host_port_range, start_broker,
                        subscribe_cmd)
 from conftest import HOST_V4, OK_V4, EchoServer
-from controlkit import proxyctl, proxyctl_json
+from controlkit import guard_status, proxyctl, proxyctl_json
 from relaykit import STORE_PORT, assert_alive, events, peers, proxyd_pid, relay_policy, start_relay, wait_event  # noqa: F401
 
 BANNED = "peer banned by guard"
@@ -55,9 +55,6 @@ def test_reconnect_storm_of_a_refused_subscriber_is_refused_by_the_kernel_and_co
         writer.port + 10000)
     readers = [Reader(peers, topo.peer_ok, writer.port, name=f"reader{i}") for i in range(7)]
     writer.wait_subs(1, within=15)
-    deadline = time.monotonic() + 15
-    while len(proxyctl_json(d, "peers").get("peers", [])) < 1 and time.monotonic() < deadline:
-        time.sleep(0.1)
     writer.stream_bg([64], interval=0.05)
     for r in readers:
         r.wait_count(5, timeout=15)
@@ -70,20 +67,22 @@ def test_reconnect_storm_of_a_refused_subscriber_is_refused_by_the_kernel_and_co
     # Refusals still in flight when the ban landed may be logged just after it; then none.
     time.sleep(0.5)
     pid = proxyd_pid(d)
-    denied_before = len(events(d, DENIED, since, guard=GUARD, peer=OK_V4))
+    denied_before = guard_status(d, GUARD)["counters"]["denied"].get("peer-limit", 0)
     refused_before = kernel_refusals(topo, GUARD)
     cpu_before = cpu_seconds(pid)
     counts_before = [len(r.messages) for r in readers]
     time.sleep(3.0)
     cpu = cpu_seconds(pid) - cpu_before
     refused = kernel_refusals(topo, GUARD) - refused_before
-    denied_after = len(events(d, DENIED, since, guard=GUARD, peer=OK_V4))
+    counters = guard_status(d, GUARD)["counters"]
+    denied_after = counters["denied"].get("peer-limit", 0)
     print(f"proxyd CPU over 3 s after the ban: {cpu:.3f} s; kernel refused {refused} SYNs; "
           f"proxyd refusals {denied_before} before, {denied_after - denied_before} after")
     assert refused >= 10, f"the kernel refused only {refused} SYNs of the rogue in 3 s"
     assert denied_after == denied_before, "proxyd still accepted (and refused) the rogue's connections after the ban"
+    assert counters["banned"] == 1, counters
     # The stream to seven readers costs a little; a storm proxyd had to accept and reset would cost more.
-    assert cpu < 0.45, f"proxyd used {cpu:.3f} s of CPU in 3 s after the ban"
+    assert cpu < 0.3, f"proxyd used {cpu:.3f} s of CPU in 3 s after the ban"
 
     # Established connections of the banned peer carry on.
     for r, before in zip(readers, counts_before):
@@ -93,7 +92,7 @@ def test_reconnect_storm_of_a_refused_subscriber_is_refused_by_the_kernel_and_co
 
     listed = strike_bans(d, GUARD)
     assert [b["peer"] for b in listed] == [OK_V4], listed
-    assert 0 < listed[0]["expiresInSeconds"] <= 60, listed
+    assert 0 < listed[0]["expires_in_seconds"] <= 60, listed
     table = proxyctl(d, "bans")
     assert table.returncode == 0 and OK_V4 in table.stdout and GUARD in table.stdout, table.stdout
 
@@ -101,7 +100,7 @@ def test_reconnect_storm_of_a_refused_subscriber_is_refused_by_the_kernel_and_co
     lifted = proxyctl(d, "unban", OK_V4)
     assert lifted.returncode == 0, lifted.stdout + lifted.stderr
     assert strike_bans(d, GUARD) == []
-    wait_event(d, "ban lifted", since, peer=OK_V4 + "/32", guards=GUARD)
+    wait_event(d, "ban lifted", since, peer=OK_V4, guards=GUARD)
     writer.stop_bg()
     assert_alive(d)
 
