@@ -47,8 +47,6 @@ public final class Daemon: @unchecked Sendable {
     /// `proxyctl kick` calls, and bans set by them, since start. Only touched on `queue`.
     var kicks: UInt64 = 0
     var bansIssued: UInt64 = 0
-    /// Peers banned in the kernel by a guard's strikes since start. Only touched on `queue`.
-    var strikeBansIssued: UInt64 = 0
     private var signalSources: [any DispatchSourceSignal] = []
     var controlServer: ControlServer?
     var metricsServer: MetricsServer?

@@ -15,12 +15,18 @@ extension Daemon {
     func banStruck(_ ban: StrikeLedger.Ban, reportedBy name: String) {
         dispatchPrecondition(condition: .onQueue(queue))
         let guardName = Self.policyGuard(of: name)
-        guard let policy, policy.firewall.apply,
-            let spec = policy.guards.first(where: { $0.name == guardName }), NameScheme.hasStrikeBans(spec)
-        else {
+        var why: String?
+        if let policy, !policy.firewall.apply {
+            why = "the fence is not applied ([firewall] apply = false)"
+        } else if policy?.guards.first(where: { $0.name == guardName }).map(NameScheme.hasStrikeBans) != true {
+            why = "its guard has no kernel ban set (not a relay or broker guard of the policy)"
+        }
+        guard let policy, why == nil else {
             logger.info(
-                "peer not banned: its guard has no kernel ban set",
-                metadata: ["guard": "\(name)", "peer": "\(ban.peer)", "reason": "\(ban.reason.rawValue)"])
+                "peer not banned",
+                metadata: [
+                    "guard": "\(name)", "peer": "\(ban.peer)", "reason": "\(ban.reason.rawValue)", "why": "\(why ?? "no policy")",
+                ])
             return
         }
         do {
@@ -30,7 +36,6 @@ extension Daemon {
                 "cannot ban peer in the kernel", metadata: ["guard": "\(guardName)", "peer": "\(ban.peer)", "error": "\(error)"])
             return
         }
-        strikeBansIssued += 1
         logger.warning(
             "peer banned by guard",
             metadata: [

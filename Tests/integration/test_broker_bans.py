@@ -180,3 +180,51 @@ def test_repeated_tcpstore_gate_violations_ban_the_peer_from_the_relay(topo, pee
         assert_alive(d)
     finally:
         server.close()
+
+
+def test_strike_bans_survive_reloads_in_place_and_a_restart(topo, peers):
+    """A strike ban of the relay's guard stays in the kernel through a reload that only changes
+    the allowlist (set elements over netlink), one that adds a guard (chains rewritten) and a
+    restart of proxyd (the table replaced: the ban is read first and put back with the time it
+    had left); through all of them the kernel keeps refusing the peer's new connections."""
+    server = EchoServer(topo.host, STORE_PORT)
+    try:
+        policy = relay_policy(protocol="tcpstore", ban_after=2, ban_for="10m")
+        d = start_relay(topo, policy)
+        since = d.log_size()
+        for _ in range(2):
+            s = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT, timeout=3)
+            s.sendall(bytes.fromhex("00efbeadde"))
+            s.settimeout(3)
+            try:
+                s.recv(100)
+            except OSError:
+                pass
+            s.close()
+        wait_event(d, BANNED, since, guard="store", peer=OK_V4)
+
+        def still_banned(d) -> None:
+            listed = strike_bans(d, "store")
+            assert [b["peer"] for b in listed] == [OK_V4], listed
+            assert 500 < listed[0]["expires_in_seconds"] <= 600, listed
+            try:
+                topo.connect(topo.peer_ok, HOST_V4, STORE_PORT, timeout=2).close()
+                raise AssertionError("a new connection of the banned peer reached the relay")
+            except (ConnectionRefusedError, ConnectionResetError, OSError):
+                pass
+
+        topo.write_policy(policy.replace('ok = ["10.77.0.2", "fd77::2"]', 'ok = ["10.77.0.2", "fd77::2", "10.77.0.9"]'))
+        assert "10.77.0.9" in topo.policy_path.read_text()
+        assert 'change="set elements changed"' in d.reload()
+        still_banned(d)
+        topo.write_policy(policy + '\n[[guard]]\nname = "ssh"\nkind = "firewall"\nport = 22\nallow = []\n')
+        assert 'change="chains rewritten"' in d.reload()
+        still_banned(d)
+
+        assert d.terminate() == 0
+        d2 = start_relay(topo, topo.policy_path.read_text())
+        assert 'change="table replaced"' in d2.log()
+        still_banned(d2)
+        assert_alive(d2)
+    finally:
+        server.close()
