@@ -80,7 +80,8 @@ struct GuardReader {
         if window > StrikeSettings.maxWindow {
             sink.report(
                 reader.keyPath("ban_window"),
-                "\(PolicyDuration.format(window)) is more than \(PolicyDuration.format(StrikeSettings.maxWindow)); strikes that far apart are no storm")
+                "\(PolicyDuration.format(window)) is more than \(PolicyDuration.format(StrikeSettings.maxWindow)); "
+                    + "strikes that far apart are no storm")
         } else {
             strikes.banWindow = window
         }
