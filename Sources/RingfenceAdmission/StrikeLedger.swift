@@ -3,7 +3,7 @@ import RingfenceStatus
 
 /// Counts strikes per peer (`StrikeReason`: refusals at admission, protocol violations,
 /// timeouts, evictions) and says when a peer reaches `Rules.banAfter` strikes within
-/// `Rules.window`: once, and then not again for that peer until its ban (`Rules.banFor`) has
+/// `Rules.window` (or strikes for a reason that `bansAtOnce`): once, and then not again for that peer until its ban (`Rules.banFor`) has
 /// run out, so that a peer already banned in the kernel is not reported again by the
 /// connections it still holds. Pure: the caller passes the time.
 ///
@@ -61,7 +61,7 @@ public struct StrikeLedger: Sendable {
         times.removeAll { now - $0 >= rules.window }
         times.append(now)
         if times.count > rules.banAfter { times.removeFirst(times.count - rules.banAfter) }
-        guard times.count >= rules.banAfter else {
+        guard times.count >= rules.banAfter || reason.bansAtOnce else {
             recent[peer] = times
             return nil
         }

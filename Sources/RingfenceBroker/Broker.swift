@@ -163,7 +163,8 @@ final class Broker: @unchecked Sendable {
     /// `write-limit`: past the room `block` leaves).
     private func evict(_ session: SubscriberSession, rule: String, bytes: Int? = nil, now: ContinuousClock.Instant = .now) {
         counters.evictions += 1
-        admission.strike(session.peer.address, reason: .evicted)
+        // One that held the engine back is banned at once (StrikeReason.stalledEngine).
+        admission.strike(session.peer.address, reason: session.isHoldingUpstream ? .stalledEngine : .evicted)
         var metadata: Logger.Metadata = [
             "guard": "\(guardName)", "peer": "\(session.peer.address)", "rule": "\(rule)",
             "queued_messages": "\(session.queuedMessages)", "queued_bytes": "\(session.queuedBytes)",

@@ -13,8 +13,17 @@ public enum StrikeReason: String, Codable, Hashable, Sendable, CaseIterable {
     case protocolViolation = "protocol-violation"
     /// Closed for a handshake or a command that did not arrive in time.
     case timeout
-    /// A broker subscriber closed because its queue was full (`on_overflow = "disconnect"`).
+    /// A broker subscriber closed because its queue was full (`on_overflow = "disconnect"`), or
+    /// because it took no message for `max_stall` without holding the engine back.
     case evicted
+    /// A broker subscriber that held the engine back (`on_overflow = "block"`) for `max_stall`
+    /// without taking a message. It bans at once: counted like the others, one subscriber that
+    /// never reads and reconnects (libzmq does, every 100 ms) would stall the whole broadcast for
+    /// `max_stall` every cycle, a few cycles per `ban_window`, without ever reaching `ban_after`.
+    case stalledEngine = "stalled-engine"
+
+    /// Whether one such strike reaches the ban threshold by itself.
+    public var bansAtOnce: Bool { self == .stalledEngine }
 
     /// The strike a refusal at admission counts; nil for `not-allowed`, which the kernel fence
     /// already refuses (in audit mode nothing is refused, so it never happens).

@@ -22,6 +22,16 @@ import Testing
         }
     }
 
+    @Test func aSubscriberThatStalledTheEngineBansItsPeerAtOnceUnlessBansAreOff() {
+        var ledger = StrikeLedger(rules: Self.rules)
+        let start = ContinuousClock.now
+        let ban = ledger.strike(Self.peer, reason: .stalledEngine, now: start)
+        #expect(ban == StrikeLedger.Ban(peer: Self.peer, reason: .stalledEngine, strikes: 1, duration: .seconds(60)))
+        #expect(ledger.strike(Self.peer, reason: .stalledEngine, now: start + .seconds(1)) == nil, "reported once")
+        var off = StrikeLedger(rules: .off)
+        #expect(off.strike(Self.peer, reason: .stalledEngine, now: start) == nil)
+    }
+
     @Test func strikesOlderThanTheWindowDoNotCount() {
         var ledger = StrikeLedger(rules: Self.rules)
         let start = ContinuousClock.now

@@ -45,7 +45,10 @@ def test_block_holds_a_flat_out_publisher_so_two_slower_readers_get_every_messag
     - The idle subscriber is evicted with `subscriber evicted: no progress` rule=max_stall after
       at least 1 s without taking a message, and its connection is closed.
     - The engine was held back (`engine held back by slow subscribers` episodes >= 1; the
-      status counters `holds` > 0), and the writer took at least as long as the readers needed."""
+      status counters `holds` > 0), and the writer took at least as long as the readers needed.
+    - Having held the engine, the idle subscriber's peer is banned at once (`peer banned by
+      guard` reason=stalled-engine): a new connection from peer_ok is refused by the kernel, and
+      the reader on peer_ok, connected before, got everything all the same."""
     narrow_host_port_range(topo)
     writer = Writer(peers, topo.host, nodrop=True)
     policy = broker_policy(writer.port, max_stall="1s", hwm_messages=hwm_messages)
@@ -76,6 +79,13 @@ def test_block_holds_a_flat_out_publisher_so_two_slower_readers_get_every_messag
     bus = guard_status(d, GUARD)
     assert bus["counters"]["holds"] >= 1 and bus["counters"]["evictions"] == 1, bus["counters"]
     assert sent.elapsed >= 0.5 * count * delay, f"the writer finished in {sent.elapsed}s: it was never held back"
+    ban = wait_event(d, "peer banned by guard", since, guard=GUARD, peer=OK_V4)
+    assert ban["reason"] == "stalled-engine", ban
+    try:
+        ZmtpPeer(topo, topo.peer_ok, writer.port).open(timeout=1.0)
+        raise AssertionError("a new connection of the banned peer was admitted")
+    except (ConnectionRefusedError, ConnectionResetError, OSError):
+        pass
     assert_alive(d)
     print(f"{count} x {size} B: the writer took {sent.elapsed:.2f}s (longest send {sent.longest_send * 1000:.0f} ms); "
           f"held {held['episodes']} times, {held['held_ms']} ms in the first 5 s log")
