@@ -23,6 +23,12 @@ Paths (the publisher has one XPUB per path, so no path ever pays for another's s
                "bus_attack", low high-water marks)
     zmq_proxy  readers -> tcp://10.78.0.1:29670, a zmq_proxy process (XPUB bound there, XSUB
                connected to the publisher's XPUB on 10.78.0.1:29662)
+Issue 14's runs (their own XPUBs and guards; lossless.py and idle_cpu.py run them):
+    lossless   the publisher flat out through XPUB_NODROP: direct (29663), the broker with
+               on_overflow = "block" (29652, guard "bus_block") and "disconnect" (29653,
+               "bus_lossy"), a second zmq_proxy with XPUB_NODROP (29671, upstream 29664)
+    idle       a vLLM-like broadcast to 2 readers through the broker (29654 "bus_idle",
+               29655 "bus_idle_block") with 0, 7 and 100 idle subscribers: proxyd's CPU per message
 See README.md beside this file for the choices and how to read the numbers.
 """
 
@@ -526,8 +532,8 @@ class Bench:
     def phase_lossless(self) -> None:
         a = self.args
         paths = [p for p in LOSSLESS_PATHS if not (a.no_block and p == "broker")]
-        log(f"lossless: flat out, {', '.join(f'{size_label(s)} × {a.counts[s]:,}' for s in a.sizes)} to {READERS} "
-            f"readers, paths {', '.join(paths)}, {a.reps} run(s) each")
+        log(f"lossless: flat out, {', '.join(f'{size_label(s)} × {a.counts[s]:,}' for s in a.sizes)} to "
+            f"{a.lossless_readers} readers, paths {', '.join(paths)}, {a.reps} run(s) each")
         ep = lambda port: f"tcp://{HOST_IP}:{port}"  # noqa: E731
         routes = {"direct": ("nodrop_direct", ep(PUB_DIRECT_NODROP), None),
                   "broker": ("nodrop_block", ep(PUB_BLOCK), GUARD_BLOCK),
@@ -865,6 +871,8 @@ def parse_args(argv=None):
     ap.add_argument("--no-attack", action="store_true", help="skip the attack runs (200 idle subscribers)")
     ap.add_argument("--no-lossless", action="store_true", help="skip the lossless runs")
     ap.add_argument("--no-idle-cpu", action="store_true", help="skip the idle-subscriber CPU runs")
+    ap.add_argument("--lossless-readers", type=int, default=2, choices=range(1, READERS + 1), metavar="N",
+                    help="readers in the lossless runs (default 2, as in issue 14's observation; at most 4)")
     ap.add_argument("--no-block", action="store_true",
                     help="no guard with on_overflow = \"block\" (for a proxyd that does not know it yet)")
     ap.add_argument("--idle-cpu-counts", default="7,100",

@@ -55,7 +55,7 @@ class Lossless:
         b, a = self.bench, self.args
         b.run_id += 1
         xpub, endpoint, guard = self.routes[path]
-        readers = b.readers
+        readers = b.readers[:self.args.lossless_readers]
         offset = b.proxyd.log_size()
         cost = ProxyCost(self.proxies.get(path))
         timeout = a.run_timeout
