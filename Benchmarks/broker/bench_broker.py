@@ -52,7 +52,7 @@ from benchkit import (  # noqa: E402
 from units import KiB, MiB, median, size_label  # noqa: E402
 from idle_cpu import IdleCpu  # noqa: E402
 from lossless import Lossless  # noqa: E402
-from lossless import PATHS as LOSSLESS_PATHS  # noqa: E402
+from lossless import EVICTED, PATHS as LOSSLESS_PATHS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 AGENT = HERE / "bench_agent.py"
@@ -570,9 +570,10 @@ class Bench:
         lines, bad = d.log_lines()
         # Expected: idle subscribers evicted (attack and idle-subscriber guards), and readers of the
         # lossy guard of the lossless runs (that is what those runs show).
-        expected = [line for line in bad if 'msg="subscriber evicted: queue full"' in line and (
-            (f"peer={EVIL_IP}" in line and re.search(rf"guard=({GUARD_ATTACK}|{GUARD_IDLE}|{GUARD_IDLE_BLOCK})\b", line))
-            or re.search(rf"guard={GUARD_LOSSY}\b", line))]
+        expected = [line for line in bad if (
+            'msg="subscriber evicted: queue full"' in line and f"guard={GUARD_ATTACK}" in line and f"peer={EVIL_IP}" in line)
+            or (EVICTED in line and f"peer={EVIL_IP}" in line and re.search(rf"guard=({GUARD_IDLE}|{GUARD_IDLE_BLOCK})\b", line))
+            or (EVICTED in line and re.search(rf"guard={GUARD_LOSSY}\b", line))]
         other = [line for line in bad if line not in expected]
         report["log_lines"] = len(lines)
         report["log_warning_count"] = len(bad)
@@ -798,7 +799,8 @@ class Bench:
         if info:
             lines.append(proxyd_line(info, "RSS at the end", "rss_end_bytes",
                                      f"{info.get('cpu_s_total') or 0:.1f} CPU s in all; {info['expected_evictions']} "
-                                     f"evictions of idle subscribers, {info['other_warning_count']} other "
+                                     f"expected evictions (idle subscribers; readers of the lossy lossless runs), "
+                                     f"{info['other_warning_count']} other "
                                      f"warning/error log lines; exit code {info.get('exit_code')}."))
         lines += ["", "Targets:"]
         for name, shown, ok in self.all_targets():

@@ -29,10 +29,14 @@ LABELS = {"direct": "direct (XPUB_NODROP)", "broker": "broker (block)", "zmq_pro
           "broker_lossy": "broker (disconnect)"}
 
 
+EVICTED = 'msg="subscriber evicted: '  # "queue full" (a high-water mark), "no progress" (max_stall, block)
+
+
 def evictions(text: str, guard: str) -> int:
-    """The broker's evictions of subscribers of `guard` in a stretch of proxyd's log."""
+    """The broker's evictions of subscribers of `guard` in a stretch of proxyd's log, for
+    whatever reason."""
     return sum(1 for line in text.splitlines()
-               if 'msg="subscriber evicted: queue full"' in line and re.search(rf"\bguard={re.escape(guard)}\b", line))
+               if EVICTED in line and re.search(rf"\bguard={re.escape(guard)}\b", line))
 
 
 class Lossless:
