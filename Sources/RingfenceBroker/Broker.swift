@@ -18,6 +18,13 @@ final class Broker: @unchecked Sendable {
     let upstream: UpstreamLink
     /// Subscribers with writes queued in the current upstream batch, flushed at its end.
     private var pendingFlush: [SubscriberSession] = []
+    /// `on_overflow = "block"`: the subscribers at a high-water mark, for which the engine is
+    /// not read until each is below its low-water mark, evicted, or gone.
+    private var holders: Set<UInt64> = []
+    /// When the engine was last held back (the current episode, while `holders` is not empty).
+    private var heldSince: ContinuousClock.Instant?
+    /// Hold episodes and their total time since the last `logHolds`.
+    private var unloggedHolds = (count: 0, time: Duration.zero)
     /// The guard's totals, less what live subscribers have moved and what the upstream link
     /// counts itself (messages, connects): `snapshot` adds those.
     var counters = GuardCounters()
@@ -42,6 +49,10 @@ final class Broker: @unchecked Sendable {
         limits = next
         upstream.update(limits: next)
         for session in subscribers.values { session.update(limits: next) }
+        // Marks or the action changed: only subscribers still full keep the engine held.
+        for session in subscribers.values where session.isHoldingUpstream {
+            if next.onOverflow != .block || !session.isFull { release(session) }
+        }
     }
 
     /// Takes an admitted connection: greeting and READY go out at once; the subscriber counts
@@ -56,6 +67,8 @@ final class Broker: @unchecked Sendable {
         session.connection.onError = { [unowned self, unowned session] error in
             remove(session, reason: "socket error: \(error)", level: .info)
         }
+        session.connection.onPartialFlush = { [unowned self, unowned session] in progressed(session) }
+        session.connection.onDrained = { [unowned self, unowned session] in progressed(session) }
         session.start()
     }
 
@@ -109,6 +122,7 @@ final class Broker: @unchecked Sendable {
                     session.needsFlush = true
                     pendingFlush.append(session)
                 }
+                if limits.onOverflow == .block, !session.isHoldingUpstream, session.isFull { hold(for: session) }
             case .overflow:
                 overflow(session, bytes: message.wireBytes)
             }
@@ -117,6 +131,10 @@ final class Broker: @unchecked Sendable {
 
     private func overflow(_ session: SubscriberSession, bytes: Int) {
         switch limits.onOverflow {
+        case .block:
+            // Past the write limit, which the hold leaves room for: the queue cannot take the
+            // message and the subscriber cannot skip it.
+            evict(session, rule: "write-limit", bytes: bytes)
         case .drop:
             counters.drops += 1
             let first = session.dropped == 0
@@ -132,17 +150,64 @@ final class Broker: @unchecked Sendable {
                     ])
             }
         case .disconnect:
-            counters.evictions += 1
-            logger.warning(
-                "subscriber evicted: queue full",
-                metadata: [
-                    "guard": "\(guardName)", "peer": "\(session.peer.address)",
-                    "queued_messages": "\(session.queuedMessages)", "queued_bytes": "\(session.queuedBytes)",
-                    "hwm_messages": "\(limits.hwmMessages)", "hwm_bytes": "\(limits.hwmBytes)",
-                    "delivered": "\(session.delivered)", "message_bytes": "\(bytes)",
-                ])
-            remove(session, reason: nil)
+            evict(session, rule: "hwm", bytes: bytes)
         }
+    }
+
+    /// Closes a subscriber whose queue it cannot keep, loudly: `rule` says which limit
+    /// (`hwm`: a high-water mark, with `disconnect`; `max_stall`: no message taken within it;
+    /// `write-limit`: past the room `block` leaves).
+    private func evict(_ session: SubscriberSession, rule: String, bytes: Int? = nil, now: ContinuousClock.Instant = .now) {
+        counters.evictions += 1
+        var metadata: Logger.Metadata = [
+            "guard": "\(guardName)", "peer": "\(session.peer.address)", "rule": "\(rule)",
+            "queued_messages": "\(session.queuedMessages)", "queued_bytes": "\(session.queuedBytes)",
+            "hwm_messages": "\(limits.hwmMessages)", "hwm_bytes": "\(limits.hwmBytes)",
+            "delivered": "\(session.delivered)",
+        ]
+        if let bytes { metadata["message_bytes"] = "\(bytes)" }
+        if rule == "max_stall" {
+            metadata["stalled_ms"] = "\(session.stalledFor(now: now).milliseconds)"
+            metadata["max_stall"] = "\(limits.maxStall)"
+            metadata["held_engine"] = "\(session.isHoldingUpstream)"
+        }
+        logger.warning(rule == "max_stall" ? "subscriber evicted: no progress" : "subscriber evicted: queue full", metadata: metadata)
+        remove(session, reason: nil)
+    }
+
+    /// Holds the engine back for `session`, which reached a high-water mark.
+    private func hold(for session: SubscriberSession) {
+        session.isHoldingUpstream = true
+        holders.insert(session.id)
+        guard heldSince == nil else { return }
+        heldSince = .now
+        upstream.hold(true)
+        logger.debug(
+            "engine held back: subscriber queue full",
+            metadata: [
+                "guard": "\(guardName)", "peer": "\(session.peer.address)",
+                "queued_messages": "\(session.queuedMessages)", "queued_bytes": "\(session.queuedBytes)",
+            ])
+    }
+
+    /// `session` no longer holds the engine back; the last to let go resumes it.
+    private func release(_ session: SubscriberSession) {
+        guard session.isHoldingUpstream else { return }
+        session.isHoldingUpstream = false
+        holders.remove(session.id)
+        guard holders.isEmpty, let since = heldSince else { return }
+        heldSince = nil
+        let held = ContinuousClock.now - since
+        counters.holds += 1
+        counters.heldNanoseconds += UInt64(max(0, held.nanoseconds))
+        unloggedHolds.count += 1
+        unloggedHolds.time += held
+        upstream.hold(false)
+    }
+
+    /// Bytes left a subscriber's queue: a holder below its low-water mark lets the engine go.
+    private func progressed(_ session: SubscriberSession) {
+        if session.isHoldingUpstream, session.isBelowLowWater { release(session) }
     }
 
     /// A message over max_message_bytes was read past: every subscriber that might have wanted
@@ -164,6 +229,19 @@ final class Broker: @unchecked Sendable {
         pendingFlush.removeAll(keepingCapacity: true)
     }
 
+    /// Logs the hold episodes since the last call, in one line: a reader slower than the engine
+    /// holds it back many times a second, which is the point of `block`, not news each time.
+    func logHolds() {
+        guard unloggedHolds.count > 0 else { return }
+        logger.info(
+            "engine held back by slow subscribers",
+            metadata: [
+                "guard": "\(guardName)", "episodes": "\(unloggedHolds.count)",
+                "held_ms": "\(unloggedHolds.time.milliseconds)", "holding_now": "\(holders.count)",
+            ])
+        unloggedHolds = (0, .zero)
+    }
+
     /// Logs the drops counted since the last call, one line per subscriber.
     func logDrops() {
         for session in subscribers.values where session.unloggedDrops > 0 {
@@ -181,6 +259,7 @@ final class Broker: @unchecked Sendable {
     /// was the last to hold) and its admission slot.
     func remove(_ session: SubscriberSession, reason: String?, level: Logger.Level = .info, error: String? = nil) {
         guard subscribers.removeValue(forKey: session.id) != nil else { return }
+        release(session)
         session.close(error: error)
         counters.bytesToPeers += session.connection.bytesWritten
         counters.bytesFromPeers += session.connection.bytesRead
@@ -196,7 +275,8 @@ final class Broker: @unchecked Sendable {
         }
     }
 
-    /// Handshake deadlines, for subscribers and the upstream link. On the loop, every 200 ms.
+    /// Handshake deadlines, for subscribers and the upstream link, and `max_stall`. On the
+    /// loop, every 200 ms.
     func checkDeadlines(now: ContinuousClock.Instant) {
         for session in subscribers.values {
             if case .handshaking(_, let since) = session.state, now - since > limits.handshakeTimeout {
@@ -204,6 +284,8 @@ final class Broker: @unchecked Sendable {
                     "subscriber closed: timeout",
                     metadata: ["guard": "\(guardName)", "peer": "\(session.peer.address)", "rule": "handshake_timeout"])
                 remove(session, reason: nil)
+            } else if limits.onOverflow != .drop, session.isStalled(now: now) {
+                evict(session, rule: "max_stall", now: now)
             }
         }
         upstream.checkDeadline(now: now)
@@ -212,6 +294,9 @@ final class Broker: @unchecked Sendable {
         upstream.nudge()
         for session in subscribers.values where session.queuedBytes > 0 { session.connection.nudge() }
     }
+
+    /// Whether the engine is held back now, and since when.
+    var heldBackSince: ContinuousClock.Instant? { heldSince }
 
     /// Closes every subscriber and the upstream link.
     func shutdown() {

@@ -3,6 +3,9 @@
 public struct BrokerLimits: Hashable, Sendable {
     /// What the broker does with a subscriber whose queue is full.
     public enum OverflowAction: String, Hashable, Sendable {
+        /// Stop reading from the engine until the subscriber drains, for at most `maxStall`
+        /// without progress (then evict it).
+        case block
         /// Close the subscriber, loudly.
         case disconnect
         /// Drop whole messages for that subscriber and count them.
@@ -17,6 +20,9 @@ public struct BrokerLimits: Hashable, Sendable {
     public var maxMessageBytes: Int
     public var handshakeTimeout: Duration
     public var onOverflow: OverflowAction
+    /// How long a subscriber may hold queued messages without taking a whole one before it is
+    /// evicted (every action but `drop`); with `block`, the longest the engine waits for it.
+    public var maxStall: Duration
     public var busyPoll: Duration
 
     /// The largest frame a subscriber may send: room for a SUBSCRIBE of the longest topic, a
@@ -26,7 +32,7 @@ public struct BrokerLimits: Hashable, Sendable {
     public init(
         hwmMessages: Int, hwmBytes: Int, maxTopicBytes: Int,
         maxSubscriptions: Int, maxMessageBytes: Int, handshakeTimeout: Duration, onOverflow: OverflowAction,
-        busyPoll: Duration
+        maxStall: Duration = .seconds(2), busyPoll: Duration
     ) {
         self.hwmMessages = hwmMessages
         self.hwmBytes = hwmBytes
@@ -35,6 +41,7 @@ public struct BrokerLimits: Hashable, Sendable {
         self.maxMessageBytes = maxMessageBytes
         self.handshakeTimeout = handshakeTimeout
         self.onOverflow = onOverflow
+        self.maxStall = maxStall
         self.busyPoll = busyPoll
     }
 }

@@ -45,7 +45,7 @@ final class BrokerSessions: GuardSessions, @unchecked Sendable {
                 "guard": "\(guardName)", "port": "\(listenPort)", "guarded_port": "\(port)",
                 "upstream": "\(upstream.map { "\($0)" } ?? "original destination")",
                 "hwm_messages": "\(limits.hwmMessages)", "hwm_bytes": "\(limits.hwmBytes)",
-                "on_overflow": "\(limits.onOverflow.rawValue)",
+                "on_overflow": "\(limits.onOverflow.rawValue)", "max_stall": "\(limits.maxStall)",
             ])
     }
 
@@ -81,6 +81,7 @@ final class BrokerSessions: GuardSessions, @unchecked Sendable {
 
     func housekeeping() {
         broker.logDrops()
+        broker.logHolds()
     }
 
     func snapshot(base: GuardStatus) -> GuardSnapshot {

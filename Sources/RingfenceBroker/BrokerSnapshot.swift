@@ -21,7 +21,9 @@ extension Broker {
         }
         status.counters = totals
         status.connections = connections.count
-        status.upstream = .init(state: upstream.stateName, address: upstream.address.map { "\($0)" })
+        status.upstream = .init(
+            state: upstream.stateName, address: upstream.address.map { "\($0)" },
+            heldSeconds: heldBackSince.map { (now - $0).inSeconds })
         return GuardSnapshot(status: status, connections: connections.sorted { $0.id < $1.id })
     }
 }

@@ -46,6 +46,11 @@ final class SubscriberSession: @unchecked Sendable {
     var unloggedDrops: UInt64 = 0
     /// Queued writes wait for the end of the upstream batch (set and cleared by the broker).
     var needsFlush = false
+    /// When the oldest queued message became the oldest (it was queued into an empty queue, or
+    /// the one before it left): `max_stall` counts from here.
+    private var progressSince = ContinuousClock.now
+    /// Holding the engine back (`on_overflow = "block"`): set and cleared by the broker.
+    var isHoldingUpstream = false
 
     /// - Parameter socket: the accepted socket, which the session's connection owns from here.
     init(id: UInt64, socket: consuming Socket, peer: SocketAddress, loop: EventLoop, limits: BrokerLimits) {
@@ -161,9 +166,11 @@ final class SubscriberSession: @unchecked Sendable {
         connection.writeLimit = Self.writeLimit(next)
     }
 
-    /// Room for a whole queue: the high-water marks are enforced before a write.
+    /// Room for a whole queue: the high-water marks are enforced before a write, or (`block`)
+    /// the engine is held back once one is reached, after at most the rest of the read that
+    /// reached it (`UpstreamLink.readBufferSize`) and a message that read completes.
     static func writeLimit(_ limits: BrokerLimits) -> Int {
-        limits.hwmBytes + limits.maxMessageBytes + (64 << 10)
+        limits.hwmBytes + limits.maxMessageBytes + UpstreamLink.readBufferSize + (64 << 10)
     }
 
     /// The subscriber for `proxyctl peers`.
@@ -197,21 +204,49 @@ final class SubscriberSession: @unchecked Sendable {
     static let copyLimit = 1 << 10
 
     /// Queues `message` whole unless that would pass a high-water mark; the write is left for
-    /// `connection.flush()` so that a burst leaves in few gathered writes.
+    /// `connection.flush()` so that a burst leaves in few gathered writes. With `on_overflow =
+    /// "block"` the marks do not refuse a message (the broker stops reading from the engine
+    /// once a queue is `isFull`, and what that read already held must still be queued): only
+    /// the connection's write limit, which leaves room for that, does.
     func deliver(_ message: BrokerMessage) -> Delivery {
         retireWritten()
         // An empty queue always takes a message: one as large as max_message_bytes (which the
         // policy keeps within hwm_bytes) plus its frame headers must still get through.
-        guard messageEnds.isEmpty
+        guard messageEnds.isEmpty || limits.onOverflow == .block
             || (messageEnds.count < limits.hwmMessages && connection.queuedBytes + message.wireBytes <= limits.hwmBytes)
         else {
             return .overflow
         }
         guard connection.write(message.chunks, copyingUpTo: Self.copyLimit, flush: false) else { return .overflow }
+        if messageEnds.isEmpty { progressSince = .now }
         queuedTotal += UInt64(message.wireBytes)
         messageEnds.append(queuedTotal)
         delivered += 1
         return .queued
+    }
+
+    /// At or over a high-water mark: with `block`, the broker holds the engine back.
+    var isFull: Bool {
+        queuedMessages >= limits.hwmMessages || connection.queuedBytes >= limits.hwmBytes
+    }
+
+    /// At or under half of both marks (libzmq's low-water mark): a held engine may go on.
+    var isBelowLowWater: Bool {
+        queuedMessages <= limits.hwmMessages / 2 && connection.queuedBytes <= limits.hwmBytes / 2
+    }
+
+    /// Whether the subscriber has held queued messages for longer than `max_stall` without a
+    /// whole one leaving: it is not reading (or reads too slowly to matter). A subscriber with
+    /// nothing queued, or that took a message since the last call, is not stalled.
+    func isStalled(now: ContinuousClock.Instant) -> Bool {
+        retireWritten()
+        guard !messageEnds.isEmpty else { return false }
+        return now - progressSince > limits.maxStall
+    }
+
+    /// How long the subscriber has gone without taking a whole message while some were queued.
+    func stalledFor(now: ContinuousClock.Instant) -> Duration {
+        messageEnds.isEmpty ? .zero : now - progressSince
     }
 
     func countDrop() {
@@ -252,7 +287,12 @@ final class SubscriberSession: @unchecked Sendable {
 
     private func retireWritten() {
         let written = connection.bytesWritten
-        while let end = messageEnds.first, end <= written { messageEnds.removeFirst() }
+        var retired = false
+        while let end = messageEnds.first, end <= written {
+            messageEnds.removeFirst()
+            retired = true
+        }
+        if retired { progressSince = .now }
     }
 }
 

@@ -31,6 +31,8 @@ final class UpstreamLink: @unchecked Sendable {
     private var reader: MessageReader
     private var backoff = Duration.milliseconds(100)
     private var failuresLogged = 0
+    /// The most one read from the engine takes in: a fan-out's batch.
+    static let readBufferSize = 256 << 10
     /// Called on the loop with each whole message, and after each read with the batch's end.
     var onMessage: ([SharedBytes]) -> Void = { _ in }
     var onOversized: (Int) -> Void = { _ in }
@@ -40,6 +42,10 @@ final class UpstreamLink: @unchecked Sendable {
     private(set) var messagesIn: UInt64 = 0
     /// Handshakes with the engine that completed.
     private(set) var connects: UInt64 = 0
+    /// Held back (`on_overflow = "block"`): the engine's messages are not read, so its TCP
+    /// window closes and its sends wait, as with libzmq's XPUB_NODROP. A handshake still
+    /// completes while held; the messages after it wait.
+    private(set) var isHeld = false
 
     init(loop: EventLoop, logger: Logger, guardName: String, limits: BrokerLimits) {
         self.loop = loop
@@ -90,6 +96,13 @@ final class UpstreamLink: @unchecked Sendable {
         connection.write(subscription.encodedFrame(peerMinor: minor))
     }
 
+    /// Stops or resumes reading the engine's messages.
+    func hold(_ held: Bool) {
+        guard held != isHeld else { return }
+        isHeld = held
+        if isReady { connection?.setReading(!held) }
+    }
+
     /// Closes the link for good.
     func stop() {
         state = .stopped
@@ -125,7 +138,7 @@ final class UpstreamLink: @unchecked Sendable {
             socket.close()
             return fail("connect: \(error)")
         }
-        let connection = Connection(socket: socket, loop: loop, writeLimit: 16 << 20, readBufferSize: 256 << 10)
+        let connection = Connection(socket: socket, loop: loop, writeLimit: 16 << 20, readBufferSize: Self.readBufferSize)
         connection.busyPollMode = .wait
         connection.busyPoll = limits.busyPoll
         self.connection = connection
@@ -191,6 +204,9 @@ final class UpstreamLink: @unchecked Sendable {
         for topic in subscriptions {
             connection?.write(Subscription.subscribe(topic).encodedFrame(peerMinor: minor))
         }
+        // Bytes after READY in this read are still delivered (the reader has them); the next
+        // reads wait.
+        if isHeld { connection?.setReading(false) }
     }
 
     private func handle(_ events: [MessageReader.Event]) {

@@ -56,8 +56,8 @@ enum GuardSettingsMapping {
         let broker = BrokerLimits(
             hwmMessages: settings.hwmMessages, hwmBytes: settings.hwmBytes.bytes, maxTopicBytes: settings.maxTopicBytes,
             maxSubscriptions: settings.maxSubscriptionsPerPeer, maxMessageBytes: settings.maxMessageBytes.bytes,
-            handshakeTimeout: settings.handshakeTimeout, onOverflow: settings.onOverflow == .drop ? .drop : .disconnect,
-            busyPoll: settings.busyPoll)
+            handshakeTimeout: settings.handshakeTimeout, onOverflow: BrokerLimits.OverflowAction(settings.onOverflow),
+            maxStall: settings.maxStall, busyPoll: settings.busyPoll)
         return BrokerGuardSettings(
             frontEnd: frontEnd(spec, kind: .zmqXPUB, port: port, listenPort: listenPort, limits: limits, upstream: upstream),
             broker: broker)
@@ -85,5 +85,16 @@ extension GuardSettingsMapping {
         var made = broker(spec, settings, port: listener.port, listenPort: 0, upstream: upstream)
         made.frontEnd.name = name
         return made
+    }
+}
+
+extension BrokerLimits.OverflowAction {
+    /// The broker's action for the policy's `on_overflow`.
+    init(_ action: BrokerSettings.OverflowAction) {
+        switch action {
+        case .block: self = .block
+        case .disconnect: self = .disconnect
+        case .drop: self = .drop
+        }
     }
 }

@@ -40,6 +40,10 @@ public final class Connection: @unchecked Sendable {
     public var onError: (Errno) -> Void = { _ in }
     /// Called whenever the write queue becomes empty after having held bytes.
     public var onDrained: () -> Void = {}
+    /// Called after a flush that wrote queued bytes but left some queued (the socket took part
+    /// of the queue): an owner holding its producer back can tell when to let it go on before
+    /// the queue is empty. `onDrained` covers a flush that empties the queue.
+    public var onPartialFlush: () -> Void = {}
 
     private var channel: Channel!
     /// Where the next read goes instead of the connection's own buffer (a large body read straight
@@ -205,6 +209,7 @@ public final class Connection: @unchecked Sendable {
         onEndOfInput = {}
         onError = { _ in }
         onDrained = {}
+        onPartialFlush = {}
         readTarget = { nil }
         onReadIntoTarget = { _ in }
     }
@@ -244,11 +249,13 @@ public final class Connection: @unchecked Sendable {
 
     private func flushQueue() {
         guard !isClosed else { return }
+        var wrote = false
         while queuedBytes > 0 {
             let written: Int
             do throws(Errno) {
                 guard case .done(let count) = try writeGathered() else {
                     channel.setWriting(true)
+                    if wrote { onPartialFlush() }
                     return
                 }
                 written = count
@@ -256,6 +263,7 @@ public final class Connection: @unchecked Sendable {
                 return fail(error)
             }
             consume(written)
+            wrote = true
         }
         channel.setWriting(false)
         if wantsShutdown { Posix.shutdownWrite(channel.fd) }

@@ -3,6 +3,12 @@
 public struct BrokerSettings: Hashable, Sendable {
     /// What the broker does with a subscriber whose queue is full.
     public enum OverflowAction: String, Hashable, Sendable, CaseIterable {
+        /// Stop reading from the engine until the subscriber's queue drains (TCP backpressure, as
+        /// libzmq's XPUB_NODROP pushes back on its publisher), for at most `maxStall` without
+        /// progress: lossless for readers that read, bounded for those that do not. The default:
+        /// a vLLM reader cannot skip a message, and vLLM's own shared-memory readers hold the
+        /// writer back the same way.
+        case block
         /// Close the subscriber, loudly: for vLLM a silently missed message desyncs the group.
         case disconnect
         /// Drop whole messages for that subscriber and count them.
@@ -31,9 +37,15 @@ public struct BrokerSettings: Hashable, Sendable {
     public var maxMessageBytes = ByteSize.mebibytes(64)
     /// Messages queued per subscriber.
     public var hwmMessages = 1000
-    /// Bytes queued per subscriber.
-    public var hwmBytes = ByteSize.mebibytes(256)
-    public var onOverflow = OverflowAction.disconnect
+    /// Bytes queued per subscriber. vLLM's work items are kilobytes to a few MiB; 64 MiB holds
+    /// hundreds of them, and it bounds what a subscriber that stops reading can pin.
+    public var hwmBytes = ByteSize.mebibytes(64)
+    public var onOverflow = OverflowAction.block
+    /// The longest a subscriber may hold queued messages without taking a whole one: then it is
+    /// evicted (with `block`, also the longest the engine waits for it). Not with `drop`.
+    public var maxStall = Duration.seconds(2)
+    /// The most `max_stall` may be: past this a reader that takes nothing is gone, not slow.
+    public static let maxMaxStall = Duration.seconds(60)
     /// Greeting and READY must arrive within this time.
     public var handshakeTimeout = Duration.seconds(5)
     /// After a message arrives from the engine, how long the broker keeps waiting on that

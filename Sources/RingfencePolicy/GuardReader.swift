@@ -14,7 +14,7 @@ struct GuardReader {
         ],
         .zmqXPUB: [
             "listen_port", "upstream", "max_subscribers", "max_subscribers_per_peer", "max_subscriptions_per_peer",
-            "max_topic_bytes", "max_message_bytes", "hwm_messages", "hwm_bytes", "on_overflow", "handshake_timeout",
+            "max_topic_bytes", "max_message_bytes", "hwm_messages", "hwm_bytes", "on_overflow", "max_stall", "handshake_timeout",
             "busy_poll", "discover", "process",
         ],
     ]
@@ -225,6 +225,14 @@ struct GuardReader {
         broker.hwmMessages = reader.int("hwm_messages", default: broker.hwmMessages, in: 1...10_000_000)
         broker.hwmBytes = reader.size("hwm_bytes", default: broker.hwmBytes)
         broker.onOverflow = reader.choice("on_overflow", default: broker.onOverflow)
+        broker.maxStall = reader.duration("max_stall", default: broker.maxStall)
+        if broker.maxStall > BrokerSettings.maxMaxStall {
+            sink.report(
+                reader.keyPath("max_stall"),
+                "\(PolicyDuration.format(broker.maxStall)) is more than \(PolicyDuration.format(BrokerSettings.maxMaxStall)); "
+                    + "a reader that takes nothing for that long is gone, not slow")
+            broker.maxStall = BrokerSettings.maxMaxStall
+        }
         broker.handshakeTimeout = reader.duration("handshake_timeout", default: broker.handshakeTimeout)
         broker.busyPoll = readBusyPoll(default: broker.busyPoll)
         if broker.maxMessageBytes > broker.hwmBytes {

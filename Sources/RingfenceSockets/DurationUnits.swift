@@ -6,6 +6,9 @@ extension Duration {
         components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 
+    /// Whole milliseconds, rounded down: for log lines.
+    public var milliseconds: Int64 { nanoseconds / 1_000_000 }
+
     /// Seconds as a `Double`, for rates and reports (`age_seconds`, `duration_ms`).
     public var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18

@@ -24,8 +24,14 @@ public struct GuardCounters: Codable, Hashable, Sendable {
     public var deliveries: UInt64 = 0
     /// Broker: messages not queued to a full subscriber (`on_overflow = "drop"`).
     public var drops: UInt64 = 0
-    /// Broker: subscribers disconnected at their high-water marks (`on_overflow = "disconnect"`).
+    /// Broker: subscribers closed because their queue could not be kept: at a high-water mark
+    /// (`on_overflow = "disconnect"`), or holding messages without taking one for `max_stall`.
     public var evictions: UInt64 = 0
+    /// Broker (`on_overflow = "block"`): times the engine was held back because a subscriber's
+    /// queue reached a high-water mark (counted when the episode ends).
+    public var holds: UInt64 = 0
+    /// Broker: the time those episodes lasted, in nanoseconds.
+    public var heldNanoseconds: UInt64 = 0
     /// Connections closed for breaking the protocol (ZMTP, or the TCPStore gate).
     public var violations: UInt64 = 0
     /// Connections to the upstream that completed (broker: handshakes with the engine).
@@ -55,6 +61,8 @@ public struct GuardCounters: Codable, Hashable, Sendable {
         sum.deliveries += rhs.deliveries
         sum.drops += rhs.drops
         sum.evictions += rhs.evictions
+        sum.holds += rhs.holds
+        sum.heldNanoseconds += rhs.heldNanoseconds
         sum.violations += rhs.violations
         sum.upstreamConnects += rhs.upstreamConnects
         return sum

@@ -6,10 +6,14 @@ public struct GuardStatus: Codable, Hashable, Sendable {
         public var state: UpstreamState
         /// `host:port`, when known.
         public var address: String?
+        /// Broker (`on_overflow = "block"`): how long the engine has been held back now, because
+        /// a subscriber's queue is full; nil when it is read.
+        public var heldSeconds: Double?
 
-        public init(state: UpstreamState, address: String?) {
+        public init(state: UpstreamState, address: String?, heldSeconds: Double? = nil) {
             self.state = state
             self.address = address
+            self.heldSeconds = heldSeconds
         }
     }
 

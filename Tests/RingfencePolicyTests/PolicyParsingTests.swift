@@ -73,8 +73,8 @@ import Testing
         #expect(broker.listenPort == 15557 && broker.upstream == nil)
         #expect(broker.maxSubscribers == 32 && broker.maxSubscribersPerPeer == 8 && broker.maxSubscriptionsPerPeer == 64)
         #expect(broker.maxTopicBytes == 245 && broker.maxMessageBytes == .mebibytes(64))
-        #expect(broker.hwmMessages == 1000 && broker.hwmBytes == .mebibytes(256))
-        #expect(broker.onOverflow == .disconnect && broker.handshakeTimeout == .seconds(5))
+        #expect(broker.hwmMessages == 1000 && broker.hwmBytes == .mebibytes(64))
+        #expect(broker.onOverflow == .block && broker.maxStall == .seconds(2) && broker.handshakeTimeout == .seconds(5))
         #expect(broker.busyPoll == .milliseconds(2))
         // An empty allowlist admits nobody.
         #expect(policy.guards[1].allow.isEmpty)

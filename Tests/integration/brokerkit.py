@@ -71,8 +71,10 @@ class Writer:
     """peers/broker_writer.py: vLLM's writer XPUB (XPUB_VERBOSE), bound on HOST:PORT (0 =
     ephemeral, read back from LAST_ENDPOINT), in namespace `ns`."""
 
-    def __init__(self, peers: Peers, ns: str, host: str = HOST_V4, port: int = 0, name: str = "writer"):
-        self.proc: NsProcess = peers.start(ns, "broker_writer.py", host, port, name=name)
+    def __init__(self, peers: Peers, ns: str, host: str = HOST_V4, port: int = 0, name: str = "writer",
+                 nodrop: bool = False):
+        args = [host, port] + (["--nodrop"] if nodrop else [])
+        self.proc: NsProcess = peers.start(ns, "broker_writer.py", *args, name=name)
         hello = self.proc.read_json(15)
         assert "port" in hello, f"the writer did not bind: {hello}: {self.proc.describe()}"
         self.port: int = hello["port"]
@@ -139,10 +141,14 @@ class Reader:
     connected from namespace `ns` to HOST:PORT, reporting each message it receives."""
 
     def __init__(self, peers: Peers, ns: str, port: int, host: str = HOST_V4, topics: list[bytes] | None = None,
-                 name: str = "reader"):
+                 name: str = "reader", delay: float = 0.0, rcvhwm: int | None = None):
         args = [host, port]
         for t in topics or []:
             args += ["--topic", t.hex()]
+        if delay:
+            args += ["--delay", delay]
+        if rcvhwm is not None:
+            args += ["--rcvhwm", rcvhwm]
         self.name = name
         self.proc: NsProcess = peers.start(ns, "broker_reader.py", *args, name=name)
         self.messages: list[dict] = []

@@ -1,6 +1,6 @@
 """The slow-reader denial of service of CVE-2025-30202 (many subscribers that never read), against
 the broker (kind = "zmq-xpub") with per-subscriber high-water marks and on_overflow =
-"disconnect" (the default).
+"disconnect" (the writer never waits; `block`, the default, is test_broker_flow_control.py's).
 
 200 subscribers from one allowed peer complete the ZMTP handshake, subscribe "" and then never
 read a byte; two real vLLM readers (libzmq SUB, in their own processes) read as fast as they
@@ -60,8 +60,9 @@ def test_200_idle_subscribers_are_evicted_while_the_writer_never_blocks_and_real
     - The idle subscribers' departures cancel nothing upstream (the readers still hold "")."""
     narrow_host_port_range(topo)
     writer = Writer(peers, topo.host)
-    policy = broker_policy(writer.port, max_subscribers=256, max_subscribers_per_peer=256,
-                           hwm_messages=HWM_MESSAGES, hwm_bytes="64MiB", max_message_bytes="8MiB")
+    # max_stall well past the run: the evictions here are the high-water marks' (rule=hwm).
+    policy = broker_policy(writer.port, max_subscribers=256, max_subscribers_per_peer=256, on_overflow="disconnect",
+                           max_stall="30s", hwm_messages=HWM_MESSAGES, hwm_bytes="64MiB", max_message_bytes="8MiB")
     d = start_broker(topo, policy, writer.port + 10000)
     okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
     readers = [Reader(peers, topo.peer_ok, writer.port, name="reader_ok"),

@@ -121,7 +121,7 @@ def test_late_reader_gets_a_backlog_of_3000_small_and_mixed_messages_whole_in_or
     narrow_host_port_range(topo)
     writer = Writer(peers, topo.host)
     # Nothing may be evicted: this test is about the bytes of a backlog, not high-water marks.
-    settings = {"hwm_messages": 100000} | ({} if busy_poll is None else {"busy_poll": busy_poll})
+    settings = {"hwm_messages": 100000, "max_stall": "30s"} | ({} if busy_poll is None else {"busy_poll": busy_poll})
     d = start_broker(topo, broker_policy(writer.port, **settings), writer.port + 10000)
     peer = ZmtpPeer(topo, topo.peer_ok, writer.port, rcvbuf=64 << 10).open()
     peer.sendall(subscribe_cmd(b""))

@@ -40,7 +40,9 @@ struct Status: ParsableCommand {
             "MESSAGES", "DROPS", "EVICTED", "VIOLATIONS", "DENIED", "CUT", "FENCE REFUSED", "AUDIT HITS", "DIRECT")
         for item in status.guards {
             let counters = item.counters
-            let upstream = item.upstream.state.rawValue + (item.upstream.address.map { " \($0)" } ?? "")
+            let upstream =
+                item.upstream.state.rawValue + (item.upstream.address.map { " \($0)" } ?? "")
+                + (item.upstream.heldSeconds.map { String(format: " (held %.1fs)", $0) } ?? "")
             let queued = item.kind == .zmqXPUB ? "\(item.queuedMessages) msg, \(Table.bytes(item.queuedBytes))" : "-"
             let denied = counters.denied.isEmpty
                 ? "0" : "\(counters.deniedTotal) (" + counters.denied.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"

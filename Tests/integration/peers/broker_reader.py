@@ -2,7 +2,10 @@
 engine's XPUB address (through the broker), reporting every message it receives as one JSON
 line on standard output.
 
-Usage: broker_reader.py HOST PORT [--topic HEX]...   (no --topic: subscribe "" as vLLM does)
+Usage: broker_reader.py HOST PORT [--topic HEX]... [--delay SECONDS] [--rcvhwm N]
+(no --topic: subscribe "" as vLLM does; --delay: sleep that long after each message, a reader
+slower than its writer; --rcvhwm: the SUB's RCVHWM, so that libzmq stops reading the socket
+after N unread messages instead of libzmq's default 1000)
 
 Prints {"type": "connected"} after connect(), then for each message received:
 
@@ -25,6 +28,7 @@ import json
 import os
 import pickle
 import sys
+import time
 
 import zmq
 
@@ -52,25 +56,29 @@ def main() -> int:
     ap.add_argument("host")
     ap.add_argument("port", type=int)
     ap.add_argument("--topic", action="append", default=None)
+    ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--rcvhwm", type=int, default=None)
     args = ap.parse_args()
 
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
+    if args.rcvhwm is not None:
+        sock.setsockopt(zmq.RCVHWM, args.rcvhwm)
     for topic in args.topic if args.topic is not None else [""]:
         sock.setsockopt(zmq.SUBSCRIBE, bytes.fromhex(topic))
     sock.connect(f"tcp://{args.host}:{args.port}")
     emit({"type": "connected"})
     try:
-        return serve(sock)
+        return serve(sock, args.delay)
     finally:
         sock.close(0)
         ctx.term()
 
 
-def serve(sock) -> int:
-    """Reports every message `sock` receives and answers subscribe requests, until standard
-    input closes."""
+def serve(sock, delay: float = 0.0) -> int:
+    """Reports every message `sock` receives (sleeping `delay` seconds after each) and answers
+    subscribe requests, until standard input closes."""
     stdin = sys.stdin.fileno()
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
@@ -91,6 +99,8 @@ def serve(sock) -> int:
                     except Exception as exc:  # reported to the test, which fails with it
                         emit({"type": "error", "n": n, "error": f"{type(exc).__name__}: {exc}"})
                     n += 1
+                    if delay:
+                        time.sleep(delay)
             if stdin in events:
                 chunk = os.read(stdin, 65536)
                 if not chunk:

@@ -2,7 +2,8 @@
 bound the way vLLM 0.33 binds its remote socket (`tcp://HOST:0`, the port read back from
 LAST_ENDPOINT), driven over standard input/output with one JSON object per line.
 
-Usage: broker_writer.py HOST [PORT]   (PORT 0 or absent: an ephemeral port)
+Usage: broker_writer.py HOST [PORT] [--nodrop]   (PORT 0 or absent: an ephemeral port;
+--nodrop: XPUB_NODROP, so that a send waits at the high-water mark instead of dropping)
 
 Prints {"port": P} once bound (or {"error": ...} and exits 1), then answers each request line
 with one JSON line. Requests ("op"):
@@ -47,10 +48,12 @@ def emit(obj) -> None:
 
 
 class Writer:
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, nodrop: bool = False):
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+        if nodrop:
+            self.sock.setsockopt(zmq.XPUB_NODROP, 1)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind(f"tcp://{host}:{port}")
         endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -186,10 +189,11 @@ class Writer:
 
 
 def main() -> int:
-    host = sys.argv[1]
-    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    args = [a for a in sys.argv[1:] if a != "--nodrop"]
+    host = args[0]
+    port = int(args[1]) if len(args) > 1 else 0
     try:
-        writer = Writer(host, port)
+        writer = Writer(host, port, nodrop="--nodrop" in sys.argv[1:])
     except zmq.ZMQError as exc:
         emit({"error": f"bind tcp://{host}:{port}: {exc}"})
         return 1
