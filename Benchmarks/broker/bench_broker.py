@@ -166,12 +166,12 @@ def established(ns: str, port: int) -> int:
     return sum(1 for line in out.splitlines() if line.strip())
 
 
-def default_guard(name: str, port: int, extra: str, overflow: str | None = None, per_peer: int | None = None) -> str:
-    """A broker guard with the default limits (the lossless and idle-subscriber runs)."""
+def default_guard(name: str, port: int, extra: str, overflow: str, per_peer: int | None = None) -> str:
+    """A broker guard with the default limits (the lossless and idle-subscriber runs); its
+    on_overflow is always written out, whatever the default is."""
     lines = [f'name = "{name}"', 'kind = "zmq-xpub"', f"port = {port}", f"listen_port = {port + 10000}",
              f'allow = ["{PEER_IP}", "{EVIL_IP}"]']
-    if overflow:
-        lines.append(f'on_overflow = "{overflow}"')
+    lines.append(f'on_overflow = "{overflow}"')
     if per_peer:
         lines += [f"max_subscribers_per_peer = {per_peer}", f"max_subscribers = {per_peer + 8}"]
     return "\n[[guard]]\n" + "\n".join(lines) + "\n" + extra
@@ -182,9 +182,9 @@ def policy_text(control_socket: Path, attack_per_peer: int, busy_poll: str | Non
     extra = f'busy_poll = "{busy_poll}"\n' if busy_poll is not None else ""
     lossless = "\n# Lossless runs: default limits; block pushes back on the engine, disconnect evicts.\n" + \
         (default_guard(GUARD_BLOCK, PUB_BLOCK, extra, "block") if block else "") + \
-        default_guard(GUARD_LOSSY, PUB_LOSSY, extra)
+        default_guard(GUARD_LOSSY, PUB_LOSSY, extra, "disconnect")
     idle = "\n# Idle-subscriber runs: default limits, room for the idle subscribers from one peer.\n" + \
-        default_guard(GUARD_IDLE, PUB_IDLE, extra, None, idle_per_peer) + \
+        default_guard(GUARD_IDLE, PUB_IDLE, extra, "disconnect", idle_per_peer) + \
         (default_guard(GUARD_IDLE_BLOCK, PUB_IDLE_BLOCK, extra, "block", idle_per_peer) if block else "")
     return f"""# Written by Benchmarks/broker/bench_broker.py for one run; the host namespace is the benchmark's own.
 [firewall]
@@ -206,7 +206,8 @@ hwm_bytes = "1GiB"
 max_message_bytes = "64MiB"
 {extra}
 # The attack: the idle subscribers are allowed peers (the allowlist cannot stop them), admitted
-# in numbers; the high-water marks must.
+# in numbers; the high-water marks must, by evicting them at once (on_overflow = "disconnect",
+# written out since "block", the default, would first hold the engine for max_stall).
 [[guard]]
 name = "{GUARD_ATTACK}"
 kind = "zmq-xpub"
@@ -218,6 +219,7 @@ max_subscribers_per_peer = {attack_per_peer}
 hwm_messages = {ATTACK_HWM_MESSAGES}
 hwm_bytes = "64MiB"
 max_message_bytes = "64MiB"
+on_overflow = "disconnect"
 {extra}{lossless}{idle}"""
 
 
