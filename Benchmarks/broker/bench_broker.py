@@ -785,7 +785,8 @@ class Bench:
                       self.attack_table(), ""]
         if self.lossless:
             lines += ["Lossless: the publisher sends flat out (no flow control of its own) through XPUBs with "
-                      "XPUB_NODROP; each reader checks every sequence number and counts what it never got (lost). "
+                      "XPUB_NODROP; each reader checks every sequence number and counts what it never got (lost); "
+                      "msg/s = messages delivered per reader over the first to the last receipt. "
                       "broker (block): a guard with on_overflow = \"block\" and default limits; broker "
                       "(disconnect): default limits and policy, for contrast.", "",
                       self.lossless.table(), "", self.lossless.cost_table(), ""]
