@@ -68,7 +68,10 @@ final class Broker: @unchecked Sendable {
             remove(session, reason: "socket error: \(error)", level: .info)
         }
         session.connection.onPartialFlush = { [unowned self, unowned session] in progressed(session) }
-        session.connection.onDrained = { [unowned self, unowned session] in progressed(session) }
+        session.connection.onDrained = { [unowned self, unowned session] in
+            session.refill()
+            progressed(session)
+        }
         session.start()
     }
 

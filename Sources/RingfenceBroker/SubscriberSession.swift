@@ -40,6 +40,12 @@ final class SubscriberSession: @unchecked Sendable {
     private var messageEnds = Deque<UInt64>()
     /// Bytes ever queued on the connection (handshake and PONGs included).
     private var queuedTotal: UInt64 = 0
+    /// What waits behind a full socket, whole messages (or PONGs) in order, not yet in the
+    /// connection's queue: handed to the connection when it drains. A subscriber that reads
+    /// nothing then costs one append per message, not the connection's per-chunk work (copying
+    /// small frames, building its queue), which only a subscriber that reads ever needs.
+    private var backlog = Deque<[SharedBytes]>()
+    private var backlogBytes = 0
     private(set) var delivered: UInt64 = 0
     private(set) var dropped: UInt64 = 0
     /// Drops not yet logged.
@@ -195,7 +201,7 @@ final class SubscriberSession: @unchecked Sendable {
         return messageEnds.count
     }
 
-    var queuedBytes: Int { connection.queuedBytes }
+    var queuedBytes: Int { connection.queuedBytes + backlogBytes }
 
     /// Frame headers and bodies up to this size are copied into the subscriber's own buffer
     /// rather than queued by reference: a burst of small messages then leaves in a few large
@@ -213,11 +219,11 @@ final class SubscriberSession: @unchecked Sendable {
         // An empty queue always takes a message: one as large as max_message_bytes (which the
         // policy keeps within hwm_bytes) plus its frame headers must still get through.
         guard messageEnds.isEmpty || limits.onOverflow == .block
-            || (messageEnds.count < limits.hwmMessages && connection.queuedBytes + message.wireBytes <= limits.hwmBytes)
+            || (messageEnds.count < limits.hwmMessages && queuedBytes + message.wireBytes <= limits.hwmBytes)
         else {
             return .overflow
         }
-        guard connection.write(message.chunks, copyingUpTo: Self.copyLimit, flush: false) else { return .overflow }
+        guard enqueue(message.chunks, bytes: message.wireBytes) else { return .overflow }
         if messageEnds.isEmpty { progressSince = .now }
         queuedTotal += UInt64(message.wireBytes)
         messageEnds.append(queuedTotal)
@@ -227,12 +233,35 @@ final class SubscriberSession: @unchecked Sendable {
 
     /// At or over a high-water mark: with `block`, the broker holds the engine back.
     var isFull: Bool {
-        queuedMessages >= limits.hwmMessages || connection.queuedBytes >= limits.hwmBytes
+        queuedMessages >= limits.hwmMessages || queuedBytes >= limits.hwmBytes
     }
 
     /// At or under half of both marks (libzmq's low-water mark): a held engine may go on.
     var isBelowLowWater: Bool {
-        queuedMessages <= limits.hwmMessages / 2 && connection.queuedBytes <= limits.hwmBytes / 2
+        queuedMessages <= limits.hwmMessages / 2 && queuedBytes <= limits.hwmBytes / 2
+    }
+
+    /// Queues `chunks` on the connection, or behind it while its socket is full.
+    private func enqueue(_ chunks: [SharedBytes], bytes: Int) -> Bool {
+        guard backlog.isEmpty, !connection.isWaitingToWrite else {
+            guard !connection.isClosed, queuedBytes + bytes <= connection.writeLimit else { return false }
+            backlog.append(chunks)
+            backlogBytes += bytes
+            return true
+        }
+        return connection.write(chunks, copyingUpTo: Self.copyLimit, flush: false)
+    }
+
+    /// The connection drained: what waited behind it goes to it, in order, and is written.
+    func refill() {
+        guard !backlog.isEmpty, !isClosed else { return }
+        while let chunks = backlog.first {
+            let bytes = chunks.reduce(0) { $0 + $1.count }
+            guard connection.write(chunks, copyingUpTo: Self.copyLimit, flush: false) else { break }
+            backlog.removeFirst()
+            backlogBytes -= bytes
+        }
+        connection.flush()
     }
 
     /// Whether the subscriber has held queued messages for longer than `max_stall` without a
@@ -257,6 +286,8 @@ final class SubscriberSession: @unchecked Sendable {
     /// Sends an ERROR (where the peer is far enough in the handshake to read one) and closes.
     func close(error reason: String? = nil) {
         guard !isClosed else { return }
+        backlog.removeAll()
+        backlogBytes = 0
         // Nothing the peer sends from now on is read or reported: the broker has let go.
         connection.setReading(false)
         connection.onRead = { _ in }
@@ -282,6 +313,11 @@ final class SubscriberSession: @unchecked Sendable {
     }
 
     private func write(_ bytes: [UInt8]) {
+        guard backlog.isEmpty else {
+            // Behind the messages waiting, so that the byte counts stay in order.
+            if enqueue([SharedBytes(bytes)], bytes: bytes.count) { queuedTotal += UInt64(bytes.count) }
+            return
+        }
         if connection.write(bytes) { queuedTotal += UInt64(bytes.count) }
     }
 

@@ -70,7 +70,13 @@ extension MetricFamily {
     public static let drops = MetricFamily(
         "ringfence_broker_drops_total", .counter, help: "Messages not queued to a full subscriber (on_overflow = drop).")
     public static let evictions = MetricFamily(
-        "ringfence_broker_evictions_total", .counter, help: "Subscribers disconnected at their high-water marks.")
+        "ringfence_broker_evictions_total", .counter,
+        help: "Subscribers evicted: at their high-water marks (disconnect), or taking nothing for max_stall.")
+    public static let holds = MetricFamily(
+        "ringfence_broker_holds_total", .counter,
+        help: "Times the engine was held back because a subscriber's queue was full (on_overflow = block).")
+    public static let heldMilliseconds = MetricFamily(
+        "ringfence_broker_held_milliseconds_total", .counter, help: "Time the engine was held back, in milliseconds.")
     public static let upstreamConnects = MetricFamily(
         "ringfence_broker_upstream_connects_total", .counter, help: "Completed handshakes with the engine.")
     public static let queuedMessages = MetricFamily(
@@ -92,6 +98,6 @@ extension MetricFamily {
             reloads, kicks, bansIssued, fenceRefused, fenceAuditHits, fenceGuardAudit, bans, guardInfo,
             guardConnections, guardMaxConnections, upstreamUp, accepted, denied, cutByReload, violations,
             peerReceivedBytes, peerSentBytes, upstreamReceivedBytes, messages, deliveries, drops, evictions,
-            upstreamConnects, queuedMessages, queuedBytes, peerConnections, peerQueuedMessages, peerQueuedBytes,
+            holds, heldMilliseconds, upstreamConnects, queuedMessages, queuedBytes, peerConnections, peerQueuedMessages, peerQueuedBytes,
         ].map { ($0.name, $0) })
 }

@@ -104,6 +104,8 @@ public final class MetricsExposition: Sendable {
             samples.append(.total(.deliveries, name, counters.deliveries))
             samples.append(.total(.drops, name, counters.drops))
             samples.append(.total(.evictions, name, counters.evictions))
+            samples.append(.total(.holds, name, counters.holds))
+            samples.append(.total(.heldMilliseconds, name, counters.heldNanoseconds / 1_000_000))
             samples.append(.total(.upstreamConnects, name, counters.upstreamConnects))
             samples.append(.level(.queuedMessages, name, status.queuedMessages))
             samples.append(.level(.queuedBytes, name, status.queuedBytes))

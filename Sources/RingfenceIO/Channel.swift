@@ -104,9 +104,11 @@ public final class Channel: @unchecked Sendable {
 
     /// One write attempt (if writing is on) and one read attempt (if reading is on) now,
     /// whatever the Dispatch sources say: a safety net against a missed event, for an owner's
-    /// periodic sweep. It moves nothing in the normal case.
+    /// periodic sweep. It moves nothing in the normal case. The write attempt is made only if
+    /// poll(2) says the socket is writable: a peer that reads nothing (a stalled subscriber with
+    /// a long queue) then costs one cheap syscall per sweep, not a gathered write that fails.
     public func nudge() {
-        if !isClosed, isWriting { onWritable() }
+        if !isClosed, isWriting, Posix.waitWritable(fd, timeout: .zero) { onWritable() }
         readNow()
     }
 

@@ -104,6 +104,9 @@ public final class Connection: @unchecked Sendable {
             window: busyPoll, mode: busyPollMode, loop: loop, channels: { [unowned self] in [channel] })
     }
 
+    /// Whether the socket refused bytes and the connection waits for it to become writable.
+    public var isWaitingToWrite: Bool { channel.isWriting }
+
     /// Turns reading on or off (backpressure from the owner). On the loop.
     public func setReading(_ on: Bool) {
         guard !isClosed, !inputEnded, on != channel.isReading else { return }
@@ -270,22 +273,30 @@ public final class Connection: @unchecked Sendable {
         onDrained()
     }
 
-    /// One writev of up to 1024 queued chunks (IOV_MAX).
+    /// One writev of up to 1024 queued chunks (IOV_MAX) and `gatherBytes`: no socket takes
+    /// more at once, and a long queue (a slow subscriber's) then costs a short vector per write.
     private func writeGathered() throws(Errno) -> IOResult<Int> {
-        let count = min(chunks.count, 1024)
-        var vectors = [iovec](repeating: iovec(), count: count)
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(min(chunks.count, 1024))
         return try withExtendedLifetime(chunks) { () throws(Errno) -> IOResult<Int> in
-            for index in 0..<count {
-                let chunk = chunks[index]
+            var bytes = 0
+            for chunk in chunks {
                 chunk.bytes.withUnsafeBytes { raw in
-                    vectors[index] = iovec(
-                        iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + chunk.start),
-                        iov_len: chunk.end - chunk.start)
+                    vectors.append(
+                        iovec(
+                            iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + chunk.start),
+                            iov_len: chunk.end - chunk.start))
                 }
+                bytes += chunk.end - chunk.start
+                if vectors.count == 1024 || bytes >= Self.gatherBytes { break }
             }
             return try Posix.writeVectors(channel.fd, vectors)
         }
     }
+
+    /// The most one gathered write offers: more than a socket's send buffer takes at once
+    /// (Linux's tcp_wmem maximum is 4 MiB by default).
+    static let gatherBytes = 8 << 20
 
     private func consume(_ written: Int) {
         var left = written

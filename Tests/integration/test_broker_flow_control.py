@@ -79,3 +79,65 @@ def test_block_holds_a_flat_out_publisher_so_two_slower_readers_get_every_messag
     assert_alive(d)
     print(f"{count} x {size} B: the writer took {sent.elapsed:.2f}s (longest send {sent.longest_send * 1000:.0f} ms); "
           f"held {held['episodes']} times, {held['held_ms']} ms in the first 5 s log")
+
+
+IDLE = 100
+IDLE_COUNT = 300
+PAIRS = 3
+
+
+def test_100_idle_subscribers_beside_two_real_readers_cost_the_broker_at_most_1_2x_the_cpu_per_message(topo, peers):
+    """Policy defaults but max_subscribers = max_subscribers_per_peer = 128. A vLLM-like writer
+    and two real readers (a fourth and a fifth namespace) after the handshake; after a warm-up,
+    three times: 300 messages of 1 MiB with no idle subscriber, then 100 raw subscribers from peer_ok
+    (64 KiB receive buffers) subscribe "" and never read while 300 more go out (they are evicted
+    by max_stall, and the next pair starts once all are). Both readers get every message, in
+    order and intact; proxyd's CPU seconds per message in the runs beside idle subscribers are
+    at most 1.2 times those of the runs without (the medians of three pairs, so that one noisy
+    run on a shared machine does not decide; every run is printed)."""
+    narrow_host_port_range(topo)
+    writer = Writer(peers, topo.host)
+    policy = broker_policy(writer.port, ok_peers=[OK_V4, OK2_V4, OK3_V4], max_subscribers=128,
+                           max_subscribers_per_peer=128)
+    d = start_broker(topo, policy, writer.port + 10000)
+    readers = [Reader(peers, add_peer(topo, "okb", OK2_V4, OK2_V6), writer.port, name="reader_okb"),
+               Reader(peers, add_peer(topo, "okc", OK3_V4, OK3_V6), writer.port, name="reader_okc")]
+    assert writer.wait_subs(2, 10) == [b"\x01", b"\x01"]
+    writer.ready()
+    for r in readers:
+        r.expect_ready(10)
+    pid = proxyd_pid(d)
+
+    def run() -> float:
+        before = cpu_seconds(pid)
+        sent = writer.stream(IDLE_COUNT, [MiB], interval=0.0, timeout=120)
+        for r in readers:
+            r.expect_stream(sent, 120)
+        return (cpu_seconds(pid) - before) / IDLE_COUNT * 1e6
+
+    run()  # a warm-up: both measured kinds of run start with the broker's buffers in use
+    quiet: list[float] = []
+    busy: list[float] = []
+    for _ in range(PAIRS):
+        quiet.append(run())
+        since = d.log_size()
+        idle = []
+        for _ in range(IDLE):
+            p = ZmtpPeer(topo, topo.peer_ok, writer.port, rcvbuf=64 * KiB).open()
+            p.sendall(subscribe_cmd(b""))
+            idle.append(p)
+        assert writer.wait_subs(IDLE, 20) == [b"\x01"] * IDLE
+        busy.append(run())
+        deadline = time.monotonic() + 10
+        while len(events(d, "subscriber evicted: no progress", since, guard=GUARD)) < IDLE:
+            assert time.monotonic() < deadline, f"idle subscribers not evicted:\n{d.log()[since:][-3000:]}"
+            time.sleep(0.1)
+        for p in idle:
+            wait_closed(p.sock, 5)
+    ratio = sorted(busy)[PAIRS // 2] / sorted(quiet)[PAIRS // 2]
+    print(f"proxyd CPU per 1 MiB message: alone {', '.join(f'{x:.0f}' for x in quiet)} us; beside {IDLE} idle "
+          f"subscribers {', '.join(f'{x:.0f}' for x in busy)} us; x{ratio:.2f}; rss {rss_bytes(pid) / MiB:.0f} MiB")
+    assert ratio <= 1.2, f"beside idle subscribers {busy} us per message, alone {quiet}"
+    for r in readers:
+        assert r.nothing_more(0.2) == []
+    assert_alive(d)
