@@ -82,6 +82,7 @@ final class Broker: @unchecked Sendable {
         } catch {
             apply(inputs, from: session)
             counters.violations += 1
+            admission.strike(session.peer.address, reason: .protocolViolation)
             logger.warning(
                 "subscriber closed: protocol violation",
                 metadata: [
@@ -162,6 +163,7 @@ final class Broker: @unchecked Sendable {
     /// `write-limit`: past the room `block` leaves).
     private func evict(_ session: SubscriberSession, rule: String, bytes: Int? = nil, now: ContinuousClock.Instant = .now) {
         counters.evictions += 1
+        admission.strike(session.peer.address, reason: .evicted)
         var metadata: Logger.Metadata = [
             "guard": "\(guardName)", "peer": "\(session.peer.address)", "rule": "\(rule)",
             "queued_messages": "\(session.queuedMessages)", "queued_bytes": "\(session.queuedBytes)",
@@ -286,6 +288,7 @@ final class Broker: @unchecked Sendable {
                 logger.warning(
                     "subscriber closed: timeout",
                     metadata: ["guard": "\(guardName)", "peer": "\(session.peer.address)", "rule": "handshake_timeout"])
+                admission.strike(session.peer.address, reason: .timeout)
                 remove(session, reason: nil)
             } else if limits.onOverflow != .drop, session.isStalled(now: now) {
                 evict(session, rule: "max_stall", now: now)

@@ -1,5 +1,6 @@
 import Logging
 import RingfenceAddresses
+import RingfenceAdmission
 import RingfenceGuard
 import RingfenceIO
 import RingfenceSockets
@@ -35,6 +36,8 @@ public final class BrokerGuard: Guard, @unchecked Sendable {
     public var settings: any GuardConfiguration { brokerSettings }
 
     public var listenPort: UInt16 { frontEnd.listenPort }
+
+    public var admission: Admission? { frontEnd.admission }
 
     /// Binds the listen port on all IPv4 and IPv6 addresses and starts accepting; with a fixed
     /// `upstream`, connects to it at once.

@@ -54,6 +54,9 @@ extension MetricFamily {
     public static let cutByReload = MetricFamily(
         "ringfence_guard_cut_by_reload_total", .counter,
         help: "Connections closed because a reload no longer allowed their peer.")
+    public static let banned = MetricFamily(
+        "ringfence_guard_banned_total", .counter,
+        help: "Peers banned in the kernel from the guard's ports after ban_after strikes in ban_window.")
     public static let violations = MetricFamily(
         "ringfence_guard_violations_total", .counter,
         help: "Connections closed for breaking the protocol (ZMTP, TCPStore gate).")
@@ -96,7 +99,7 @@ extension MetricFamily {
     public static let catalog: [String: MetricFamily] = Dictionary(
         uniqueKeysWithValues: [
             reloads, kicks, bansIssued, fenceRefused, fenceAuditHits, fenceGuardAudit, bans, guardInfo,
-            guardConnections, guardMaxConnections, upstreamUp, accepted, denied, cutByReload, violations,
+            guardConnections, guardMaxConnections, upstreamUp, accepted, denied, cutByReload, violations, banned,
             peerReceivedBytes, peerSentBytes, upstreamReceivedBytes, messages, deliveries, drops, evictions,
             holds, heldMilliseconds, upstreamConnects, queuedMessages, queuedBytes, peerConnections, peerQueuedMessages, peerQueuedBytes,
         ].map { ($0.name, $0) })

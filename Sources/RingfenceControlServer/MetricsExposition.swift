@@ -95,6 +95,7 @@ public final class MetricsExposition: Sendable {
             }
             samples.append(.total(.cutByReload, name, counters.cutByReload))
             samples.append(.total(.violations, name, counters.violations))
+            samples.append(.total(.banned, name, counters.banned))
             samples.append(.total(.peerReceivedBytes, name, counters.bytesFromPeers))
             samples.append(.total(.peerSentBytes, name, counters.bytesToPeers))
             samples.append(.total(.upstreamReceivedBytes, name, counters.bytesFromUpstream))

@@ -65,7 +65,8 @@ public final class Daemon: @unchecked Sendable {
         controlSocketOverride = controlSocket
         self.logger = logger
         notifier = SystemdNotifier()
-        roster = GuardRoster(factory: LiveGuardFactory(group: group, logger: logger))
+        let strikes = StrikeInbox()
+        roster = GuardRoster(factory: LiveGuardFactory(group: group, logger: logger, strikes: strikes))
         do {
             firewall = try Firewall()
         } catch {
@@ -79,6 +80,10 @@ public final class Daemon: @unchecked Sendable {
         }
         onSignal(SIGTERM) { $0.shutdown(signal: "SIGTERM") }
         onSignal(SIGINT) { $0.shutdown(signal: "SIGINT") }
+        strikes.connect { [weak self] guardName, ban in
+            guard let self else { return }
+            queue.async { self.banStruck(ban, reportedBy: guardName) }
+        }
     }
 
     /// Loads the policy, opens the control socket and the metrics endpoint, starts its guards,

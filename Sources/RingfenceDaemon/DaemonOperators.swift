@@ -140,8 +140,11 @@ extension Daemon {
         dispatchPrecondition(condition: .onQueue(queue))
         guard let policy, policy.firewall.apply else { return .failure(Self.fenceNotLoaded) }
         do {
-            let bans = try firewall.bans(table: policy.firewall.table)
-            return ControlReply(ok: true, bans: bans.map { BanStatus(peer: $0.peer, expiresInSeconds: Double($0.secondsLeft)) })
+            // Host-wide bans first, then each guard's strike bans.
+            let bans = try firewall.bans(table: policy.firewall.table) + firewall.strikeBans(policy)
+            return ControlReply(
+                ok: true,
+                bans: bans.map { BanStatus(peer: $0.peer, expiresInSeconds: Double($0.secondsLeft), guardName: $0.guardName) })
         } catch {
             return .failure(ControlError(code: .firewallError, message: "cannot read the bans", details: [error.description]))
         }
@@ -155,14 +158,23 @@ extension Daemon {
         case .success(let parsed): block = parsed
         case .failure(let error): return .failure(error)
         }
+        // The host-wide ban of the block, and a single address's strike bans in every guard.
+        var guards: [String] = []
         do {
-            guard try firewall.unban(block, table: policy.firewall.table) else {
+            let hostWide = try firewall.unban(block, table: policy.firewall.table)
+            if block.prefixLength == block.address.bitWidth { guards = try liftStrikeBans(block.address, policy: policy) }
+            guard hostWide || !guards.isEmpty else {
                 return .failure(ControlError(code: .notFound, message: "\(block) is not banned (proxyctl bans lists the bans)"))
             }
         } catch {
             return .failure(ControlError(code: .firewallError, message: "cannot lift the ban of \(block)", details: [error.description]))
         }
-        logger.warning("ban lifted", metadata: ["peer": "\(block)", "uid": "\(credentials.uid)", "pid": "\(credentials.pid)"])
+        logger.warning(
+            "ban lifted",
+            metadata: [
+                "peer": "\(block)", "guards": "\(guards.isEmpty ? "-" : guards.joined(separator: ","))", "uid": "\(credentials.uid)",
+                "pid": "\(credentials.pid)",
+            ])
         return ControlReply(ok: true, unban: BanStatus(peer: "\(block)", expiresInSeconds: 0))
     }
 

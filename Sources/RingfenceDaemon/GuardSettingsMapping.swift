@@ -11,9 +11,6 @@ import RingfenceTCPStore
 /// The policy's guards as the typed settings the relay and the broker run from: the data plane
 /// never sees the policy. Pure.
 enum GuardSettingsMapping {
-    /// A broker admits subscribers without an accept-rate limit (its policy has none).
-    static let brokerAcceptRate = 1_000_000
-
     /// The typed settings of a relay or broker guard; nil for a kernel-only guard and for a
     /// discover guard, which names no port: its brokers are made per discovered XPUB, not here.
     static func settings(for spec: RingfencePolicy.Guard) -> (any GuardConfiguration)? {
@@ -27,7 +24,7 @@ enum GuardSettingsMapping {
     static func relay(_ spec: RingfencePolicy.Guard, _ settings: RelaySettings) -> RelayGuardSettings {
         let limits = Admission.Limits(
             maxConnections: settings.maxConnections, maxConnectionsPerPeer: settings.maxConnectionsPerPeer,
-            acceptRatePerPeer: settings.acceptRatePerPeer)
+            acceptRatePerPeer: settings.acceptRatePerPeer, strikes: strikes(spec))
         let relay = RelayLimits(
             bufferBytes: settings.bufferBytes.bytes, connectTimeout: settings.connectTimeout,
             idleTimeout: settings.idleTimeout, appProtocol: settings.appProtocol == .tcpstore ? .tcpstore : .none,
@@ -52,7 +49,7 @@ enum GuardSettingsMapping {
     ) -> BrokerGuardSettings {
         let limits = Admission.Limits(
             maxConnections: settings.maxSubscribers, maxConnectionsPerPeer: settings.maxSubscribersPerPeer,
-            acceptRatePerPeer: brokerAcceptRate)
+            acceptRatePerPeer: settings.acceptRatePerPeer, strikes: strikes(spec))
         let broker = BrokerLimits(
             hwmMessages: settings.hwmMessages, hwmBytes: settings.hwmBytes.bytes, maxTopicBytes: settings.maxTopicBytes,
             maxSubscriptions: settings.maxSubscriptionsPerPeer, maxMessageBytes: settings.maxMessageBytes.bytes,
@@ -61,6 +58,11 @@ enum GuardSettingsMapping {
         return BrokerGuardSettings(
             frontEnd: frontEnd(spec, kind: .zmqXPUB, port: port, listenPort: listenPort, limits: limits, upstream: upstream),
             broker: broker)
+    }
+
+    /// The guard's `ban_after`, `ban_window` and `ban_for`.
+    static func strikes(_ spec: RingfencePolicy.Guard) -> StrikeLedger.Rules {
+        StrikeLedger.Rules(banAfter: spec.strikes.banAfter, window: spec.strikes.banWindow, banFor: spec.strikes.banFor)
     }
 
     private static func frontEnd(

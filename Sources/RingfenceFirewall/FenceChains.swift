@@ -6,7 +6,8 @@ import RingfencePolicy
 /// - `fence` (filter, prerouting, priority -150), before conntrack could accept an established
 ///   flow and before any redirect, so removing a peer cuts its live connections too:
 ///   loopback passes; RSTs are let through so that the server's socket of a cut flow closes;
-///   banned peers are refused on every port; each named guard's port is refused to sources
+///   banned peers are refused on every port; new connections from peers a relay or broker
+///   guard banned after too many strikes are refused on its ports; each named guard's port is refused to sources
 ///   outside its set (a jump to the guard's refuse chain, one rule per family: an `ip saddr`
 ///   rule never matches IPv6). With a host guard, the named guards' ports then pass (they
 ///   decided), as do replies to connections this host opened, anything but TCP and UDP (ICMP)
@@ -101,6 +102,9 @@ enum FenceChains {
         for item in named {
             // A discover guard's ports are those in its run-time set; the same allowlist applies.
             let ports = item.discovers ? "@\(NameScheme.discoveredPortsSet(item.name))" : portMatch(item.ports)
+            if NameScheme.hasStrikeBans(item) {
+                rules += strikeBanRules(item, ports: ports, deny: policy.firewall.deny)
+            }
             for family in NameScheme.Family.allCases {
                 rules.append(
                     "meta nfproto \(family.nfproto) tcp dport \(ports) \(family.saddr) != @\(NameScheme.allowSet(item.name, family)) "
@@ -131,6 +135,17 @@ enum FenceChains {
                     + "jump \(NameScheme.refuseChain(host.name, family)) comment \"\(host.name)\"")
         }
         return Chain(name: "fence", hook: "type filter hook prerouting priority -150", rules: rules)
+    }
+
+    /// A relay or broker guard's strike bans: new connections (`ct state new`) from a banned
+    /// peer to the guard's ports are refused here, before the redirect, so proxyd never
+    /// accepts them; the peer's established connections pass on to the allowlist check.
+    private static func strikeBanRules(_ item: Guard, ports: String, deny: DenyAction) -> [String] {
+        NameScheme.Family.allCases.map { family in
+            "meta nfproto \(family.nfproto) tcp dport \(ports) \(family.saddr) @\(NameScheme.strikeBanSet(item.name, family)) "
+                + "ct state new counter name \"\(NameScheme.strikeBannedCounter(item.name))\" "
+                + refusal(deny, tcpOnly: true).joined() + " comment \"\(item.name)\""
+        }
     }
 
     /// `redirect` remote traffic for each guarded port to the guard's listen port; for a discover

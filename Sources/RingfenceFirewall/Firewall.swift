@@ -4,10 +4,10 @@ import RingfencePolicy
 /// The kernel fence of a policy: renders it and, unless `[firewall] apply = false`, applies it,
 /// changing as little of the table in force as it can.
 public struct Firewall {
-    private let nft: NFTables
+    let nft: NFTables
     private let netlink = NFTNetlink()
     /// A second context that prints listings as JSON, for records, bans and counters.
-    private let lister: NFTables
+    let lister: NFTables
 
     public init() throws(FirewallError) {
         nft = try NFTables()
@@ -92,11 +92,14 @@ public struct Firewall {
         }
         // Bans outlive a replaced table: the kernel's are read first and put back with the time they had left.
         let bans = (try? self.bans(table: table)) ?? []
+        // So do the strike bans of guards that stay (read by the new policy's set names).
+        let strikeBans = self.strikeBans(policy)
         try nft.run(RulesetRenderer.render(policy, previousTable: previousTable))
         for ban in bans where ban.secondsLeft > 0 {
             guard let block = ban.block else { continue }
             try? self.ban(block, for: .seconds(ban.secondsLeft), table: table)
         }
+        restore(strikeBans: strikeBans, table: table)
         return .applied(table: table, change: .tableReplaced, refusals: refusals)
     }
 

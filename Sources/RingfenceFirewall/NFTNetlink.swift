@@ -70,6 +70,8 @@ final class NFTNetlink {
         var flags: UInt32 = 0
         /// nft's "open interval" user-data mark (`SetElement.isOpenInterval`).
         var isOpenInterval = false
+        /// The element's own timeout in milliseconds (an add to a set with `flags timeout`).
+        var timeoutMilliseconds: UInt64? = nil
     }
 
     /// One NEWSETELEM or DELSETELEM message of a batch; a DELSETELEM without elements empties the set.
@@ -215,6 +217,7 @@ final class NFTNetlink {
                 }
             }
             if element.flags != 0 { nftnl_set_elem_set_u32(item, UInt16(NFTNL_SET_ELEM_FLAGS), element.flags) }
+            if let timeout = element.timeoutMilliseconds { nftnl_set_elem_set_u64(item, UInt16(NFTNL_SET_ELEM_TIMEOUT), timeout) }
             if element.isOpenInterval { openIntervalMark(on: item) }
             nftnl_set_elem_add(set, item)
         }

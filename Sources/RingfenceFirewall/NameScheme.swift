@@ -48,6 +48,21 @@ public enum NameScheme {
     /// ...and its brokers' listen ports, refused unless reached through the redirect.
     public static func listenSet(_ guardName: String) -> String { "\(guardName).listen" }
 
+    /// Peers a relay or broker guard banned after too many strikes (`ban_after`): their new
+    /// connections to the guard's ports are refused until the element's timeout; established
+    /// ones carry on. Plain sets of addresses with per-element timeouts (no intervals: a strike
+    /// names one peer), filled by proxyd over netlink (`StrikeBanChange`).
+    public static func strikeBanSet(_ guardName: String, _ family: Family) -> String { "\(guardName).bans_\(family.rawValue)" }
+    /// New connections refused by a guard's strike bans.
+    public static func strikeBannedCounter(_ guardName: String) -> String { "\(guardName).banned" }
+    /// At most this many peers banned per guard and family: a full set refuses the next ban
+    /// (logged), never a connection of a peer it does not hold.
+    public static let strikeBanCapacity = 16_384
+
+    /// Whether `item` has strike-ban sets: relay and broker guards (discovered brokers use their
+    /// discover guard's).
+    public static func hasStrikeBans(_ item: Guard) -> Bool { item.kind == .tcp || item.kind == .zmqXPUB }
+
     /// Peers refused on every port until their ban's timeout (`proxyctl kick --ban`).
     public static func bansSet(_ family: Family) -> String { "bans.\(family.rawValue)" }
     static let bansChain = "bans.refuse"
@@ -78,7 +93,18 @@ public enum NameScheme {
                     SetDeclaration(name: firstSet(item.name, family, mode), body: "\(key) \(options)", elements: []),
                 ]
             }
-        } + discoverySets(of: item)
+        } + discoverySets(of: item) + strikeBanSets(of: item)
+    }
+
+    /// A relay or broker guard's strike-ban sets, declared empty: proxyd adds their elements at
+    /// run time, and reloads that keep the table keep them (docs/nftables.md).
+    static func strikeBanSets(of item: Guard) -> [SetDeclaration] {
+        guard hasStrikeBans(item) else { return [] }
+        return Family.allCases.map { family in
+            SetDeclaration(
+                name: strikeBanSet(item.name, family),
+                body: "type \(family.addressType); flags timeout; size \(strikeBanCapacity);", elements: [])
+        }
     }
 
     /// A discover guard's run-time sets, declared empty: the policy never names their elements,
@@ -102,5 +128,7 @@ public enum NameScheme {
     }
 
     /// The named counters one guard owns.
-    static func counters(of guardName: String) -> [String] { [refusedCounter(guardName), auditedCounter(guardName)] }
+    static func counters(of item: Guard) -> [String] {
+        [refusedCounter(item.name), auditedCounter(item.name)] + (hasStrikeBans(item) ? [strikeBannedCounter(item.name)] : [])
+    }
 }

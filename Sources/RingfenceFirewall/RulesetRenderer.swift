@@ -59,7 +59,7 @@ public enum RulesetRenderer {
                 }
                 out += " }\n"
             }
-            out += NameScheme.counters(of: item.name).map { "add counter inet \(table) \($0)\n" }.joined()
+            out += NameScheme.counters(of: item).map { "add counter inet \(table) \($0)\n" }.joined()
         }
         out += NameScheme.tableSets.map { "add set inet \(table) \($0.name) { \($0.body) }\n" }.joined()
         out += "add counter inet \(table) \(NameScheme.bansCounter)\n"
@@ -81,7 +81,7 @@ public enum RulesetRenderer {
             out += NameScheme.sets(of: item, elements: false).filter { !keptSets.contains($0.name) }
                 .map { "delete \($0.keyword) inet \(table) \($0.name)\n" }.joined()
             guard !kept.contains(item.name) else { continue }
-            out += NameScheme.counters(of: item.name).map { "delete counter inet \(table) \($0)\n" }.joined()
+            out += NameScheme.counters(of: item).map { "delete counter inet \(table) \($0)\n" }.joined()
         }
         return out
     }
@@ -121,7 +121,7 @@ public enum RulesetRenderer {
                 out += "\t# \(item.name)'s discovered XPUBs: proxyd fills these four at run time; the policy names none.\n"
             }
             out += NameScheme.sets(of: item, elements: elements).map(set).joined()
-            out += NameScheme.counters(of: item.name).map { "\tcounter \($0) {\n\t}\n" }.joined()
+            out += NameScheme.counters(of: item).map { "\tcounter \($0) {\n\t}\n" }.joined()
         }
         out += NameScheme.tableSets.map(set).joined()
         out += "\tcounter \(NameScheme.bansCounter) {\n\t}\n"

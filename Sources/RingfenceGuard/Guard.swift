@@ -1,4 +1,5 @@
 import RingfenceAddresses
+import RingfenceAdmission
 import RingfenceStatus
 
 /// A running guard that carries traffic (the relay or the broker), as the daemon starts it,
@@ -23,10 +24,15 @@ public protocol Guard: AnyObject, Sendable {
     /// The port it listens on once started (for listen port 0, the one the kernel picked),
     /// without a snapshot's trip to its loops: discovery needs it on the way to a live redirect.
     var listenPort: UInt16 { get }
+    /// Its admission, whose strikes the daemon turns into kernel bans (`Admission.onBan`); nil
+    /// for a guard without one (fakes in tests).
+    var admission: Admission? { get }
 }
 
 extension Guard {
     public var name: String { settings.frontEnd.name }
+
+    public var admission: Admission? { nil }
 
     /// From a snapshot; the relay and the broker answer from their front end.
     public var listenPort: UInt16 { snapshot().status.listenPort }

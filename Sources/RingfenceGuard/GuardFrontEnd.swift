@@ -154,6 +154,7 @@ public final class GuardFrontEnd<Sessions: GuardSessions>: @unchecked Sendable {
         snapshot.status.counters.accepted = totals.accepted
         snapshot.status.counters.denied = Dictionary(
             uniqueKeysWithValues: totals.denied.map { ($0.key.rawValue, $0.value) })
+        snapshot.status.counters.banned = admission.bansReported
         return snapshot
     }
 

@@ -29,6 +29,9 @@ public struct BrokerSettings: Hashable, Sendable {
     public var maxSubscribers = 32
     /// Subscribers from one address (one per remote rank is normal).
     public var maxSubscribersPerPeer = 8
+    /// New connections per second that one peer may open: well above libzmq's reconnects
+    /// (every 100 ms per socket by default), so that only a storm is refused.
+    public var acceptRatePerPeer = 20
     /// Distinct topics one subscriber may hold.
     public var maxSubscriptionsPerPeer = 64
     /// At most 245: libzmq 4.3.4 mis-frames subscriptions of 246-255 bytes.

@@ -43,6 +43,8 @@ public struct Guard: Hashable, Sendable {
     public var allowEntries: [String]
     public var settings: Settings
     public var mode: Mode = .enforce
+    /// When strikes ban a peer in the kernel (`tcp` and `zmq-xpub` guards; unused by the others).
+    public var strikes = StrikeSettings()
 
     public var kind: Kind {
         switch settings {

@@ -10,12 +10,12 @@ struct GuardReader {
         .tcp: [
             "listen_port", "upstream", "max_connections", "max_connections_per_peer", "accept_rate_per_peer",
             "buffer_bytes", "connect_timeout", "idle_timeout", "protocol", "busy_poll", "handshake_timeout", "partial_timeout",
-            "max_key_bytes", "max_value_bytes", "max_keys",
+            "max_key_bytes", "max_value_bytes", "max_keys", "ban_after", "ban_window", "ban_for",
         ],
         .zmqXPUB: [
             "listen_port", "upstream", "max_subscribers", "max_subscribers_per_peer", "max_subscriptions_per_peer",
             "max_topic_bytes", "max_message_bytes", "hwm_messages", "hwm_bytes", "on_overflow", "max_stall", "handshake_timeout",
-            "busy_poll", "discover", "process",
+            "busy_poll", "discover", "process", "accept_rate_per_peer", "ban_after", "ban_window", "ban_for",
         ],
     ]
 
@@ -63,10 +63,30 @@ struct GuardReader {
             _ = reader.raw("process")
             sink.report(reader.keyPath("process"), "'process' only applies with discover = true; add it, or remove 'process'")
         }
+        let strikes = kind == .tcp || kind == .zmqXPUB ? readStrikes() : StrikeSettings()
         reader.reportUnknownKeys("a guard of kind \"\(kind.rawValue)\"", elsewhere: Self.foreignKeys(for: kind))
         guard let name, let settings, !ports.isEmpty || kind == .host || discover else { return nil }
-        return Guard(
+        var made = Guard(
             name: name, ports: ports, allow: allow, allowEntries: allowEntries.map(\.value), settings: settings, mode: mode)
+        made.strikes = strikes
+        return made
+    }
+
+    /// `ban_after`, `ban_window` and `ban_for`, for relay and broker guards.
+    private mutating func readStrikes() -> StrikeSettings {
+        var strikes = StrikeSettings()
+        strikes.banAfter = reader.int("ban_after", default: strikes.banAfter, in: 0...1_000_000)
+        let window = reader.duration("ban_window", default: strikes.banWindow)
+        if window > StrikeSettings.maxWindow {
+            sink.report(
+                reader.keyPath("ban_window"),
+                "\(PolicyDuration.format(window)) is more than \(PolicyDuration.format(StrikeSettings.maxWindow)); "
+                    + "strikes that far apart are no storm")
+        } else {
+            strikes.banWindow = window
+        }
+        strikes.banFor = reader.parsed("ban_for", default: strikes.banFor, expected: "a duration such as \"60s\"", BanDuration.parse)
+        return strikes
     }
 
     /// `port` for every kind; `ports = [..]` as an alternative for `firewall`; none for `host`,
@@ -218,6 +238,7 @@ struct GuardReader {
         broker.maxSubscribers = reader.int("max_subscribers", default: broker.maxSubscribers, in: 1...100_000)
         broker.maxSubscribersPerPeer = reader.int(
             "max_subscribers_per_peer", default: broker.maxSubscribersPerPeer, in: 1...100_000)
+        broker.acceptRatePerPeer = reader.int("accept_rate_per_peer", default: broker.acceptRatePerPeer, in: 1...1_000_000)
         broker.maxSubscriptionsPerPeer = reader.int(
             "max_subscriptions_per_peer", default: broker.maxSubscriptionsPerPeer, in: 1...100_000)
         broker.maxTopicBytes = reader.int("max_topic_bytes", default: broker.maxTopicBytes, in: 0...245)

@@ -1,5 +1,6 @@
 import Logging
 import RingfenceAddresses
+import RingfenceAdmission
 import RingfenceGuard
 import RingfenceIO
 import RingfenceSockets
@@ -32,6 +33,8 @@ public final class RelayGuard: Guard, @unchecked Sendable {
     public var settings: any GuardConfiguration { relaySettings }
 
     public var listenPort: UInt16 { frontEnd.listenPort }
+
+    public var admission: Admission? { frontEnd.admission }
 
     /// Binds the listen port on all IPv4 and IPv6 addresses and starts accepting.
     /// - Throws: `GuardError.listen` when the port cannot be bound (in use, no permission).

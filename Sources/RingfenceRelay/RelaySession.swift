@@ -287,10 +287,12 @@ final class RelaySession: @unchecked Sendable {
             metadata["detail"] = "\(violation.description)"
             metadata["commands"] = gatedCommands
             context.logger.warning("connection closed: protocol violation", metadata: metadata)
+            context.admission.strike(peer.address, reason: .protocolViolation)
         case .timeout(let rule):
             metadata["rule"] = "\(rule)"
             metadata["commands"] = gatedCommands
             context.logger.warning("connection closed: timeout", metadata: metadata)
+            if rule != "idle_timeout" { context.admission.strike(peer.address, reason: .timeout) }
         }
     }
 }

@@ -36,6 +36,9 @@ public struct GuardCounters: Codable, Hashable, Sendable {
     public var violations: UInt64 = 0
     /// Connections to the upstream that completed (broker: handshakes with the engine).
     public var upstreamConnects: UInt64 = 0
+    /// Peers that reached `ban_after` strikes in `ban_window` and were handed to the kernel to
+    /// ban (`StrikeReason`).
+    public var banned: UInt64 = 0
 
     public init() {}
 
@@ -65,6 +68,7 @@ public struct GuardCounters: Codable, Hashable, Sendable {
         sum.heldNanoseconds += rhs.heldNanoseconds
         sum.violations += rhs.violations
         sum.upstreamConnects += rhs.upstreamConnects
+        sum.banned += rhs.banned
         return sum
     }
 }

@@ -104,6 +104,7 @@ import Testing
         "ringfence_guard_connections": ["guard"], "ringfence_guard_max_connections": ["guard"],
         "ringfence_guard_accepted_total": ["guard"], "ringfence_guard_denied_total": ["guard", "reason"],
         "ringfence_guard_cut_by_reload_total": ["guard"], "ringfence_guard_violations_total": ["guard"],
+        "ringfence_guard_banned_total": ["guard"],
         "ringfence_guard_peer_received_bytes_total": ["guard"], "ringfence_guard_peer_sent_bytes_total": ["guard"],
         "ringfence_guard_upstream_received_bytes_total": ["guard"], "ringfence_broker_messages_total": ["guard"],
         "ringfence_broker_deliveries_total": ["guard"], "ringfence_broker_drops_total": ["guard"],

@@ -87,7 +87,8 @@ PAIRS = 3
 
 
 def test_100_idle_subscribers_beside_two_real_readers_cost_the_broker_at_most_1_2x_the_cpu_per_message(topo, peers):
-    """Policy defaults but max_subscribers = max_subscribers_per_peer = 128. A vLLM-like writer
+    """Policy defaults but max_subscribers = max_subscribers_per_peer = 128, no accept rate and
+    no strike bans. A vLLM-like writer
     and two real readers (a fourth and a fifth namespace) after the handshake; after a warm-up,
     three times: 300 messages of 1 MiB with no idle subscriber, then 100 raw subscribers from peer_ok
     (64 KiB receive buffers) subscribe "" and never read while 300 more go out (they are evicted
@@ -97,8 +98,11 @@ def test_100_idle_subscribers_beside_two_real_readers_cost_the_broker_at_most_1_
     run on a shared machine does not decide; every run is printed)."""
     narrow_host_port_range(topo)
     writer = Writer(peers, topo.host)
+    # 100 subscribers opened at once from one peer and evicted together, three times: no accept
+    # rate to speak of and no strike bans (test_broker_bans.py's), so that every pair measures
+    # admitted subscribers that read nothing.
     policy = broker_policy(writer.port, ok_peers=[OK_V4, OK2_V4, OK3_V4], max_subscribers=128,
-                           max_subscribers_per_peer=128)
+                           max_subscribers_per_peer=128, accept_rate_per_peer=1_000_000, ban_after=0)
     d = start_broker(topo, policy, writer.port + 10000)
     readers = [Reader(peers, add_peer(topo, "okb", OK2_V4, OK2_V6), writer.port, name="reader_okb"),
                Reader(peers, add_peer(topo, "okc", OK3_V4, OK3_V6), writer.port, name="reader_okc")]

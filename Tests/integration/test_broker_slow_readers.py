@@ -60,9 +60,12 @@ def test_200_idle_subscribers_are_evicted_while_the_writer_never_blocks_and_real
     - The idle subscribers' departures cancel nothing upstream (the readers still hold "")."""
     narrow_host_port_range(topo)
     writer = Writer(peers, topo.host)
-    # max_stall well past the run: the evictions here are the high-water marks' (rule=hwm).
+    # max_stall well past the run: the evictions here are the high-water marks' (rule=hwm). 200
+    # subscribers opened at once from one peer: no accept rate to speak of and no strike bans
+    # (their 200 evictions would be 200 strikes), as before the broker had either.
     policy = broker_policy(writer.port, max_subscribers=256, max_subscribers_per_peer=256, on_overflow="disconnect",
-                           max_stall="30s", hwm_messages=HWM_MESSAGES, hwm_bytes="64MiB", max_message_bytes="8MiB")
+                           max_stall="30s", hwm_messages=HWM_MESSAGES, hwm_bytes="64MiB", max_message_bytes="8MiB",
+                           accept_rate_per_peer=1_000_000, ban_after=0)
     d = start_broker(topo, policy, writer.port + 10000)
     okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
     readers = [Reader(peers, topo.peer_ok, writer.port, name="reader_ok"),

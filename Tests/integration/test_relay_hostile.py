@@ -38,7 +38,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(netns_capable, tmp_path_factory):
     """host: a real TCPStore server on 29500 and proxyd relaying it with the gate
-    (handshake_timeout = partial_timeout = 2s, the other limits at their defaults); peer_ok: one
+    (handshake_timeout = partial_timeout = 2s, ban_after = 0, the other limits at their defaults); peer_ok: one
     long-lived torch client connected through the relay."""
     torch_or_skip()
     tmp = tmp_path_factory.mktemp("relay_hostile")
@@ -50,7 +50,10 @@ def env(netns_capable, tmp_path_factory):
         except NetnsUnavailable as exc:
             require_netns_or_skip(str(exc))
         peers.store_server(topo.host)
-        d = start_relay(topo, relay_policy(handshake_timeout=f"{DEADLINE:g}s", partial_timeout=f"{DEADLINE:g}s"))
+        # ban_after = 0: every test here strikes from peer_ok, whose steady client must carry on;
+        # strike bans are test_broker_bans.py's.
+        d = start_relay(topo, relay_policy(handshake_timeout=f"{DEADLINE:g}s", partial_timeout=f"{DEADLINE:g}s",
+                                           ban_after=0))
         steady = peers.client_loop(topo.peer_ok, HOST_V4, tag="steady")
         yield Env(topo, d, steady)
     finally:

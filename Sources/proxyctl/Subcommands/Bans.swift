@@ -2,9 +2,11 @@ import ArgumentParser
 import RingfenceControl
 import RingfenceStatus
 
-/// `proxyctl bans`: the peers the kernel refuses on every port, with the time their bans have left.
+/// `proxyctl bans`: the peers the kernel refuses, with the time their bans have left: on every
+/// port (`kick --ban`, guard `*`) or new connections to one guard's ports (its strikes, `ban_after`).
 struct Bans: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the bans in force and the time each has left.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the bans in force: host-wide (guard *) and by a guard's strikes, with the time each has left.")
 
     @OptionGroup var control: ControlOptions
 
@@ -13,13 +15,14 @@ struct Bans: ParsableCommand {
         if control.json { return control.printJSON(reply) }
         let bans = reply.bans ?? []
         guard !bans.isEmpty else { return print("no bans") }
-        var table = Table("PEER", "LEFT")
-        for ban in bans { table.add(ban.peer, Table.duration(seconds: ban.expiresInSeconds)) }
+        var table = Table("PEER", "GUARD", "LEFT")
+        for ban in bans { table.add(ban.peer, ban.guardName ?? "*", Table.duration(seconds: ban.expiresInSeconds)) }
         print(table.text)
     }
 }
 
-/// `proxyctl unban PEER`: lifts the ban of PEER at once.
+/// `proxyctl unban PEER`: lifts the ban of PEER at once: its host-wide ban and, for a single
+/// address, its strike bans in every guard.
 struct Unban: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Lift the ban of a peer (as `proxyctl bans` lists it).")
 
