@@ -166,12 +166,22 @@ def established(ns: str, port: int) -> int:
     return sum(1 for line in out.splitlines() if line.strip())
 
 
-def default_guard(name: str, port: int, extra: str, overflow: str, per_peer: int | None = None) -> str:
+# What a guard whose subscribers are evicted on purpose, or come many from one address at once,
+# adds: no strike bans (evictions and rate refusals are strikes; a ban would refuse the next run's
+# subscribers in the kernel) and room for a burst of connections from one address. The runs
+# measure what admitted subscribers cost the broker, not what bans keep out.
+UNBANNED = "ban_after = 0\naccept_rate_per_peer = 100000\n"
+
+
+def default_guard(name: str, port: int, extra: str, overflow: str, per_peer: int | None = None,
+                  unbanned: bool = False) -> str:
     """A broker guard with the default limits (the lossless and idle-subscriber runs); its
     on_overflow is always written out, whatever the default is."""
     lines = [f'name = "{name}"', 'kind = "zmq-xpub"', f"port = {port}", f"listen_port = {port + 10000}",
              f'allow = ["{PEER_IP}", "{EVIL_IP}"]']
     lines.append(f'on_overflow = "{overflow}"')
+    if unbanned:
+        lines.append(UNBANNED.strip())
     if per_peer:
         lines += [f"max_subscribers_per_peer = {per_peer}", f"max_subscribers = {per_peer + 8}"]
     return "\n[[guard]]\n" + "\n".join(lines) + "\n" + extra
@@ -182,10 +192,10 @@ def policy_text(control_socket: Path, attack_per_peer: int, busy_poll: str | Non
     extra = f'busy_poll = "{busy_poll}"\n' if busy_poll is not None else ""
     lossless = "\n# Lossless runs: default limits; block pushes back on the engine, disconnect evicts.\n" + \
         (default_guard(GUARD_BLOCK, PUB_BLOCK, extra, "block") if block else "") + \
-        default_guard(GUARD_LOSSY, PUB_LOSSY, extra, "disconnect")
+        default_guard(GUARD_LOSSY, PUB_LOSSY, extra, "disconnect", unbanned=True)
     idle = "\n# Idle-subscriber runs: default limits, room for the idle subscribers from one peer.\n" + \
-        default_guard(GUARD_IDLE, PUB_IDLE, extra, "disconnect", idle_per_peer) + \
-        (default_guard(GUARD_IDLE_BLOCK, PUB_IDLE_BLOCK, extra, "block", idle_per_peer) if block else "")
+        default_guard(GUARD_IDLE, PUB_IDLE, extra, "disconnect", idle_per_peer, unbanned=True) + \
+        (default_guard(GUARD_IDLE_BLOCK, PUB_IDLE_BLOCK, extra, "block", idle_per_peer, unbanned=True) if block else "")
     return f"""# Written by Benchmarks/broker/bench_broker.py for one run; the host namespace is the benchmark's own.
 [firewall]
 table = "ringfence"
@@ -207,7 +217,8 @@ max_message_bytes = "64MiB"
 {extra}
 # The attack: the idle subscribers are allowed peers (the allowlist cannot stop them), admitted
 # in numbers; the high-water marks must, by evicting them at once (on_overflow = "disconnect",
-# written out since "block", the default, would first hold the engine for max_stall).
+# written out since "block", the default, would first hold the engine for max_stall); no bans
+# and no accept rate cap, so that all of them are admitted and every rep meets them afresh.
 [[guard]]
 name = "{GUARD_ATTACK}"
 kind = "zmq-xpub"
@@ -220,7 +231,7 @@ hwm_messages = {ATTACK_HWM_MESSAGES}
 hwm_bytes = "64MiB"
 max_message_bytes = "64MiB"
 on_overflow = "disconnect"
-{extra}{lossless}{idle}"""
+{UNBANNED}{extra}{lossless}{idle}"""
 
 
 # --------------------------------------------------------------------------------------------
