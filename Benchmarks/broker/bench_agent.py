@@ -5,18 +5,28 @@ bench_broker.py starts them with `ip netns exec NS PYTHON bench_agent.py MODE ..
 them with one JSON object per line on stdin/stdout. Every mode exits when its stdin closes, so
 nothing outlives an orchestrator that died; every loop is bounded in count and in time.
 
-  publisher --host IP --xpub NAME=PORT[,NAME=PORT..] --ack-port P
+  publisher --host IP --xpub NAME=PORT[,NAME=PORT..] --ack-port P [--nodrop NAME[,NAME..]]
       The engine side (host namespace): one XPUB per path, each bound on tcp://IP:PORT with
-      XPUB_VERBOSE as vLLM binds its remote socket (default SNDHWM 1000, lossy as vLLM's), and one
-      PULL on IP:ACK_PORT where the readers report progress. Requests:
+      XPUB_VERBOSE as vLLM binds its remote socket (default SNDHWM 1000, lossy as vLLM's; the
+      XPUBs named in --nodrop get XPUB_NODROP, so that a full pipe blocks the send instead of
+      dropping), and one PULL on IP:ACK_PORT where the readers report progress. Requests:
         {"op": "run", "xpub": NAME, "run": ID, "count": N, "size": S, "window": W, "readers": R,
-         "rate": 0 | msgs_per_s, "warm_timeout": S, "timeout": S}
+         "rate": 0 | msgs_per_s, "warm_timeout": S, "timeout": S,
+         ["sizes": [S, ..]], ["warm": false], ["losses_ok": true]}
             Warm-up: a small warm-up message every 2 ms until all R readers have acknowledged
             one (so every subscription is in place), then N data messages, never more than W
             ahead of the slowest reader's acknowledged count (end-to-end flow control, the
-            same on every path), paced at `rate` if given. Waits for every reader's final
+            same on every path; W = 0: none, flat out), paced at `rate` if given. `sizes`
+            cycles through several message sizes instead of S; `warm: false` skips the warm-up
+            (a "ready" request of the same run did it). Waits for every reader's final
             acknowledgement, sending an end marker every 10 ms meanwhile (a reader that lost
-            messages stops at it). Answers {"ok": true, "send_seconds", "warm_seconds", ...}.
+            messages stops at it; with `losses_ok` that is an answer, not an error). Answers
+            {"ok": true, "send_seconds", "warm_seconds", "short": {reader: received}, ...}.
+        {"op": "ready", "xpub": NAME, "run": ID, "readers": R, "timeout": S}
+            vLLM's start: waits for R subscription messages (XPUB_VERBOSE) on that XPUB, sends
+            one READY (a warm-up message) and waits for every reader to acknowledge it.
+            Answers {"ok", "subscriptions", "seconds"}. Send {"op": "drain"} before the readers
+            connect, so that the count starts from zero.
         {"op": "drain"}   the subscription messages queued on every XPUB, counted and discarded
         {"op": "trim"}    malloc_trim(0), so RSS says what is live; answers {"rss": bytes}
 
@@ -31,13 +41,15 @@ nothing outlives an orchestrator that died; every loop is bounded in count and i
       Timestamps are time.monotonic_ns() (CLOCK_MONOTONIC, one clock for all namespaces).
 
   idle
-      The attacker: {"op": "attach", "endpoint": E, "count": N, "reconnect": bool} opens N SUB
-      sockets subscribed to "" that never read (RCVHWM 1, so this process stays small);
+      The attacker: {"op": "attach", "endpoint": E, "count": N, "reconnect": bool, ["rcvbuf": B]}
+      opens N SUB sockets subscribed to "" that never read (RCVHWM 1, so this process stays
+      small; SO_RCVBUF B if given, so that the kernel holds little for them either);
       {"op": "detach"} closes them all.
 
-  zmqproxy --xsub-connect E --xpub-bind E
+  zmqproxy --xsub-connect E --xpub-bind E [--nodrop]
       libzmq's own zmq_proxy: an XSUB connected to the publisher, an XPUB bound for the
-      subscribers, `zmq.proxy(xpub, xsub)` until stdin closes. Prints {"ready": true, "pid": P}.
+      subscribers (with XPUB_NODROP if --nodrop), `zmq.proxy(xpub, xsub)` until stdin closes.
+      Prints {"ready": true, "pid": P}.
 
 Message format. Frame 0 starts with a 28-byte header: b"RFBB", kind (1 data, 2 warm-up, 3 end), run
 id, sequence number, send time (monotonic ns). 64 B messages are that one frame, zero-padded
@@ -96,13 +108,15 @@ def rss_bytes() -> int | None:
 
 
 class Publisher:
-    def __init__(self, host: str, xpubs: dict[str, int], ack_port: int):
+    def __init__(self, host: str, xpubs: dict[str, int], ack_port: int, nodrop: set[str]):
         self.ctx = zmq.Context()
         self.ctx.max_sockets = 8192
         self.xpubs: dict[str, zmq.Socket] = {}
         for name, port in xpubs.items():
             s = self.ctx.socket(zmq.XPUB)
             s.setsockopt(zmq.XPUB_VERBOSE, 1)
+            if name in nodrop:
+                s.setsockopt(zmq.XPUB_NODROP, 1)
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.SNDTIMEO, 5000)
             s.bind(f"tcp://{host}:{port}")
@@ -113,6 +127,7 @@ class Publisher:
         self.templates: dict[int, bytes] = {}
         self.ended: dict = {}
         self.subs_total = 0
+        self.ready_readers: dict[int, set] = {}  # run -> readers that acknowledged its READY
 
     def template(self, size: int) -> bytes:
         if size not in self.templates:
@@ -159,13 +174,38 @@ class Publisher:
                 self.ended[reader] = received
         return n
 
+    def ready(self, cmd: dict) -> dict:
+        """vLLM's start: R subscription messages (XPUB_VERBOSE), then one READY; bounded."""
+        sock = self.xpubs[cmd["xpub"]]
+        run, readers, timeout = int(cmd["run"]), int(cmd["readers"]), float(cmd["timeout"])
+        started = time.monotonic()
+        deadline = started + timeout
+        subs = 0
+        while subs < readers:
+            if time.monotonic() > deadline or not sock.poll(100):
+                if time.monotonic() > deadline:
+                    return {"ok": False, "error": f"{subs} of {readers} subscriptions within {timeout} s"}
+                continue
+            if sock.recv()[:1] == b"\x01":
+                subs += 1
+        sock.send(HEADER.pack(MAGIC, WARM, run, 0, time.monotonic_ns()))
+        warm: set = set()
+        while len(warm) < readers:
+            if time.monotonic() > deadline:
+                return {"ok": False, "error": f"READY acknowledged by {len(warm)} of {readers} readers"}
+            self._read_acks(run, 10, warm, {})
+        self.ready_readers[run] = warm
+        return {"ok": True, "subscriptions": subs, "seconds": time.monotonic() - started}
+
     def run(self, cmd: dict) -> dict:
         sock = self.xpubs[cmd["xpub"]]
         run, count, size = int(cmd["run"]), int(cmd["count"]), int(cmd["size"])
         window, readers, rate = int(cmd["window"]), int(cmd["readers"]), float(cmd.get("rate") or 0)
         timeout = float(cmd["timeout"])
+        sizes = [int(x) for x in cmd.get("sizes") or [size]]
+        losses_ok = bool(cmd.get("losses_ok"))
         self.drain()
-        warm: set = set()
+        warm: set = set(self.ready_readers.pop(run, ())) if cmd.get("warm") is False else set()
         progress: dict = {}
         self.ended: dict = {}  # readers that stopped at an end marker short of `count`
         t_start = time.monotonic()
@@ -180,14 +220,14 @@ class Publisher:
             self._read_acks(run, 2, warm, progress)
         warm_seconds = time.monotonic() - t_start
 
-        small = size <= SMALL_LIMIT
-        pad_small = bytes(max(0, size - HEADER.size))
         pad0 = bytes(FRAME0_BYTES - HEADER.size)
-        template = None if small else self.template(size)
+        # Per size: (small: one frame, its padding; else the body's template).
+        shapes = [(s <= SMALL_LIMIT, bytes(max(0, s - HEADER.size)) if s <= SMALL_LIMIT else self.template(s))
+                  for s in sizes]
         pack, mono = HEADER.pack, time.monotonic_ns
         started = time.monotonic()
         deadline = started + timeout
-        limit = window  # send while seq < limit = min(progress) + window
+        limit = window if window > 0 else count  # send while seq < limit = min(progress) + window
         waits = 0
         stall_limit = 10.0  # no reader progress for this long: stalled
         interval = 1.0 / rate if rate > 0 else 0.0
@@ -215,11 +255,12 @@ class Publisher:
                     time.sleep(target - now)
                 elif now - target > 0.001:
                     late += 1
+            small, body = shapes[seq % len(shapes)]
             try:
                 if small:
-                    sock.send(pack(MAGIC, DATA, run, seq, mono()) + pad_small, copy=True)
+                    sock.send(pack(MAGIC, DATA, run, seq, mono()) + body, copy=True)
                 else:
-                    sock.send_multipart([pack(MAGIC, DATA, run, seq, mono()) + pad0, bytearray(template)],
+                    sock.send_multipart([pack(MAGIC, DATA, run, seq, mono()) + pad0, bytearray(body)],
                                         copy=False)
             except zmq.Again:
                 return {"ok": False, "error": f"send timed out at message {seq}", "sent": seq}
@@ -233,6 +274,8 @@ class Publisher:
         while min((progress.get(r, 0) for r in warm), default=0) < count or len(progress) < readers:
             short = {r: progress.get(r, 0) for r in warm if progress.get(r, 0) < count}
             if short and all(r in self.ended for r in short):
+                if losses_ok:
+                    break
                 return {"ok": False, "error": f"readers stopped short of {count}: "
                                               f"{sorted(self.ended[r] for r in short)} received", "sent": count}
             if time.monotonic() > deadline:
@@ -243,7 +286,8 @@ class Publisher:
                 ends += 1
         return {"ok": True, "sent": count, "send_seconds": send_seconds, "warm_seconds": warm_seconds,
                 "warm_sent": warm_sent, "window_waits": waits, "late_sends": late, "end_markers": ends,
-                "total_seconds": time.monotonic() - started}
+                "total_seconds": time.monotonic() - started,
+                "short": {str(r): self.ended[r] for r in warm if r in self.ended}}
 
 
 def trim(pub: Publisher) -> dict:
@@ -272,13 +316,13 @@ def publisher(args) -> int:
         name, port = item.split("=")
         xpubs[name] = int(port)
     try:
-        pub = Publisher(args.host, xpubs, args.ack_port)
+        pub = Publisher(args.host, xpubs, args.ack_port, set(filter(None, (args.nodrop or "").split(","))))
     except zmq.ZMQError as exc:
         emit({"ready": False, "error": f"bind: {exc}"})
         return 1
     emit({"ready": True, "pid": os.getpid(), "zmq": zmq.zmq_version(), "pyzmq": zmq.__version__})
-    return serve(lambda op, cmd: pub.run(cmd) if op == "run" else pub.drain() if op == "drain"
-                 else trim(pub) if op == "trim" else None)
+    return serve(lambda op, cmd: pub.run(cmd) if op == "run" else pub.ready(cmd) if op == "ready"
+                 else pub.drain() if op == "drain" else trim(pub) if op == "trim" else None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,6 +450,8 @@ def idle(_args) -> int:
                 s = ctx.socket(zmq.SUB)
                 s.setsockopt(zmq.LINGER, 0)
                 s.setsockopt(zmq.RCVHWM, 1)
+                if cmd.get("rcvbuf"):
+                    s.setsockopt(zmq.RCVBUF, int(cmd["rcvbuf"]))
                 if not cmd.get("reconnect", True):
                     s.setsockopt(zmq.RECONNECT_IVL, -1)
                 s.setsockopt(zmq.SUBSCRIBE, b"")
@@ -436,6 +482,10 @@ def zmqproxy(args) -> int:
     xsub.setsockopt(zmq.LINGER, 0)
     xpub = ctx.socket(zmq.XPUB)
     xpub.setsockopt(zmq.LINGER, 0)
+    if args.nodrop:
+        # A full subscriber pipe makes the proxy's send block instead of dropping; see the
+        # README beside this file for how that reaches the publisher.
+        xpub.setsockopt(zmq.XPUB_NODROP, 1)
     try:
         xpub.bind(args.xpub_bind)
         xsub.connect(args.xsub_connect)
@@ -467,6 +517,7 @@ def main() -> int:
     p.add_argument("--host", required=True)
     p.add_argument("--xpub", required=True)
     p.add_argument("--ack-port", type=int, required=True)
+    p.add_argument("--nodrop", help="comma-separated XPUB names that get XPUB_NODROP")
     r = sub.add_parser("reader")
     r.add_argument("--id", type=int, required=True)
     r.add_argument("--ack", required=True)
@@ -474,6 +525,7 @@ def main() -> int:
     z = sub.add_parser("zmqproxy")
     z.add_argument("--xsub-connect", required=True)
     z.add_argument("--xpub-bind", required=True)
+    z.add_argument("--nodrop", action="store_true", help="XPUB_NODROP on the XPUB")
     args = ap.parse_args()
     return {"publisher": publisher, "reader": reader, "idle": idle, "zmqproxy": zmqproxy}[args.mode](args)
 

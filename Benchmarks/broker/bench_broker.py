@@ -23,6 +23,12 @@ Paths (the publisher has one XPUB per path, so no path ever pays for another's s
                "bus_attack", low high-water marks)
     zmq_proxy  readers -> tcp://10.78.0.1:29670, a zmq_proxy process (XPUB bound there, XSUB
                connected to the publisher's XPUB on 10.78.0.1:29662)
+Issue 14's runs (their own XPUBs and guards; lossless.py and idle_cpu.py run them):
+    lossless   the publisher flat out through XPUB_NODROP: direct (29663), the broker with
+               on_overflow = "block" (29652, guard "bus_block") and "disconnect" (29653,
+               "bus_lossy"), a second zmq_proxy with XPUB_NODROP (29671, upstream 29664)
+    idle       a vLLM-like broadcast to 2 readers through the broker (29654 "bus_idle",
+               29655 "bus_idle_block") with 0, 7 and 100 idle subscribers: proxyd's CPU per message
 See README.md beside this file for the choices and how to read the numbers.
 """
 
@@ -43,6 +49,10 @@ from benchkit import (  # noqa: E402
     arg_parser, cpu_seconds, fd_count, load_line, loadavg, log, machine_info, machine_line,
     make_logdir, note_descriptor_growth, observations, proxyd_binary, proxyd_line, run,
     run_bench, start_proxyd, stat_cpu, status_field, sweep_stale, verdict, wait_reachable)
+from units import KiB, MiB, median, size_label  # noqa: E402
+from idle_cpu import IdleCpu  # noqa: E402
+from lossless import Lossless  # noqa: E402
+from lossless import EVICTED, PATHS as LOSSLESS_PATHS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 AGENT = HERE / "bench_agent.py"
@@ -56,33 +66,25 @@ ACK_PORT = 29661  # the publisher's PULL for the readers' progress reports
 PROXY_XPUB = 29670  # zmq_proxy's XPUB
 LISTEN_BROKER, LISTEN_BROKER_ATTACK = 39650, 39651  # proxyd's broker listen ports
 GUARD, GUARD_ATTACK = "bus", "bus_attack"
+# The lossless runs (lossless.py): XPUBs with XPUB_NODROP, a second zmq_proxy with XPUB_NODROP,
+# and two broker guards with default limits, one on_overflow = "block", one "disconnect".
+PUB_BLOCK, PUB_LOSSY, PUB_DIRECT_NODROP, PUB_PROXY_NODROP_UP = 29652, 29653, 29663, 29664
+PROXY_NODROP_XPUB = 29671
+GUARD_BLOCK, GUARD_LOSSY = "bus_block", "bus_lossy"
+# The idle-subscriber runs (idle_cpu.py): vLLM-like XPUBs (lossy), broker guards with default
+# limits but room for the idle subscribers, one per overflow policy.
+PUB_IDLE, PUB_IDLE_BLOCK = 29654, 29655
+GUARD_IDLE, GUARD_IDLE_BLOCK = "bus_idle", "bus_idle_block"
 ATTACK_HWM_MESSAGES = 100  # the attack guard's hwm_messages
 
 NS_RE = re.compile(r"rfbbench-(\d+)-(host|peer|evil)")
 PATHS = ("direct", "broker", "zmq_proxy")
-KiB, MiB = 1 << 10, 1 << 20
 SIZES = (64, 64 * KiB, 4 * MiB)
 # Messages per throughput run (full, quick), the flow-control window (messages a reader may be
 # behind the publisher) and how often readers report progress.
 COUNTS = {64: (100000, 40000), 64 * KiB: (10000, 4000), 4 * MiB: (300, 100)}
 WINDOWS = {64: (256, 64), 64 * KiB: (64, 16), 4 * MiB: (8, 2)}
 READERS = 4
-
-
-def size_label(size: int) -> str:
-    if size >= MiB and size % MiB == 0:
-        return f"{size // MiB} MiB"
-    if size >= KiB and size % KiB == 0:
-        return f"{size // KiB} KiB"
-    return f"{size} B"
-
-
-def median(values: list[float]) -> float | None:
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return None
-    n = len(values)
-    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
 
 
 def percentile(sorted_values: list[int], q: float) -> int | None:
@@ -164,8 +166,36 @@ def established(ns: str, port: int) -> int:
     return sum(1 for line in out.splitlines() if line.strip())
 
 
-def policy_text(control_socket: Path, attack_per_peer: int, busy_poll: str | None = None) -> str:
+# What a guard whose subscribers are evicted on purpose, or come many from one address at once,
+# adds: no strike bans (evictions and rate refusals are strikes; a ban would refuse the next run's
+# subscribers in the kernel) and room for a burst of connections from one address. The runs
+# measure what admitted subscribers cost the broker, not what bans keep out.
+UNBANNED = "ban_after = 0\naccept_rate_per_peer = 100000\n"
+
+
+def default_guard(name: str, port: int, extra: str, overflow: str, per_peer: int | None = None,
+                  unbanned: bool = False) -> str:
+    """A broker guard with the default limits (the lossless and idle-subscriber runs); its
+    on_overflow is always written out, whatever the default is."""
+    lines = [f'name = "{name}"', 'kind = "zmq-xpub"', f"port = {port}", f"listen_port = {port + 10000}",
+             f'allow = ["{PEER_IP}", "{EVIL_IP}"]']
+    lines.append(f'on_overflow = "{overflow}"')
+    if unbanned:
+        lines.append(UNBANNED.strip())
+    if per_peer:
+        lines += [f"max_subscribers_per_peer = {per_peer}", f"max_subscribers = {per_peer + 8}"]
+    return "\n[[guard]]\n" + "\n".join(lines) + "\n" + extra
+
+
+def policy_text(control_socket: Path, attack_per_peer: int, busy_poll: str | None = None, block: bool = True,
+                idle_per_peer: int = 8) -> str:
     extra = f'busy_poll = "{busy_poll}"\n' if busy_poll is not None else ""
+    lossless = "\n# Lossless runs: default limits; block pushes back on the engine, disconnect evicts.\n" + \
+        (default_guard(GUARD_BLOCK, PUB_BLOCK, extra, "block") if block else "") + \
+        default_guard(GUARD_LOSSY, PUB_LOSSY, extra, "disconnect", unbanned=True)
+    idle = "\n# Idle-subscriber runs: default limits, room for the idle subscribers from one peer.\n" + \
+        default_guard(GUARD_IDLE, PUB_IDLE, extra, "disconnect", idle_per_peer, unbanned=True) + \
+        (default_guard(GUARD_IDLE_BLOCK, PUB_IDLE_BLOCK, extra, "block", idle_per_peer, unbanned=True) if block else "")
     return f"""# Written by Benchmarks/broker/bench_broker.py for one run; the host namespace is the benchmark's own.
 [firewall]
 table = "ringfence"
@@ -186,7 +216,9 @@ hwm_bytes = "1GiB"
 max_message_bytes = "64MiB"
 {extra}
 # The attack: the idle subscribers are allowed peers (the allowlist cannot stop them), admitted
-# in numbers; the high-water marks must.
+# in numbers; the high-water marks must, by evicting them at once (on_overflow = "disconnect",
+# written out since "block", the default, would first hold the engine for max_stall); no bans
+# and no accept rate cap, so that all of them are admitted and every rep meets them afresh.
 [[guard]]
 name = "{GUARD_ATTACK}"
 kind = "zmq-xpub"
@@ -198,7 +230,8 @@ max_subscribers_per_peer = {attack_per_peer}
 hwm_messages = {ATTACK_HWM_MESSAGES}
 hwm_bytes = "64MiB"
 max_message_bytes = "64MiB"
-{extra}"""
+on_overflow = "disconnect"
+{UNBANNED}{extra}{lossless}{idle}"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,6 +248,13 @@ class Bench:
         self.failures: list[str] = []
         self.notes: list[str] = []
         self.run_id = 0
+        self.lossless: Lossless | None = None
+        self.idle_cpu: IdleCpu | None = None
+        self.evil_ip = EVIL_IP
+
+    def established_idle(self, port: int) -> int:
+        """The idle subscribers' established connections to `port`."""
+        return established(self.topo.evil, port)
 
     @property
     def has_report(self) -> bool:
@@ -440,19 +480,27 @@ class Bench:
         log(f"namespaces {topo.host} ({HOST_IP}, {EVIL_GW}), {topo.peer} ({PEER_IP}) and {topo.evil} ({EVIL_IP})")
         topo.build()
 
-        policy = policy_text(logdir / "control.sock", max(a.idle, 8), a.busy_poll)
-        self.proxyd = start_proxyd(proxyd_bin, topo.host, policy, logdir, [GUARD, GUARD_ATTACK], "broker listening")
+        policy = policy_text(logdir / "control.sock", max(a.idle, 8), a.busy_poll, not a.no_block,
+                             max([8, *a.idle_cpu_counts]))
+        guards = [GUARD, GUARD_ATTACK, GUARD_LOSSY, GUARD_IDLE] + ([] if a.no_block else [GUARD_BLOCK, GUARD_IDLE_BLOCK])
+        self.proxyd = start_proxyd(proxyd_bin, topo.host, policy, logdir, guards, "broker listening")
         self.proxyd_fds_start = fd_count(self.proxyd.pid)
 
-        xpubs = f"broker={PUB_BROKER},broker_attack={PUB_BROKER_ATTACK},direct={PUB_DIRECT},proxy={PUB_PROXY_UP}"
+        xpubs = (f"broker={PUB_BROKER},broker_attack={PUB_BROKER_ATTACK},direct={PUB_DIRECT},proxy={PUB_PROXY_UP},"
+                 f"nodrop_block={PUB_BLOCK},nodrop_lossy={PUB_LOSSY},nodrop_direct={PUB_DIRECT_NODROP},"
+                 f"nodrop_proxy={PUB_PROXY_NODROP_UP},idle={PUB_IDLE},idle_block={PUB_IDLE_BLOCK}")
         self.publisher = Agent(AGENT, topo.host, "publisher", logdir, "publisher", "--host", HOST_IP, "--xpub", xpubs,
-                               "--ack-port", str(ACK_PORT))
+                               "--ack-port", str(ACK_PORT), "--nodrop",
+                               "nodrop_block,nodrop_lossy,nodrop_direct,nodrop_proxy")
         self.zproxy = Agent(AGENT, topo.host, "zmq_proxy", logdir, "zmqproxy", "--xsub-connect",
                             f"tcp://{HOST_IP}:{PUB_PROXY_UP}", "--xpub-bind", f"tcp://{HOST_IP}:{PROXY_XPUB}")
+        self.zproxy_nodrop = Agent(AGENT, topo.host, "zmq_proxy_nodrop", logdir, "zmqproxy", "--nodrop",
+                                   "--xsub-connect", f"tcp://{HOST_IP}:{PUB_PROXY_NODROP_UP}",
+                                   "--xpub-bind", f"tcp://{HOST_IP}:{PROXY_NODROP_XPUB}")
         self.readers = [Agent(AGENT, topo.peer, f"reader{i}", logdir, "reader", "--id", str(i), "--ack",
                               f"{HOST_IP}:{ACK_PORT}") for i in range(READERS)]
         self.idle = Agent(AGENT, topo.evil, "idle", logdir, "idle")
-        for agent in (self.publisher, self.zproxy, *self.readers, self.idle):
+        for agent in (self.publisher, self.zproxy, self.zproxy_nodrop, *self.readers, self.idle):
             hello = agent.read(30)
             if not hello.get("ready"):
                 raise BenchError(f"{agent.name}: {hello}")
@@ -476,6 +524,10 @@ class Bench:
             log(f"attack: {a.idle} idle subscribers from {EVIL_IP}, {size_label(a.attack_size)} × {a.attack_count:,}, "
                 f"{a.attack_reps} run(s) per path")
             self.phase_attack()
+        if not a.no_lossless:
+            self.phase_lossless()
+        if not a.no_idle_cpu:
+            self.phase_idle_cpu()
         self.machine["loadavg_end"] = loadavg()
         self.own_cpu = self.our_cpu_seconds()
         self.stat_end = stat_cpu()
@@ -490,9 +542,33 @@ class Bench:
         self.proxyd_report()
         return 0
 
+    def phase_lossless(self) -> None:
+        a = self.args
+        paths = [p for p in LOSSLESS_PATHS if not (a.no_block and p == "broker")]
+        log(f"lossless: flat out, {', '.join(f'{size_label(s)} × {a.counts[s]:,}' for s in a.sizes)} to "
+            f"{a.lossless_readers} readers, paths {', '.join(paths)}, {a.reps} run(s) each")
+        ep = lambda port: f"tcp://{HOST_IP}:{port}"  # noqa: E731
+        routes = {"direct": ("nodrop_direct", ep(PUB_DIRECT_NODROP), None),
+                  "broker": ("nodrop_block", ep(PUB_BLOCK), GUARD_BLOCK),
+                  "zmq_proxy": ("nodrop_proxy", ep(PROXY_NODROP_XPUB), None),
+                  "broker_lossy": ("nodrop_lossy", ep(PUB_LOSSY), GUARD_LOSSY)}
+        proxies = {"broker": self.proxyd.pid, "broker_lossy": self.proxyd.pid, "zmq_proxy": self.zproxy_nodrop.pid}
+        self.lossless = Lossless(self, paths, routes, proxies)
+        self.lossless.phase()
+
+    def phase_idle_cpu(self) -> None:
+        a = self.args
+        routes = {"disconnect": ("idle", f"tcp://{HOST_IP}:{PUB_IDLE}", GUARD_IDLE, PUB_IDLE)}
+        if not a.no_block:
+            routes["block"] = ("idle_block", f"tcp://{HOST_IP}:{PUB_IDLE_BLOCK}", GUARD_IDLE_BLOCK, PUB_IDLE_BLOCK)
+        log(f"idle subscribers: {', '.join(map(str, a.idle_cpu_counts))} idle beside 2 readers, "
+            f"{', '.join(routes)}, {a.idle_cpu_reps} run(s) each")
+        self.idle_cpu = IdleCpu(self, routes, a.idle_cpu_counts)
+        self.idle_cpu.phase()
+
     def our_cpu_seconds(self) -> float:
         total = sum(os.times()[:4])  # this script and the commands it ran (ip, ss)
-        for pid in [self.proxyd.pid, self.publisher.pid, self.zproxy.pid, self.idle.pid,
+        for pid in [self.proxyd.pid, self.publisher.pid, self.zproxy.pid, self.zproxy_nodrop.pid, self.idle.pid,
                     *(r.pid for r in self.readers)]:
             total += cpu_seconds(pid) or 0
         return total
@@ -505,8 +581,12 @@ class Bench:
         d.stop_after_runs(self.failures, self.notes)
         report["exit_code"] = d.exit_code
         lines, bad = d.log_lines()
-        expected = [line for line in bad if 'msg="subscriber evicted: queue full"' in line
-                    and f"guard={GUARD_ATTACK}" in line and f"peer={EVIL_IP}" in line]
+        # Expected: idle subscribers evicted (attack and idle-subscriber guards), and readers of the
+        # lossy guard of the lossless runs (that is what those runs show).
+        expected = [line for line in bad if (
+            'msg="subscriber evicted: queue full"' in line and f"guard={GUARD_ATTACK}" in line and f"peer={EVIL_IP}" in line)
+            or (EVICTED in line and f"peer={EVIL_IP}" in line and re.search(rf"guard=({GUARD_IDLE}|{GUARD_IDLE_BLOCK})\b", line))
+            or (EVICTED in line and re.search(rf"guard={GUARD_LOSSY}\b", line))]
         other = [line for line in bad if line not in expected]
         report["log_lines"] = len(lines)
         report["log_warning_count"] = len(bad)
@@ -677,6 +757,10 @@ class Bench:
                         None if v is None else v <= a.flat_mib * MiB))
         return out
 
+    def all_targets(self) -> list[tuple[str, str, bool | None]]:
+        return self.targets() + (self.lossless.targets() if self.lossless else []) + \
+            (self.idle_cpu.targets() if self.idle_cpu else [])
+
     def noise_line(self) -> str:
         m = self.machine
         noisy = []
@@ -710,15 +794,30 @@ class Bench:
                       f"an allowed peer; broker guard {GUARD_ATTACK}: hwm_messages = 100, hwm_bytes = \"64MiB\", "
                       f"on_overflow = \"disconnect\". Each attacked run follows a run without them.", "",
                       self.attack_table(), ""]
-        lines += [self.cost_table(), "", self.noise_line()]
+        if self.lossless:
+            lines += ["Lossless: the publisher sends flat out (no flow control of its own) through XPUBs with "
+                      "XPUB_NODROP; each reader checks every sequence number and counts what it never got (lost); "
+                      "msg/s = messages delivered per reader over the first to the last receipt. "
+                      "broker (block): a guard with on_overflow = \"block\" and default limits; broker "
+                      "(disconnect): default limits and policy, for contrast.", "",
+                      self.lossless.table(), "", self.lossless.cost_table(), ""]
+        if self.idle_cpu:
+            lines += ["Idle subscribers: a vLLM-like writer (XPUB_VERBOSE) waits for its 2 readers' subscriptions, "
+                      "sends READY; then the idle subscribers connect (libzmq SUB, never read, RCVHWM 1, SO_RCVBUF "
+                      f"4096) from {EVIL_IP}, an allowed peer; then the messages, at most a window ahead of the slower "
+                      "reader. CPU = proxyd's utime+stime over the messages.", "", self.idle_cpu.table(), ""]
+        if self.throughput or self.latency or self.attack:
+            lines += [self.cost_table(), ""]
+        lines += [self.noise_line()]
         info = getattr(self, "proxyd_info", None)
         if info:
             lines.append(proxyd_line(info, "RSS at the end", "rss_end_bytes",
                                      f"{info.get('cpu_s_total') or 0:.1f} CPU s in all; {info['expected_evictions']} "
-                                     f"evictions of idle subscribers, {info['other_warning_count']} other "
+                                     f"expected evictions (idle subscribers; readers of the lossy lossless runs), "
+                                     f"{info['other_warning_count']} other "
                                      f"warning/error log lines; exit code {info.get('exit_code')}."))
         lines += ["", "Targets:"]
-        for name, shown, ok in self.targets():
+        for name, shown, ok in self.all_targets():
             lines.append(f"- {name}: {shown} — {verdict(ok)}")
         lines += observations(self.failures, self.notes)
         return "\n".join(lines)
@@ -739,7 +838,9 @@ class Bench:
             "throughput": {size_label(s): runs for s, runs in self.throughput.items()},
             "latency": self.latency,
             "attack": self.attack,
-            "targets": [{"name": n, "value": v, "met": ok} for n, v, ok in self.targets()],
+            "targets": [{"name": n, "value": v, "met": ok} for n, v, ok in self.all_targets()],
+            "lossless": self.lossless.json_data() if self.lossless else None,
+            "idle_cpu": self.idle_cpu.json_data() if self.idle_cpu else None,
             "proxyd": getattr(self, "proxyd_info", None),
             "failures": self.failures,
             "notes": self.notes,
@@ -783,7 +884,16 @@ def parse_args(argv=None):
                     help="time bound for every reader to receive a warm-up message (15 s)")
     ap.add_argument("--no-throughput", action="store_true", help="skip the throughput runs")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency runs")
-    ap.add_argument("--no-attack", action="store_true", help="skip the idle-subscriber runs")
+    ap.add_argument("--no-attack", action="store_true", help="skip the attack runs (200 idle subscribers)")
+    ap.add_argument("--no-lossless", action="store_true", help="skip the lossless runs")
+    ap.add_argument("--no-idle-cpu", action="store_true", help="skip the idle-subscriber CPU runs")
+    ap.add_argument("--lossless-readers", type=int, default=2, choices=range(1, READERS + 1), metavar="N",
+                    help="readers in the lossless runs (default 2, as in issue 14's observation; at most 4)")
+    ap.add_argument("--no-block", action="store_true",
+                    help="no guard with on_overflow = \"block\" (for a proxyd that does not know it yet)")
+    ap.add_argument("--idle-cpu-counts", default="7,100",
+                    help="idle subscribers in the idle-subscriber CPU runs, beside a run without (default 7,100)")
+    ap.add_argument("--idle-cpu-reps", type=int, help="idle-subscriber CPU runs per setting (default 3; quick 1)")
     add_log_options(ap, "proxyd's and the agents' logs")
     args = ap.parse_args(argv)
     q = args.quick
@@ -808,7 +918,8 @@ def parse_args(argv=None):
     for size in args.sizes:
         if size < HEADER_BYTES:
             ap.error(f"message size {size} is below the {HEADER_BYTES}-byte header")
-    defaults = {"reps": 1 if q else 3, "latency_count": 2500 if q else 5000,
+    args.idle_cpu_counts = [int(x) for x in args.idle_cpu_counts.split(",") if x.strip()]
+    defaults = {"reps": 1 if q else 3, "latency_count": 2500 if q else 5000, "idle_cpu_reps": 1 if q else 3,
                 "attack_count": 4000 if q else 6000, "attack_reps": 1 if q else 3}
     for key, value in defaults.items():
         if getattr(args, key) is None:
