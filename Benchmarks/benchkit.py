@@ -32,6 +32,7 @@ import os
 import platform
 import queue
 import re
+import socket
 import shutil
 import signal
 import subprocess
@@ -660,3 +661,15 @@ def observations(failures: list[str], notes: list[str]) -> list[str]:
         return []
     return ["", "Observations:", *(f"- {note}" for note in failures + notes)]
 
+
+def control_request(path: Path, request: dict, timeout: float = 10.0) -> dict:
+    """One request on proxyd's control socket (one JSON object, then a half-close), its reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(path))
+        s.sendall(json.dumps({"version": 1} | request).encode())
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    return json.loads(reply)

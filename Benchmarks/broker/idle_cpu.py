@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from benchkit import context_switches, cpu_seconds, log, status_field
+from benchkit import context_switches, control_request, cpu_seconds, log, status_field
 from lossless import evictions
 from units import KiB, MiB, median, size_label
 
@@ -98,6 +98,12 @@ class IdleCpu:
         if idle:
             result["idle_detach"] = b.idle.request({"op": "detach"}, 30)
         text = b.proxyd.text_since(offset)
+        # Their evictions banned their address (the guard's strike bans are at their defaults):
+        # counted, then lifted, so that the next run's idle subscribers are admitted.
+        result["idle_bans"] = sum(1 for line in text.splitlines()
+                                  if "peer banned by guard" in line and f"peer={b.evil_ip}" in line)
+        if idle:
+            result["idle_unban"] = control_request(b.logdir / "control.sock", {"command": "unban", "peer": b.evil_ip})
         result["idle_evictions"] = evictions("\n".join(line for line in text.splitlines()
                                                        if f"peer={b.evil_ip}" in line), guard)
         result["reader_evictions"] = evictions(text, guard) - result["idle_evictions"]
@@ -141,6 +147,7 @@ class IdleCpu:
                             continue
                         log(f"  {what}: proxyd {r['proxy_cpu_s']:.2f} CPU s, {r['cpu_us_per_msg']:,.1f} µs/msg, "
                             f"{r.get('msgs_per_s', 0):,.0f} msg/s, {r['idle_evictions']} idle evicted, "
+                            f"{r['idle_bans']} bans, "
                             f"peak RSS {(r['rss_peak'] or 0) / MiB:,.0f} MiB")
 
     # -- summaries -------------------------------------------------------------------------------
