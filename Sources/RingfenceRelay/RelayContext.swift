@@ -18,6 +18,8 @@ final class RelayContext: @unchecked Sendable {
     private var sessions: [[UInt64: RelaySession]]
     /// What ended sessions moved, by loop index. Entry `i` belongs to loop `i`.
     private var ended: [GuardCounters]
+    /// Idle pipes for the splice pumps, by loop index. Entry `i` belongs to loop `i`.
+    private let pipePools: [PipePool]
 
     init(guardName: String, limits: RelayLimits, admission: Admission, logger: Logger, loops: Int) {
         self.guardName = guardName
@@ -26,6 +28,13 @@ final class RelayContext: @unchecked Sendable {
         self.logger = logger
         sessions = Array(repeating: [:], count: loops)
         ended = Array(repeating: GuardCounters(), count: loops)
+        pipePools = (0..<loops).map { _ in PipePool() }
+    }
+
+    /// The pool of idle pipes of `loop`'s sessions. On that loop.
+    func pipes(on loop: EventLoop) -> PipePool {
+        loop.preconditionInLoop()
+        return pipePools[loop.index]
     }
 
     var limits: RelayLimits {

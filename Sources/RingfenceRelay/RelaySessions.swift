@@ -98,6 +98,7 @@ final class RelaySessions: GuardSessions, @unchecked Sendable {
         for loop in group.loops {
             loop.execute { [context] in
                 for session in context.sessions(on: loop) { session.close(.shutdown) }
+                context.pipes(on: loop).drain()
             }
         }
     }
