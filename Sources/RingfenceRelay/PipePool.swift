@@ -43,6 +43,9 @@ final class PipePool {
         idle.append((pipe, requested))
     }
 
+    /// Pipes kept idle now.
+    var idleCount: Int { idle.count }
+
     /// Closes every idle pipe (the guard stopped).
     func drain() {
         for (pipe, _) in idle { pipe.close() }

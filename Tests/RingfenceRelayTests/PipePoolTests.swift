@@ -1,0 +1,33 @@
+import RingfenceSockets
+import Testing
+
+@testable import RingfenceRelay
+
+/// The loop's pool of empty pipes: reused while their size is the one asked for, bounded, and
+/// closed when drained.
+@Suite struct PipePoolTests {
+    @Test func aPipeGivenBackIsTakenAgainAndOneOfAnotherSizeIsClosed() throws {
+        let pool = PipePool()
+        let first = try pool.take(capacity: 64 << 10)
+        #expect(first.capacity >= 64 << 10)
+        pool.give(first, requested: 64 << 10)
+        let again = try pool.take(capacity: 64 << 10)
+        #expect(again.read == first.read && again.write == first.write)
+        pool.give(again, requested: 64 << 10)
+        // A reload changed buffer_bytes: the pooled pipe is closed, a new one made.
+        let other = try pool.take(capacity: 128 << 10)
+        #expect(other.capacity >= 128 << 10)
+        other.close()
+    }
+
+    @Test func thePoolKeepsAtMostItsBoundAndDrainEmptiesIt() throws {
+        let pool = PipePool()
+        let pipes = try (0..<(PipePool.keep + 2)).map { _ in try pool.take(capacity: 4096) }
+        for pipe in pipes { pool.give(pipe, requested: 4096) }
+        // The two beyond the bound were closed on the spot. (Whether a descriptor number is still
+        // open is not asked: tests running alongside may be handed a freed number at once.)
+        #expect(pool.idleCount == PipePool.keep)
+        pool.drain()
+        #expect(pool.idleCount == 0)
+    }
+}
