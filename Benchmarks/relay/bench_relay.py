@@ -140,8 +140,9 @@ class SpliceRelay(Service):
 
 
 def policy_text(control_socket: Path) -> str:
-    common = ("buffer_bytes = \"1MiB\"\nmax_connections_per_peer = 100000\naccept_rate_per_peer = 1000000\n"
-              "max_connections = 100000\n")
+    # max_connections: the burst's clients on the store guard; the others carry one connection at a
+    # time. Together within this machine's open-file limit (proxyd warns otherwise).
+    common = "buffer_bytes = \"1MiB\"\nmax_connections_per_peer = 100000\naccept_rate_per_peer = 1000000\n"
     return f"""# Written by Benchmarks/relay/bench_relay.py for one run; the host namespace is the benchmark's own.
 [firewall]
 table = "ringfence"
@@ -156,6 +157,7 @@ port = {BENCH_GUARDED}
 listen_port = {RELAY_BENCH}
 allow = ["{PEER_IP}"]
 protocol = "none"
+max_connections = 1024
 {common}
 [[guard]]
 name = "store"
@@ -164,6 +166,7 @@ port = {STORE_GUARDED}
 listen_port = {RELAY_STORE}
 allow = ["{PEER_IP}"]
 protocol = "tcpstore"
+max_connections = 5000
 {common}
 # Loopback bulk only: reached through the benchmark's own nat output redirect (local traffic is
 # never redirected by Ringfence), relaying to a fixed upstream.
@@ -175,6 +178,7 @@ listen_port = {RELAY_LO}
 upstream = "{LOOPBACK}:{BENCH_DIRECT}"
 allow = ["{LOOPBACK}"]
 protocol = "none"
+max_connections = 1024
 {common}"""
 
 

@@ -24,10 +24,13 @@ final class PipePool {
 
     /// Idle pipes, each with the capacity it was asked for (the kernel may round it).
     private var idle: [(pipe: SplicePipe, requested: Int)] = []
+    /// The fewest idle pipes since the last `trim`: that many were not needed all along.
+    private var fewestIdle = 0
 
     /// An empty pipe of `capacity` (what the guard's `buffer_bytes` asks), pooled or new.
     /// - Throws: what pipe2(2) throws (EMFILE, ENFILE: out of descriptors).
     func take(capacity: Int) throws(Errno) -> SplicePipe {
+        defer { fewestIdle = min(fewestIdle, idle.count) }
         while let (pipe, requested) = idle.popLast() {
             // A reload may have changed `buffer_bytes`: a pipe of another size is not reused.
             if requested == capacity { return pipe }
@@ -46,10 +49,20 @@ final class PipePool {
     /// Pipes kept idle now.
     var idleCount: Int { idle.count }
 
+    /// Closes the pipes that stayed idle since the last trim (the oldest first: the pool hands
+    /// out its newest), so that a quiet relay holds no pipes. Called every few seconds.
+    func trim() {
+        let unused = min(fewestIdle, idle.count)
+        for (pipe, _) in idle.prefix(unused) { pipe.close() }
+        idle.removeFirst(unused)
+        fewestIdle = idle.count
+    }
+
     /// Closes every idle pipe (the guard stopped).
     func drain() {
         for (pipe, _) in idle { pipe.close() }
         idle = []
+        fewestIdle = 0
     }
 
     deinit {

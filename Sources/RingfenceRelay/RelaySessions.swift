@@ -75,7 +75,12 @@ final class RelaySessions: GuardSessions, @unchecked Sendable {
         for session in context.sessions(on: loop) { session.checkDeadlines(now: now, settings: limits) }
     }
 
-    func housekeeping() {}
+    /// Every 5 s: each loop closes the pipes its pool did not need since the last round.
+    func housekeeping() {
+        for loop in group.loops {
+            loop.execute { [context] in context.pipes(on: loop).trim() }
+        }
+    }
 
     /// The guard's counters and connections, taken loop by loop.
     func snapshot(base: GuardStatus) -> GuardSnapshot {

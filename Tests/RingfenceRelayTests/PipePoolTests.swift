@@ -30,4 +30,20 @@ import Testing
         pool.drain()
         #expect(pool.idleCount == 0)
     }
+
+    @Test func trimClosesOnlyThePipesThatStayedIdleSinceTheLastTrim() throws {
+        let pool = PipePool()
+        let pipes = try (0..<4).map { _ in try pool.take(capacity: 4096) }
+        for pipe in pipes { pool.give(pipe, requested: 4096) }
+        pool.trim()
+        // None were idle through a whole round before the first trim: all four are kept.
+        #expect(pool.idleCount == 4)
+        // One round in which at most three were idle at once: one was needed, three were not.
+        let taken = try pool.take(capacity: 4096)
+        pool.give(taken, requested: 4096)
+        pool.trim()
+        #expect(pool.idleCount == 1)
+        pool.trim()
+        #expect(pool.idleCount == 0)
+    }
 }
