@@ -459,6 +459,12 @@ class Bench:
 
     def proxyd_report(self) -> None:
         d = self.proxyd
+        # The relay's pipe pools close pipes left idle for a whole 5 s round: give them two rounds
+        # before counting descriptors, so that pooled pipes are not taken for leaked sessions.
+        deadline = time.monotonic() + 11
+        while (time.monotonic() < deadline and self.proxyd_fds_start is not None
+               and (fd_count(d.pid) or 0) > self.proxyd_fds_start + 4):
+            time.sleep(0.5)
         report = d.vitals(self.proxyd_fds_start, "rss_peak_bytes")
         was_alive = d.stop_after_runs(self.failures, self.notes)
         report["exit_code_on_sigterm"] = d.exit_code if was_alive else None
