@@ -116,14 +116,14 @@ final class RelaySession: @unchecked Sendable {
             return close(.upstreamUnreachable("\(error)"))
         }
         state = .relaying
-        // No pipe is made here: a splice pump borrows one from the loop's pool once bytes flow.
+        // No pipe or buffer is made here: a pump borrows one from the loop's pool once bytes flow.
         let capacity = limits.bufferBytes
         let pipes = context.pipes(on: loop)
         let toUpstream: Pump
         if limits.appProtocol == .tcpstore {
             toUpstream = GatedPump(
                 from: client, to: upstream, capacity: min(capacity, 256 << 10),
-                gate: TCPStoreGate(limits: limits.tcpstore))
+                gate: TCPStoreGate(limits: limits.tcpstore), pool: context.buffers(on: loop))
         } else {
             toUpstream = SplicePump(from: client, to: upstream, capacity: capacity, pool: pipes)
         }

@@ -75,10 +75,10 @@ final class RelaySessions: GuardSessions, @unchecked Sendable {
         for session in context.sessions(on: loop) { session.checkDeadlines(now: now, settings: limits) }
     }
 
-    /// Every 5 s: each loop closes the pipes its pool did not need since the last round.
+    /// Every 5 s: each loop releases the pipes and buffers its pools did not need since the last round.
     func housekeeping() {
         for loop in group.loops {
-            loop.execute { [context] in context.pipes(on: loop).trim() }
+            loop.execute { [context] in context.trimPools(on: loop) }
         }
     }
 
@@ -103,7 +103,7 @@ final class RelaySessions: GuardSessions, @unchecked Sendable {
         for loop in group.loops {
             loop.execute { [context] in
                 for session in context.sessions(on: loop) { session.close(.shutdown) }
-                context.pipes(on: loop).drain()
+                context.trimPools(on: loop, all: true)
             }
         }
     }

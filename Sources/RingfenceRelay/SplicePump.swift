@@ -6,17 +6,17 @@ import SystemPackage
 /// enters user space. The pipe is the direction's bounded buffer: when it is full the source is
 /// not read, so a reader that stops reading stops its writer (and the relay's memory stays flat).
 ///
-/// The pipe is borrowed from the loop's `PipePool` when bytes arrive and given back as soon as
+/// The pipe is borrowed from the loop's pool (`IdlePool`) when bytes arrive and given back as soon as
 /// it is empty again, so an idle connection holds no pipe (docs/relay-sizing.md).
 final class SplicePump: Pump {
-    private let pool: PipePool
+    private let pool: IdlePool<SplicePipe>
     /// The capacity asked for (`buffer_bytes`).
     private let requested: Int
     /// The borrowed pipe, while bytes are in it (or were, until the last write).
     private var pipe: SplicePipe?
     private var inPipe = 0
 
-    init(from source: Channel, to destination: Channel, capacity: Int, pool: PipePool) {
+    init(from source: Channel, to destination: Channel, capacity: Int, pool: IdlePool<SplicePipe>) {
         self.pool = pool
         requested = capacity
         super.init(from: source, to: destination)
@@ -33,7 +33,7 @@ final class SplicePump: Pump {
                     pipe = held
                 } else {
                     do throws(Errno) {
-                        pipe = try pool.take(capacity: requested)
+                        pipe = try pool.take(size: requested)
                     } catch {
                         return .outOfResources("pipe: \(error)")
                     }
@@ -79,7 +79,7 @@ final class SplicePump: Pump {
         // Empty: back to the pool until bytes come again.
         if let pipe {
             self.pipe = nil
-            pool.give(pipe, requested: requested)
+            pool.give(pipe, size: requested)
         }
         return drained()
     }
