@@ -124,3 +124,10 @@ final class GatedPump: Pump {
         return true
     }
 }
+
+extension IdlePool where Item == UnsafeMutableRawBufferPointer {
+    /// The empty buffers one loop's gated pumps lend each other.
+    static func buffers() -> IdlePool<UnsafeMutableRawBufferPointer> {
+        IdlePool(make: { (size: Int) throws(Errno) in .allocate(byteCount: size, alignment: 16) }, release: { $0.deallocate() })
+    }
+}

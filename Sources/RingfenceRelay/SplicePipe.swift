@@ -27,10 +27,3 @@ extension IdlePool where Item == SplicePipe {
         IdlePool(make: { (size: Int) throws(Errno) in try SplicePipe.make(capacity: size) }, release: { $0.close() })
     }
 }
-
-extension IdlePool where Item == UnsafeMutableRawBufferPointer {
-    /// The empty buffers one loop's gated pumps lend each other.
-    static func buffers() -> IdlePool<UnsafeMutableRawBufferPointer> {
-        IdlePool(make: { (size: Int) throws(Errno) in .allocate(byteCount: size, alignment: 16) }, release: { $0.deallocate() })
-    }
-}
