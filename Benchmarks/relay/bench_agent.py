@@ -21,6 +21,7 @@ outlives an orchestrator that died.
         {"op": "bulk", "host": H, "port": P, "bytes": N, "timeout": S}
         {"op": "connrate", "host": H, "port": P, "count": N, "seconds": S}
         {"op": "store", "host": H, "port": P, "ops": N, "seconds": S}
+        {"op": "burst", "host": H, "port": P, "count": N, "seconds": S}   (TCPStore; burst.py)
         {"op": "torch"}   (imports torch ahead of time; the import is never timed)
       Results are {"ok": true, ...} or {"ok": false, "error": "..."}.
 
@@ -42,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # Benchmarks/, for agentkit.py
 from agentkit import emit, serve  # noqa: E402
+from burst import burst  # noqa: E402
 
 CHUNK = 1 << 20  # 1 MiB: the sender's sendall() and the receiver's recv_into() size
 IO_TIMEOUT = 30.0  # seconds a single blocking send/recv may stall before the run fails
@@ -294,6 +296,8 @@ def client_request(op: str | None, cmd: dict) -> dict | None:
         result = connrate(cmd["host"], cmd["port"], cmd["count"], cmd["seconds"])
     elif op == "store":
         result = store(cmd["host"], cmd["port"], cmd["ops"], cmd["seconds"])
+    elif op == "burst":
+        result = burst(cmd["host"], cmd["port"], cmd["count"], cmd["seconds"])
     elif op == "torch":
         import torch
 

@@ -35,6 +35,7 @@ import shutil
 import string
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from benchkit import (  # noqa: E402
     NOISY_SPREAD, Agent, BenchError, ProxyCost, Service, add_log_options, add_namespaces,
     add_veth, arg_parser, fd_count, load_line, loadavg, log, machine_info, machine_line,
     make_logdir, note_descriptor_growth, observations, proxyd_binary, proxyd_line, run,
-    run_bench, start_proxyd, sweep_stale, verdict, wait_reachable)
+    run_bench, start_proxyd, status_field, sweep_stale, verdict, wait_reachable)
 
 HERE = Path(__file__).resolve().parent
 AGENT = HERE / "bench_agent.py"
@@ -69,7 +70,7 @@ NS_RE = re.compile(r"rfbench-(\d+)-(host|peer)")
 PATHS = ("direct", "relay", "haproxy")  # every metric
 SPLICE = "splice"  # the bulk metrics only, unless --no-splice
 BULK_METRICS = ("bulk_ns", "bulk_lo")
-METRICS = (*BULK_METRICS, "store", "connrate")
+METRICS = (*BULK_METRICS, "store", "connrate", "burst")
 TORCH_ENV = {"TORCH_CPP_LOG_LEVEL": "ERROR", "TORCH_SHOW_CPP_STACKTRACES": "0", "OMP_NUM_THREADS": "1"}
 
 
@@ -139,8 +140,9 @@ class SpliceRelay(Service):
 
 
 def policy_text(control_socket: Path) -> str:
-    common = ("buffer_bytes = \"1MiB\"\nmax_connections_per_peer = 100000\naccept_rate_per_peer = 1000000\n"
-              "max_connections = 100000\n")
+    # max_connections: the burst's clients on the store guard; the others carry one connection at a
+    # time. Together within this machine's open-file limit (proxyd warns otherwise).
+    common = "buffer_bytes = \"1MiB\"\nmax_connections_per_peer = 100000\naccept_rate_per_peer = 1000000\n"
     return f"""# Written by Benchmarks/relay/bench_relay.py for one run; the host namespace is the benchmark's own.
 [firewall]
 table = "ringfence"
@@ -155,6 +157,7 @@ port = {BENCH_GUARDED}
 listen_port = {RELAY_BENCH}
 allow = ["{PEER_IP}"]
 protocol = "none"
+max_connections = 1024
 {common}
 [[guard]]
 name = "store"
@@ -163,6 +166,7 @@ port = {STORE_GUARDED}
 listen_port = {RELAY_STORE}
 allow = ["{PEER_IP}"]
 protocol = "tcpstore"
+max_connections = 5000
 {common}
 # Loopback bulk only: reached through the benchmark's own nat output redirect (local traffic is
 # never redirected by Ringfence), relaying to a fixed upstream.
@@ -174,6 +178,7 @@ listen_port = {RELAY_LO}
 upstream = "{LOOPBACK}:{BENCH_DIRECT}"
 allow = ["{LOOPBACK}"]
 protocol = "none"
+max_connections = 1024
 {common}"""
 
 
@@ -291,6 +296,26 @@ class Bench:
                         self.failures.append(f"connrate/{path}: {answer['errors']} failed connections "
                                              f"(first: {answer['first_error']})")
 
+    def burst(self, agent: Agent, targets: dict[str, tuple[str, int]], rounds: int) -> None:
+        """`--burst-clients` TCPStore clients at once (burst.py), each path in turn; the proxy's
+        peak RSS is sampled through the run."""
+        for rnd in range(rounds):
+            for path in PATHS:
+                if ("burst", path) in self.na:
+                    continue
+                host, port = targets[path]
+                sampler = PeakRSS(self.proxy_pids.get(path))
+                answer = self.measure(agent, {"op": "burst", "host": host, "port": port,
+                                              "count": self.args.burst_clients, "seconds": self.args.burst_seconds},
+                                      path, self.args.burst_seconds + 60)
+                sampler.add_to(answer)
+                self.record("burst", path, answer, "per_s")
+                if answer.get("ok"):
+                    rss = (f", proxy peak RSS {answer['proxy_rss_peak_bytes'] / 2**20:.0f} MiB"
+                           if "proxy_rss_peak_bytes" in answer else "")
+                    log(f"  burst {path} #{rnd + 1}: {answer['clients']} clients served in {answer['seconds']:.3f}s "
+                        f"(all connected after {answer['connected_s']:.3f}s{self._per_unit(answer, 'clients')}{rss})")
+
     @staticmethod
     def _per_unit(answer: dict, key: str) -> str:
         """", proxy X us CPU and Y context switches per op" for a proxied run."""
@@ -300,7 +325,7 @@ class Bench:
         text = f", proxy {answer['proxy_cpu_s'] / n * 1e6:.0f} us CPU"
         if "proxy_context_switches" in answer:
             text += f" and {answer['proxy_context_switches'] / n:.1f} context switches"
-        return text + " per " + ("op" if key == "ops" else "connection")
+        return text + " per " + {"ops": "op", "clients": "client"}.get(key, "connection")
 
     # -- the run ------------------------------------------------------------------------------------
 
@@ -409,6 +434,9 @@ class Bench:
             self.store(peer, store_targets, a.rounds)
         log(f"connections: up to {a.conn_count} or {a.conn_seconds:g} s per path, best of {a.rounds}")
         self.connrate(peer, ns_targets, a.rounds)
+        if not all(("burst", p) in self.na for p in PATHS):
+            log(f"{a.burst_clients} TCPStore clients at once, per path, best of {a.burst_rounds}")
+            self.burst(peer, store_targets, a.burst_rounds)
         self.machine["loadavg_end"] = loadavg()
 
         self.proxyd_report()
@@ -431,6 +459,12 @@ class Bench:
 
     def proxyd_report(self) -> None:
         d = self.proxyd
+        # The relay's pipe pools close pipes left idle for a whole 5 s round: give them two rounds
+        # before counting descriptors, so that pooled pipes are not taken for leaked sessions.
+        deadline = time.monotonic() + 11
+        while (time.monotonic() < deadline and self.proxyd_fds_start is not None
+               and (fd_count(d.pid) or 0) > self.proxyd_fds_start + 4):
+            time.sleep(0.5)
         report = d.vitals(self.proxyd_fds_start, "rss_peak_bytes")
         was_alive = d.stop_after_runs(self.failures, self.notes)
         report["exit_code_on_sigterm"] = d.exit_code if was_alive else None
@@ -469,6 +503,8 @@ class Bench:
             ("bulk_lo", f"bulk loopback (host ns), {size} one way, {best} (MB/s)"),
             ("store", f"TCPStore set/get, ≤{a.store_ops:,} ops or {a.store_seconds:g} s{rbest} (ops/s)"),
             ("connrate", f"connections (connect, 1 B echo, close), ≤{a.conn_count:,} or {a.conn_seconds:g} s{rbest} (/s)"),
+            ("burst", f"{a.burst_clients:,} TCPStore clients at once (VALIDATE, PING), "
+                      f"best of {a.burst_rounds} (clients/s until all served)"),
         ]
         splice = not a.no_splice
         fmt = lambda r: "" if r is None else f"{r:.2f}"  # noqa: E731
@@ -490,6 +526,8 @@ class Bench:
             ("bulk (peer → host) relay/direct", self.ratio("bulk_ns", "relay", "direct"), 0.5),
             ("bulk (peer → host) relay/haproxy", self.ratio("bulk_ns", "relay", "haproxy"), 2.0),
             ("TCPStore ops relay/direct", self.ratio("store", "relay", "direct"), 0.85),
+            ("connections relay/haproxy", self.ratio("connrate", "relay", "haproxy"), 1.0),
+            (f"{self.args.burst_clients:,} clients at once relay/haproxy", self.ratio("burst", "relay", "haproxy"), 1.0),
         ]
         return [(name, value, goal, None if value is None else value >= goal) for name, value, goal in checks]
 
@@ -501,7 +539,8 @@ class Bench:
         """The proxy's CPU (s per GiB for bulk, us per op or connection otherwise) and context
         switches per op/connection, over the run with the best rate."""
         key, unit = {"bulk_ns": ("mb_per_s", "bytes"), "bulk_lo": ("mb_per_s", "bytes"),
-                     "store": ("per_s", "ops"), "connrate": ("per_s", "connections")}[metric]
+                     "store": ("per_s", "ops"), "connrate": ("per_s", "connections"),
+                     "burst": ("per_s", "clients")}[metric]
         r = self.best_run(metric, path, key)
         if not r or r.get("proxy_cpu_s") is None or not r.get(unit):
             return None
@@ -539,7 +578,8 @@ class Bench:
         for metric, label, unit in (("bulk_ns", "bulk peer → host", "CPU s per GiB"),
                                     ("bulk_lo", "bulk loopback", "CPU s per GiB"),
                                     ("store", "TCPStore", "CPU µs / context switches per op"),
-                                    ("connrate", "connections", "CPU µs / context switches per connection")):
+                                    ("connrate", "connections", "CPU µs / context switches per connection"),
+                                    ("burst", "clients at once", "CPU µs / context switches per client")):
             cells = []
             for path in cost_paths:
                 cost = self.proxy_cost(metric, path)
@@ -557,6 +597,7 @@ class Bench:
             header = "| proxy cost | relay (proxyd) | haproxy |" + ("" if self.args.no_splice else " splice relay |")
             lines += ["Cost in the proxy process itself (its run with the best rate; context switches summed over "
                       "its threads):", "", header, "|---|" + "---:|" * len(cost_paths), *cost_rows, ""]
+        lines += self.burst_lines()
         noisy = []
         for metric in METRICS:
             for path in self.paths(metric):
@@ -592,6 +633,21 @@ class Bench:
         lines += observations(self.failures, self.notes)
         return "\n".join(lines)
 
+    def burst_lines(self) -> list[str]:
+        """Seconds until all burst clients were served, and the proxy's peak RSS, per path."""
+        parts = []
+        for path in PATHS:
+            r = self.best_run("burst", path, "per_s")
+            if r:
+                rss = (f", proxy peak RSS {r['proxy_rss_peak_bytes'] / 2**20:.0f} MiB"
+                       if "proxy_rss_peak_bytes" in r else "")
+                parts.append(f"{path} {r['seconds']:.3f} s{rss}")
+        if not parts:
+            return []
+        return [f"{self.args.burst_clients:,} clients at once, until all served (best run): " + "; ".join(parts)
+                + ". Every client connects at the same moment, sends VALIDATE and a PING and waits for its "
+                "nonce; all stay open until the last is served.", ""]
+
     def json_data(self) -> dict:
         summary = {}
         for metric in METRICS:
@@ -607,7 +663,8 @@ class Bench:
         return {
             "machine": self.machine,
             "config": {k: v for k, v in vars(self.args).items() if k != "json"},
-            "units": {"bulk_ns": "MB/s", "bulk_lo": "MB/s", "store": "ops/s", "connrate": "connections/s"},
+            "units": {"bulk_ns": "MB/s", "bulk_lo": "MB/s", "store": "ops/s", "connrate": "connections/s",
+                      "burst": "clients/s"},
             "summary": summary,
             "not_measured": {f"{m}/{p}": why for (m, p), why in self.na.items()},
             "results": self.results,
@@ -617,6 +674,29 @@ class Bench:
             "failures": self.failures,
             "notes": self.notes,
         }
+
+
+class PeakRSS:
+    """Samples a process's RSS every 10 ms from creation until add_to(result), which sets
+    result["proxy_rss_peak_bytes"]. With no pid (the direct path) it adds nothing."""
+
+    def __init__(self, pid: int | None):
+        self.pid, self.peak = pid, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True) if pid else None
+        if self.thread:
+            self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.01):
+            self.peak = max(self.peak, status_field(self.pid, "VmRSS") or 0)
+
+    def add_to(self, result: dict) -> None:
+        if self.thread:
+            self.stop.set()
+            self.thread.join()
+            if self.peak:
+                result["proxy_rss_peak_bytes"] = self.peak
 
 
 def parse_args(argv=None):
@@ -630,6 +710,9 @@ def parse_args(argv=None):
     ap.add_argument("--conn-count", type=int, help="connections per path (default 5000; quick 2000)")
     ap.add_argument("--conn-seconds", type=float, help="time bound per connection run (default 5; quick 2)")
     ap.add_argument("--bulk-timeout", type=float, default=60.0, help="time bound per bulk transfer (60 s)")
+    ap.add_argument("--burst-clients", type=int, default=4096, help="TCPStore clients at once (4096)")
+    ap.add_argument("--burst-rounds", type=int, help="runs of the clients-at-once test per path (default 3; quick 1)")
+    ap.add_argument("--burst-seconds", type=float, default=60.0, help="time bound per clients-at-once run (60 s)")
     ap.add_argument("--haproxy-splice", action="store_true", help="add `option splice-auto` to HAProxy")
     ap.add_argument("--haproxy-threads", type=int, help="HAProxy nbthread (default: HAProxy's, = CPUs)")
     ap.add_argument("--no-bare", action="store_true", help="skip the direct runs before proxyd starts")
@@ -638,9 +721,9 @@ def parse_args(argv=None):
     add_log_options(ap, "proxyd/haproxy/agent logs")
     args = ap.parse_args(argv)
     defaults = ({"bulk_mib": 256, "reps": 1, "rounds": 1, "store_ops": 5000, "store_seconds": 3.0, "conn_count": 2000,
-                 "conn_seconds": 2.0} if args.quick else
+                 "conn_seconds": 2.0, "burst_rounds": 1} if args.quick else
                 {"bulk_mib": 1024, "reps": 3, "rounds": 5, "store_ops": 20000, "store_seconds": 10.0, "conn_count": 5000,
-                 "conn_seconds": 5.0})
+                 "conn_seconds": 5.0, "burst_rounds": 3})
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

@@ -73,7 +73,7 @@ public final class Daemon: @unchecked Sendable {
             throw .firewall(error)
         }
         Posix.ignoreSIGPIPE()
-        _ = Posix.raiseOpenFileLimit()
+        DescriptorBudget.raise(logger: logger)
         onSignal(SIGHUP) { daemon in
             daemon.logger.info("SIGHUP: reloading", metadata: ["policy": "\(daemon.policyPath)"])
             _ = daemon.reload()
@@ -285,6 +285,7 @@ public final class Daemon: @unchecked Sendable {
             metadata["ms"] = "\(Int(report.durationMs.rounded()))"
         }
         logger.info("\(event)", metadata: metadata)
+        DescriptorBudget.check(policy, logger: logger)
         for item in policy.guards {
             logger.info(
                 "guard",

@@ -103,7 +103,8 @@ extension Daemon {
             table: policy?.firewall.table ?? "", fenceApplied: policy?.firewall.apply ?? false,
             reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused, guards: guards,
             bans: banCount(), kicks: kicks, bansIssued: bansIssued,
-            discovery: discovery.status(direct: guards.compactMap(\.directConnections).reduce(0, +)))
+            discovery: discovery.status(direct: guards.compactMap(\.directConnections).reduce(0, +)),
+            descriptors: DescriptorBudget.status())
     }
 
     /// Every guard of the policy in force, in policy order.

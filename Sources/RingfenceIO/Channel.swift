@@ -2,7 +2,10 @@ import Dispatch
 import RingfenceSockets
 
 /// A non-blocking socket or pipe end registered with one loop: its descriptor, and a read and
-/// a write Dispatch source that the owner turns on and off.
+/// a write Dispatch source that the owner turns on and off. Each source is made the first time
+/// its direction is turned on: most relayed connections never wait to write, and a source made
+/// costs its activation and cancellation on libdispatch's manager thread even if never used
+/// (docs/libdispatch.md §11).
 ///
 /// It is also the one place that decides when the owner's `onReadable` runs, so that every
 /// owner (the relay's pumps, `Connection`, listeners) waits for bytes the same way. A read
@@ -23,8 +26,10 @@ import RingfenceSockets
 public final class Channel: @unchecked Sendable {
     public let fd: Int32
     public let loop: EventLoop
-    private let readSource: any DispatchSourceRead
-    private let writeSource: any DispatchSourceWrite
+    /// Made on first use (see the type's comment); nil until then.
+    private var readSource: (any DispatchSourceRead)?
+    private var writeSource: (any DispatchSourceWrite)?
+    private let closer: DescriptorCloser
     private let onReadable: () -> Void
     private let onWritable: () -> Void
     /// A `readAgain()` attempt is queued on the loop (at most one at a time).
@@ -48,13 +53,14 @@ public final class Channel: @unchecked Sendable {
         self.loop = loop
         self.onReadable = onReadable
         self.onWritable = onWritable
-        readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
-        writeSource = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
-        readSource.setEventHandler(handler: onReadable)
-        writeSource.setEventHandler(handler: onWritable)
-        let closer = DescriptorCloser(socket: socket, sources: 2)
-        readSource.setCancelHandler { closer.sourceCancelled() }
-        writeSource.setCancelHandler { closer.sourceCancelled() }
+        closer = DescriptorCloser(socket: socket)
+    }
+
+    /// A new source's handlers: the owner's event handler, and the closer's count.
+    private func prepare(_ source: any DispatchSourceProtocol, handler: @escaping () -> Void) {
+        source.setEventHandler(handler: handler)
+        closer.sourceMade()
+        source.setCancelHandler { [closer] in closer.sourceCancelled() }
     }
 
     deinit {
@@ -116,29 +122,53 @@ public final class Channel: @unchecked Sendable {
         let on = isReading && !isPolled
         guard on != readSourceOn else { return }
         readSourceOn = on
-        if on { readSource.resume() } else { readSource.suspend() }
+        if on {
+            if readSource == nil {
+                let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
+                prepare(source, handler: onReadable)
+                readSource = source
+            }
+            readSource?.resume()
+        } else {
+            readSource?.suspend()
+        }
     }
 
     public func setWriting(_ on: Bool) {
         guard !isClosed, on != isWriting else { return }
         isWriting = on
-        if on { writeSource.resume() } else { writeSource.suspend() }
+        if on {
+            if writeSource == nil {
+                let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
+                prepare(source, handler: onWritable)
+                writeSource = source
+            }
+            writeSource?.resume()
+        } else {
+            writeSource?.suspend()
+        }
     }
 
-    /// Cancels both sources; the descriptor is closed once both cancel handlers have run.
+    /// Cancels the sources made; the descriptor is closed once their cancel handlers have run
+    /// (at once if none was made).
     /// - Parameter reset: send a TCP reset rather than a FIN (SO_LINGER 0).
     public func close(reset: Bool = false) {
         guard !isClosed else { return }
         isClosed = true
         if reset { Posix.setResetOnClose(fd) }
-        readSource.setEventHandler(handler: nil)
-        writeSource.setEventHandler(handler: nil)
-        readSource.cancel()
-        writeSource.cancel()
-        // A suspended or never-activated source must be resumed to deliver its cancellation
-        // (and may not be released otherwise).
-        if !readSourceOn { readSource.resume() }
-        if !isWriting { writeSource.resume() }
+        if let readSource {
+            readSource.setEventHandler(handler: nil)
+            readSource.cancel()
+            // A suspended source must be resumed to deliver its cancellation (and may not be
+            // released otherwise).
+            if !readSourceOn { readSource.resume() }
+        }
+        if let writeSource {
+            writeSource.setEventHandler(handler: nil)
+            writeSource.cancel()
+            if !isWriting { writeSource.resume() }
+        }
+        closer.closed()
     }
 }
 
@@ -146,15 +176,26 @@ public final class Channel: @unchecked Sendable {
 /// owner of the channel's descriptor. Touched on one loop only.
 final class DescriptorCloser: @unchecked Sendable {
     private var socket: Socket?
-    private var remaining: Int
+    /// Sources made and not yet cancelled.
+    private var remaining = 0
+    private var channelClosed = false
 
-    init(socket: consuming Socket, sources: Int) {
+    init(socket: consuming Socket) {
         self.socket = consume socket
-        remaining = sources
+    }
+
+    func sourceMade() {
+        remaining += 1
     }
 
     func sourceCancelled() {
         remaining -= 1
+        if remaining == 0 && channelClosed { socket.take()?.close() }
+    }
+
+    /// The channel is closed: no source will be made; close now if none is left to cancel.
+    func closed() {
+        channelClosed = true
         if remaining == 0 { socket.take()?.close() }
     }
 }

@@ -20,12 +20,14 @@ public final class Listener: @unchecked Sendable {
     private var channel: Channel?
 
     /// Binds and listens at once (so a port in use fails here, loudly), then accepts on `loop`.
+    /// - Parameter backlog: 4096 (the kernel's default `somaxconn`, which caps it): a rendezvous
+    ///   of thousands of ranks connects at once, and a full queue drops SYNs for a second.
     /// - Parameter onAccept: called on `loop` with each new non-blocking socket and its peer; the
     ///   callee owns the socket, and closes it or hands it on.
     /// - Parameter onError: called on `loop` when accepting fails for want of resources; accepting
     ///   pauses for 100 ms each time.
     public init(
-        address: SocketAddress, loop: EventLoop, backlog: Int32 = 1024,
+        address: SocketAddress, loop: EventLoop, backlog: Int32 = 4096,
         onError: @escaping (Errno) -> Void = { _ in },
         onAccept: @escaping (consuming Socket, SocketAddress) -> Void
     ) throws(Errno) {

@@ -13,7 +13,9 @@ public struct RelaySettings: Hashable, Sendable {
     public var listenPort: UInt16
     /// Where to connect; nil means the connection's original destination.
     public var upstream: Endpoint?
-    public var maxConnections = 1024
+    /// Room for a 4,096-rank job's TCPStore clients (one connection each, and each node's
+    /// torchrun agent) twice over; an idle connection costs two descriptors (docs/relay-sizing.md).
+    public var maxConnections = 8192
     public var maxConnectionsPerPeer = 64
     /// New connections per second that one peer may open.
     public var acceptRatePerPeer = 50

@@ -6,9 +6,14 @@ import SystemPackage
 /// Moves the client's bytes to a TCPStore server through the protocol gate: every byte read is
 /// fed to `TCPStoreGate` once, and only what the gate has released is written on. Payloads stream
 /// (a 4 MiB value is not held whole); a violation stops the pump before the offending field's
-/// bytes leave. The buffer is bounded; a full buffer stops reading the client.
+/// bytes leave. The buffer is bounded; a full buffer stops reading the client. It is borrowed
+/// from the loop's pool (`IdlePool`) when the client's bytes arrive and given back once every
+/// byte in it has been sent, so an idle connection holds none (docs/relay-sizing.md).
 final class GatedPump: Pump {
-    private let buffer: UnsafeMutableRawBufferPointer
+    private let pool: IdlePool<UnsafeMutableRawBufferPointer>
+    private let capacity: Int
+    /// The borrowed buffer, while unsent bytes are in it; empty (no memory) otherwise.
+    private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     /// Unsent bytes are `buffer[head..<tail]`.
     private var head = 0
     private var tail = 0
@@ -16,14 +21,23 @@ final class GatedPump: Pump {
     /// When the current partial command began, for `partial_timeout`; nil at a command boundary.
     private(set) var midCommandSince: ContinuousClock.Instant?
 
-    init(from source: Channel, to destination: Channel, capacity: Int, gate: TCPStoreGate) {
+    init(from source: Channel, to destination: Channel, capacity: Int, gate: TCPStoreGate,
+         pool: IdlePool<UnsafeMutableRawBufferPointer>) {
         self.gate = gate
-        buffer = .allocate(byteCount: capacity, alignment: 16)
+        self.capacity = capacity
+        self.pool = pool
         super.init(from: source, to: destination)
     }
 
     override func sourceReadable() -> PumpStep {
         guard !sourceEnded, !isClosed else { return .ok }
+        if buffer.baseAddress == nil {
+            do throws(Errno) {
+                buffer = try pool.take(size: capacity)
+            } catch {
+                return .outOfResources("buffer: \(error)")
+            }
+        }
         do throws(Errno) {
             var attempts = 0
             reading: while true {
@@ -80,6 +94,7 @@ final class GatedPump: Pump {
         if head == tail {
             head = 0
             tail = 0
+            giveBack()
         }
         // At the client's end, a command it left unfinished is never released, and never sent.
         return drained()
@@ -94,10 +109,25 @@ final class GatedPump: Pump {
         tail = count
     }
 
+    /// Returns the empty buffer to the pool; the next bytes borrow one again.
+    private func giveBack() {
+        guard buffer.baseAddress != nil else { return }
+        pool.give(buffer, size: capacity)
+        buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    }
+
     @discardableResult
     override func close() -> Bool {
         guard super.close() else { return false }
-        buffer.deallocate()
+        // Whatever is left unsent is dropped with the connection; the memory goes back to the pool.
+        giveBack()
         return true
+    }
+}
+
+extension IdlePool where Item == UnsafeMutableRawBufferPointer {
+    /// The empty buffers one loop's gated pumps lend each other.
+    static func buffers() -> IdlePool<UnsafeMutableRawBufferPointer> {
+        IdlePool(make: { (size: Int) throws(Errno) in .allocate(byteCount: size, alignment: 16) }, release: { $0.deallocate() })
     }
 }

@@ -13,6 +13,8 @@ enum PumpStep {
     case failed(Errno)
     /// The TCPStore gate refused the client's bytes.
     case violation(TCPStoreViolation)
+    /// A pipe could not be had (out of descriptors or memory).
+    case outOfResources(String)
 }
 
 /// One direction of a relayed connection: from `source`'s read side to `destination`'s write

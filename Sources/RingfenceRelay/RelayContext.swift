@@ -18,6 +18,10 @@ final class RelayContext: @unchecked Sendable {
     private var sessions: [[UInt64: RelaySession]]
     /// What ended sessions moved, by loop index. Entry `i` belongs to loop `i`.
     private var ended: [GuardCounters]
+    /// Idle pipes for the splice pumps and buffers for the gated ones, by loop index. Entry `i`
+    /// belongs to loop `i`.
+    private let pipePools: [IdlePool<SplicePipe>]
+    private let bufferPools: [IdlePool<UnsafeMutableRawBufferPointer>]
 
     init(guardName: String, limits: RelayLimits, admission: Admission, logger: Logger, loops: Int) {
         self.guardName = guardName
@@ -26,6 +30,32 @@ final class RelayContext: @unchecked Sendable {
         self.logger = logger
         sessions = Array(repeating: [:], count: loops)
         ended = Array(repeating: GuardCounters(), count: loops)
+        pipePools = (0..<loops).map { _ in .pipes() }
+        bufferPools = (0..<loops).map { _ in .buffers() }
+    }
+
+    /// The pool of idle pipes of `loop`'s sessions. On that loop.
+    func pipes(on loop: EventLoop) -> IdlePool<SplicePipe> {
+        loop.preconditionInLoop()
+        return pipePools[loop.index]
+    }
+
+    /// The pool of idle gate buffers of `loop`'s sessions. On that loop.
+    func buffers(on loop: EventLoop) -> IdlePool<UnsafeMutableRawBufferPointer> {
+        loop.preconditionInLoop()
+        return bufferPools[loop.index]
+    }
+
+    /// Releases what `loop`'s pools did not need since the last call (`all`: everything idle).
+    func trimPools(on loop: EventLoop, all: Bool = false) {
+        loop.preconditionInLoop()
+        if all {
+            pipePools[loop.index].drain()
+            bufferPools[loop.index].drain()
+        } else {
+            pipePools[loop.index].trim()
+            bufferPools[loop.index].trim()
+        }
     }
 
     var limits: RelayLimits {

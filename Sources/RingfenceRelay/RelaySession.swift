@@ -99,7 +99,10 @@ final class RelaySession: @unchecked Sendable {
         do throws(Errno) {
             switch try Posix.connect(fd, upstreamAddress) {
             case .done: connected()
-            case .wouldBlock: channel.setWriting(true)
+            case .wouldBlock:
+                // Across a veth or loopback the handshake has often finished by the time connect
+                // returns: one poll(2) then spares a write source and a thread wake-up.
+                if Posix.waitWritable(fd, timeout: .zero) { connected() } else { channel.setWriting(true) }
             }
         } catch {
             close(.upstreamUnreachable("\(error)"))
@@ -113,27 +116,22 @@ final class RelaySession: @unchecked Sendable {
             return close(.upstreamUnreachable("\(error)"))
         }
         state = .relaying
-        do throws(Errno) {
-            let capacity = limits.bufferBytes
-            let toUpstream: Pump
-            if limits.appProtocol == .tcpstore {
-                let gated = GatedPump(
-                    from: client, to: upstream, capacity: min(capacity, 256 << 10),
-                    gate: TCPStoreGate(limits: limits.tcpstore))
-                gated.onProgress = { [unowned self] in progressed() }
-                toUpstream = gated
-            } else {
-                let spliced = try SplicePump(from: client, to: upstream, capacity: capacity)
-                spliced.onProgress = { [unowned self] in progressed() }
-                toUpstream = spliced
-            }
-            clientToUpstream = toUpstream
-            let toClient = try SplicePump(from: upstream, to: client, capacity: capacity)
-            toClient.onProgress = { [unowned self] in progressed() }
-            upstreamToClient = toClient
-        } catch {
-            return close(.resources("pipe: \(error)"))
+        // No pipe or buffer is made here: a pump borrows one from the loop's pool once bytes flow.
+        let capacity = limits.bufferBytes
+        let pipes = context.pipes(on: loop)
+        let toUpstream: Pump
+        if limits.appProtocol == .tcpstore {
+            toUpstream = GatedPump(
+                from: client, to: upstream, capacity: min(capacity, 256 << 10),
+                gate: TCPStoreGate(limits: limits.tcpstore), pool: context.buffers(on: loop))
+        } else {
+            toUpstream = SplicePump(from: client, to: upstream, capacity: capacity, pool: pipes)
         }
+        toUpstream.onProgress = { [unowned self] in progressed() }
+        clientToUpstream = toUpstream
+        let toClient = SplicePump(from: upstream, to: client, capacity: capacity, pool: pipes)
+        toClient.onProgress = { [unowned self] in progressed() }
+        upstreamToClient = toClient
         // After bytes move, both sockets are polled for busy_poll (see BusyPoller).
         // Each turn reads the client, then the upstream (their channels' read handlers).
         poller = BusyPoller(
@@ -164,6 +162,8 @@ final class RelaySession: @unchecked Sendable {
             close(.clientError(error))
         case .violation(let violation):
             close(.violation(violation))
+        case .outOfResources(let reason):
+            close(.resources(reason))
         }
     }
 

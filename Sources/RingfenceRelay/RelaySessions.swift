@@ -75,7 +75,12 @@ final class RelaySessions: GuardSessions, @unchecked Sendable {
         for session in context.sessions(on: loop) { session.checkDeadlines(now: now, settings: limits) }
     }
 
-    func housekeeping() {}
+    /// Every 5 s: each loop releases the pipes and buffers its pools did not need since the last round.
+    func housekeeping() {
+        for loop in group.loops {
+            loop.execute { [context] in context.trimPools(on: loop) }
+        }
+    }
 
     /// The guard's counters and connections, taken loop by loop.
     func snapshot(base: GuardStatus) -> GuardSnapshot {
@@ -98,6 +103,7 @@ final class RelaySessions: GuardSessions, @unchecked Sendable {
         for loop in group.loops {
             loop.execute { [context] in
                 for session in context.sessions(on: loop) { session.close(.shutdown) }
+                context.trimPools(on: loop, all: true)
             }
         }
     }

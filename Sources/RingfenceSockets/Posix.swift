@@ -217,13 +217,35 @@ public enum Posix {
         _ = Glibc.close(fd)
     }
 
-    /// Raises the soft limit on open files to the hard limit: each relayed connection holds six.
-    public static func raiseOpenFileLimit() -> Int {
+    /// Raises the soft limit on open files to the hard limit (a relayed connection holds two
+    /// descriptors, up to six while bytes move: docs/relay-sizing.md).
+    /// - Returns: the soft limit before and after, and the hard limit; nil if it cannot be read.
+    public static func raiseOpenFileLimit() -> (before: Int, now: Int, hard: Int)? {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        let before = Int(clamping: limit.rlim_cur)
         limit.rlim_cur = limit.rlim_max
-        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        return Int(limit.rlim_cur)
+        let raised = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0
+        return (before, raised ? Int(clamping: limit.rlim_max) : before, Int(clamping: limit.rlim_max))
+    }
+
+    /// The soft limit on open files, or nil if it cannot be read.
+    public static func openFileLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// How many descriptors this process has open (the entries of /proc/self/fd), or nil.
+    public static func openFileCount() -> Int? {
+        guard let dir = opendir("/proc/self/fd") else { return nil }
+        defer { closedir(dir) }
+        var count = 0
+        while let entry = readdir(dir) {
+            if entry.pointee.d_name.0 != UInt8(ascii: ".") { count += 1 }
+        }
+        // opendir's own descriptor is among them.
+        return count - 1
     }
 
     /// Ignores SIGPIPE process-wide: a write to a closed peer must fail with EPIPE, not kill us.

@@ -16,12 +16,15 @@ public struct DaemonStatus: Codable, Hashable, Sendable {
     public var bansIssued: UInt64
     /// Discovery, when a discover guard is in the policy.
     public var discovery: DiscoveryStatus?
+    /// Open descriptors against the limit; nil when they cannot be read.
+    public var descriptors: DescriptorStatus?
 
     public init(
         pid: Int32, policy: String, uptimeSeconds: Double, table: String, fenceApplied: Bool, reloadsApplied: UInt64,
         reloadsRefused: UInt64, guards: [GuardStatus], bans: Int = 0, kicks: UInt64 = 0, bansIssued: UInt64 = 0,
-        discovery: DiscoveryStatus? = nil
+        discovery: DiscoveryStatus? = nil, descriptors: DescriptorStatus? = nil
     ) {
+        self.descriptors = descriptors
         self.discovery = discovery
         self.bans = bans
         self.kicks = kicks

@@ -53,6 +53,29 @@ import Glibc
         Glibc.close(remote)
     }
 
+    @Test func aChannelClosedBeforeEitherDirectionWasTurnedOnClosesItsDescriptorAtOnce() async throws {
+        // Its sources are made on first use: with none made, close has nothing to cancel.
+        let loop = EventLoop(index: 0)
+        let (local, remote) = Self.socketPair()
+        let channel = Channel(socket: Socket(adopting: local), loop: loop, onReadable: {}, onWritable: {})
+        loop.queue.sync { channel.close() }
+        #expect(Self.peerClosed(remote))
+        Glibc.close(remote)
+    }
+
+    @Test func aChannelThatOnlyReadClosesItsDescriptorAfterTheReadSourceIsCancelled() async throws {
+        let loop = EventLoop(index: 0)
+        let (local, remote) = Self.socketPair()
+        let channel = Channel(socket: Socket(adopting: local), loop: loop, onReadable: {}, onWritable: {})
+        loop.queue.sync {
+            channel.setReading(true)
+            channel.setReading(false)
+            channel.close(reset: false)
+        }
+        try await waitUntil { Self.peerClosed(remote) }
+        Glibc.close(remote)
+    }
+
     @Test func aPolledChannelsReadSourceStaysQuietUntilPollingStops() async throws {
         let loop = EventLoop(index: 0)
         let (local, remote) = Self.socketPair()

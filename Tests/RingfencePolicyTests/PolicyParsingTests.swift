@@ -65,7 +65,7 @@ import Testing
         }
         #expect(relay.listenPort == 39500)
         #expect(relay.upstream == nil)
-        #expect(relay.maxConnections == 1024 && relay.maxConnectionsPerPeer == 64 && relay.acceptRatePerPeer == 50)
+        #expect(relay.maxConnections == 8192 && relay.maxConnectionsPerPeer == 64 && relay.acceptRatePerPeer == 50)
         #expect(relay.bufferBytes == .mebibytes(1) && relay.connectTimeout == .seconds(5) && relay.idleTimeout == .zero)
         #expect(relay.appProtocol == .none && relay.handshakeTimeout == .seconds(5) && relay.partialTimeout == .seconds(10))
         #expect(relay.maxKeyBytes == .kibibytes(4) && relay.maxValueBytes == .mebibytes(4) && relay.maxKeys == 16384)

@@ -86,7 +86,8 @@ def test_status_and_peers_print_tables_and_a_clear_message_when_no_daemon_runs(t
     narrow_host_port_range(topo)
     topo.echo_server(STORE_PORT)
     writer = Writer(peers, topo.host)
-    d = start(topo, two_guard_policy(writer.port, store_protocol="none"), writer)
+    # max_connections as it defaulted to when this test was written (the default is 8192 now).
+    d = start(topo, two_guard_policy(writer.port, store_protocol="none", store={"max_connections": 1024}), writer)
     relayed, sub = relay_and_subscribe(topo, writer)
 
     table = proxyctl(d, "status")

@@ -25,6 +25,11 @@ struct Status: ParsableCommand {
         out += "fence: table inet \(status.table) (\(status.fenceApplied ? "applied" : "apply = false: not loaded"))"
         out += ", reloads: \(status.reloadsApplied) applied, \(status.reloadsRefused) refused"
         out += ", bans: \(status.bans) now (\(status.bansIssued) set), kicks: \(status.kicks)\n"
+        if let descriptors = status.descriptors {
+            out += "descriptors: \(descriptors.open) open of \(descriptors.limit)"
+            if descriptors.isShort { out += " (RUNNING SHORT: raise LimitNOFILE or lower max_connections)" }
+            out += "\n"
+        }
         if let discovery = status.discovery {
             out += "discovery: \(discovery.method)"
             if let interval = discovery.pollIntervalMs { out += " every \(Table.decimal(interval, places: 1)) ms" }

@@ -6,8 +6,11 @@ Starts `torch.distributed.TCPStore(HOST, PORT, WORLD_SIZE, is_master=True,
 wait_for_workers=False)` (the libuv backend, torch's default: it listens on every address,
 dual stack, whatever HOST is), prints "ready" and then keeps the store up until its standard
 input closes. Any failure to start is printed as one "error: ..." line with exit code 1.
+Its RLIMIT_NOFILE soft limit is raised to the hard limit first (a scale test has thousands of
+clients).
 """
 
+import resource
 import sys
 from datetime import timedelta
 
@@ -15,6 +18,8 @@ from datetime import timedelta
 def main() -> int:
     host, port = sys.argv[1], int(sys.argv[2])
     world_size = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
         import torch.distributed as dist
 
