@@ -20,9 +20,9 @@ import Glibc
 /// broker guards, and the control plane (control socket, metrics, systemd notifications).
 ///
 /// All state is confined to `queue`; signals and control requests arrive there. A reload
-/// (SIGHUP or `proxyctl reload`) either applies the whole new policy or changes nothing: a bad
-/// file, a guard that cannot start or an nftables refusal leaves the policy in force standing,
-/// and is logged line by line and returned to the caller.
+/// (SIGHUP, `proxyctl reload`, or the policy watch) either applies the whole new policy or
+/// changes nothing: a bad file, a guard that cannot start or an nftables refusal leaves the
+/// policy in force standing, and is logged line by line and returned to the caller.
 public final class Daemon: @unchecked Sendable {
     private(set) var policyPath: String
     let controlSocketOverride: String?
@@ -54,6 +54,9 @@ public final class Daemon: @unchecked Sendable {
     let metrics = MetricsExposition()
     let notifier: SystemdNotifier?
     var watchdog: (any DispatchSourceTimer)?
+    /// The policy file's watch while `[daemon] watch = true` (`followPolicyFile()`). Only
+    /// touched on `queue`.
+    var policyWatch: PolicyWatch?
 
     /// Takes over SIGHUP, SIGTERM and SIGINT at once, so that no signal can kill the process with
     /// its default action between applying the fence and serving; signals that arrive during
@@ -103,6 +106,7 @@ public final class Daemon: @unchecked Sendable {
                 }
                 policy = loaded
                 discovery.follow(loaded)
+                followPolicyFile()
                 return .success(loaded)
             } catch {
                 return .failure(error)
@@ -137,6 +141,7 @@ public final class Daemon: @unchecked Sendable {
                 policy = next
                 discovery.follow(next)
                 policyPath = source
+                followPolicyFile()
                 reloadsApplied += 1
                 metrics.reloadsApplied.increment()
                 logPolicy(next, event: "policy reloaded", report: report)

@@ -59,6 +59,9 @@ public struct DaemonSettings: Hashable, Sendable {
     public var listenerWatch = ListenerWatchMode.auto
     /// How often discovery lists the listeners when it polls.
     public var listenerPollInterval = Duration.milliseconds(10)
+    /// Whether `proxyd` follows its policy file (inotify on the file's directory and its
+    /// resolved target's), reloading once per change as SIGHUP would. Off by default.
+    public var watch = false
 
     /// The values of `listener_watch`.
     public enum ListenerWatchMode: String, Hashable, Sendable, CaseIterable {

@@ -159,6 +159,7 @@ struct PolicyParser {
         if settings.listenerPollInterval > .seconds(1) {
             sink.report("daemon.listener_poll_interval", "at most 1s: a reader could reach an XPUB before its broker for that long")
         }
+        settings.watch = reader.bool("watch", default: settings.watch)
         reader.reportUnknownKeys("[daemon]")
         return settings
     }

@@ -4,9 +4,9 @@ import SystemPackage
 import Glibc
 #endif
 
-/// The file-system calls the listener watch makes (tracefs, /proc): small reads and writes of
-/// control files, directories, links, mounting tracefs. Same rules as the socket wrappers: EINTR
-/// is retried, other errors are thrown as `Errno`.
+/// The file-system calls the listener watch and the policy watch make (tracefs, /proc, the
+/// policy file): small reads and writes of control files, directories, links, mounting tracefs.
+/// Same rules as the socket wrappers: EINTR is retried, other errors are thrown as `Errno`.
 extension Posix {
     /// Opens `path` read-only, close-on-exec (and non-blocking if asked); the caller closes it.
     public static func openForReading(_ path: String, nonBlocking: Bool = false) throws(Errno) -> FileDescriptor {
@@ -70,6 +70,13 @@ extension Posix {
         }
         guard count >= 0 else { return nil }
         return String(decoding: buffer[0..<count], as: UTF8.self)
+    }
+
+    /// `path` with every symbolic link resolved (realpath(3)), or nil when it does not exist.
+    public static func resolvedPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// Mounts a pseudo file system (`type` "tracefs", say) with no source device at `target`.

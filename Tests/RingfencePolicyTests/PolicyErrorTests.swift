@@ -81,6 +81,7 @@ import Testing
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nconnect_timeout = \"0s\"\n", "p.toml:6:1: guard[0].connect_timeout: must be more than zero"),
         ("[[guard]]\nname = \"g\"\nkind = \"tcp\"\nport = 29500\nallow = []\nupstream = \"localhost\"\n", "p.toml:6:1: guard[0].upstream: 'localhost' is not host:port (write IPv6 as [addr]:port)"),
         ("[daemon]\ncontrol_socket = \"run/x.sock\"\n" + aGuard, "p.toml:2:1: daemon.control_socket: 'run/x.sock' must be an absolute path shorter than 108 bytes"),
+        ("[daemon]\nwatch = \"yes\"\n" + aGuard, "p.toml:2:1: daemon.watch: expected true or false, found a string"),
     ])
     func reportsWithPosition(text: String, expected: String) {
         #expect(Self.problems(text) == [expected])

@@ -129,6 +129,13 @@ import Testing
         #expect(broker.onOverflow == .drop && broker.handshakeTimeout == .milliseconds(250))
     }
 
+    @Test func daemonWatchIsReadAndOffByDefault() throws {
+        let guardText = "[[guard]]\nname = \"g\"\nkind = \"firewall\"\nport = 29500\nallow = []\n"
+        #expect(try !Policy.parse(guardText, file: "p.toml").daemon.watch)
+        #expect(try Policy.parse("[daemon]\nwatch = true\n" + guardText, file: "p.toml").daemon.watch)
+        #expect(try !Policy.parse("[daemon]\nwatch = false\n" + guardText, file: "p.toml").daemon.watch)
+    }
+
     @Test func groupsResolveThroughReferences() throws {
         let policy = try Policy.parse(
             """
