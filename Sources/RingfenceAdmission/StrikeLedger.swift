@@ -3,8 +3,8 @@ import RingfenceStatus
 
 /// Counts strikes per peer (`StrikeReason`: refusals at admission, protocol violations,
 /// timeouts, evictions) and says when a peer reaches `Rules.banAfter` strikes within
-/// `Rules.window` (or strikes for a reason that `bansAtOnce`): once, and then not again for that peer until its ban (`Rules.banFor`) has
-/// run out, so that a peer already banned in the kernel is not reported again by the
+/// `Rules.window` (or strikes for a reason that `bansAtOnce`): once, and then not again for
+/// that peer until its ban (`Rules.banFor`) has run out, so that a peer already banned in the kernel is not reported again by the
 /// connections it still holds. Pure: the caller passes the time.
 ///
 /// Memory is bounded: each peer keeps at most `banAfter` instants, and at most `maxPeers`

@@ -18,10 +18,10 @@ final class Broker: @unchecked Sendable {
     let upstream: UpstreamLink
     /// Subscribers with writes queued in the current upstream batch, flushed at its end.
     private var pendingFlush: [SubscriberSession] = []
-    /// `on_overflow = "block"`: the subscribers at a high-water mark, for which the engine is
-    /// not read until each is below its low-water mark, evicted, or gone.
-    private var holders: Set<UInt64> = []
-    /// When the engine was last held back (the current episode, while `holders` is not empty).
+    /// `on_overflow = "block"`: how many subscribers (`isHoldingUpstream`) reached a high-water
+    /// mark; the engine is not read until each is below its low-water mark, evicted, or gone.
+    private var holders = 0
+    /// When the engine was last held back (the current episode, while `holders` is above zero).
     private var heldSince: ContinuousClock.Instant?
     /// Hold episodes and their total time since the last `logHolds`.
     private var unloggedHolds = (count: 0, time: Duration.zero)
@@ -184,7 +184,7 @@ final class Broker: @unchecked Sendable {
     /// Holds the engine back for `session`, which reached a high-water mark.
     private func hold(for session: SubscriberSession) {
         session.isHoldingUpstream = true
-        holders.insert(session.id)
+        holders += 1
         guard heldSince == nil else { return }
         heldSince = .now
         upstream.hold(true)
@@ -200,8 +200,8 @@ final class Broker: @unchecked Sendable {
     private func release(_ session: SubscriberSession) {
         guard session.isHoldingUpstream else { return }
         session.isHoldingUpstream = false
-        holders.remove(session.id)
-        guard holders.isEmpty, let since = heldSince else { return }
+        holders -= 1
+        guard holders == 0, let since = heldSince else { return }
         heldSince = nil
         let held = ContinuousClock.now - since
         counters.holds += 1
@@ -243,7 +243,7 @@ final class Broker: @unchecked Sendable {
             "engine held back by slow subscribers",
             metadata: [
                 "guard": "\(guardName)", "episodes": "\(unloggedHolds.count)",
-                "held_ms": "\(unloggedHolds.time.milliseconds)", "holding_now": "\(holders.count)",
+                "held_ms": "\(unloggedHolds.time.milliseconds)", "holding_now": "\(holders)",
             ])
         unloggedHolds = (0, .zero)
     }

@@ -44,7 +44,7 @@ final class SubscriberSession: @unchecked Sendable {
     /// connection's queue: handed to the connection when it drains. A subscriber that reads
     /// nothing then costs one append per message, not the connection's per-chunk work (copying
     /// small frames, building its queue), which only a subscriber that reads ever needs.
-    private var backlog = Deque<[SharedBytes]>()
+    private var backlog = Deque<(chunks: [SharedBytes], bytes: Int)>()
     private var backlogBytes = 0
     private(set) var delivered: UInt64 = 0
     private(set) var dropped: UInt64 = 0
@@ -245,7 +245,7 @@ final class SubscriberSession: @unchecked Sendable {
     private func enqueue(_ chunks: [SharedBytes], bytes: Int) -> Bool {
         guard backlog.isEmpty, !connection.isWaitingToWrite else {
             guard !connection.isClosed, queuedBytes + bytes <= connection.writeLimit else { return false }
-            backlog.append(chunks)
+            backlog.append((chunks, bytes))
             backlogBytes += bytes
             return true
         }
@@ -255,8 +255,7 @@ final class SubscriberSession: @unchecked Sendable {
     /// The connection drained: what waited behind it goes to it, in order, and is written.
     func refill() {
         guard !backlog.isEmpty, !isClosed else { return }
-        while let chunks = backlog.first {
-            let bytes = chunks.reduce(0) { $0 + $1.count }
+        while let (chunks, bytes) = backlog.first {
             guard connection.write(chunks, copyingUpTo: Self.copyLimit, flush: false) else { break }
             backlog.removeFirst()
             backlogBytes -= bytes

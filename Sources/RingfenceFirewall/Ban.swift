@@ -1,4 +1,5 @@
 import RingfenceAddresses
+import RingfenceSockets
 
 /// A peer the kernel fence refuses on every port until the ban's timeout, whatever the
 /// allowlists say (`proxyctl kick --ban`), or, banned by a guard's strikes, refuses new
@@ -39,8 +40,7 @@ public struct Ban: Hashable, Sendable {
 
     /// The element text of `block` in the ban set of its family, with a timeout.
     static func element(_ block: CIDR, for duration: Duration) -> (set: String, text: String) {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         let family: NameScheme.Family = block.address.isIPv4 ? .v4 : .v6
-        return (NameScheme.bansSet(family), "\(block) timeout \(milliseconds)ms")
+        return (NameScheme.bansSet(family), "\(block) timeout \(duration.milliseconds)ms")
     }
 }

@@ -1,6 +1,7 @@
 import CNFTNetlink
 import RingfenceAddresses
 import RingfencePolicy
+import RingfenceSockets
 
 /// A relay or broker guard's strike bans (`ban_after`): the peers whose new connections to its
 /// ports the kernel refuses until their element's timeout, in the guard's sets
@@ -15,7 +16,7 @@ extension Firewall {
         let socket = try NFTNetlink.openSocket()
         defer { mnl_socket_close(socket) }
         let held = try NFTNetlink.dump(set, table: table, on: socket).contains { $0.key == key }
-        let milliseconds = UInt64(max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))
+        let milliseconds = UInt64(max(1, duration.milliseconds))
         var messages: [NFTNetlink.ElementMessage] = []
         if held {
             messages.append(NFTNetlink.ElementMessage(type: NFT_MSG_DELSETELEM, set: set, elements: [NFTNetlink.RawElement(key: key)]))

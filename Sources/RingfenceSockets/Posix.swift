@@ -238,14 +238,9 @@ public enum Posix {
 
     /// How many descriptors this process has open (the entries of /proc/self/fd), or nil.
     public static func openFileCount() -> Int? {
-        guard let dir = opendir("/proc/self/fd") else { return nil }
-        defer { closedir(dir) }
-        var count = 0
-        while let entry = readdir(dir) {
-            if entry.pointee.d_name.0 != UInt8(ascii: ".") { count += 1 }
-        }
-        // opendir's own descriptor is among them.
-        return count - 1
+        // opendir's own descriptor is among the entries, so a readable listing is never empty.
+        let entries = directoryEntries("/proc/self/fd")
+        return entries.isEmpty ? nil : entries.count - 1
     }
 
     /// Ignores SIGPIPE process-wide: a write to a closed peer must fail with EPIPE, not kill us.
