@@ -8,7 +8,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 TORCH := torch==2.13.0+cpu
 # Debian packages the build, the tests and the demo need.
-DEBIAN_PACKAGES := nftables systemd libnftables-dev libnftnl-dev libmnl-dev libzmq3-dev python3-zmq python3-pytest python3-venv python3-prometheus-client iproute2 iputils-ping pkg-config
+DEBIAN_PACKAGES := nftables systemd libnftables-dev libnftnl-dev libmnl-dev libzmq3-dev python3-zmq python3-pytest python3-venv python3-prometheus-client dnsmasq-base iproute2 iputils-ping pkg-config
 # What the benchmarks add: HAProxy, run beside the relay for comparison.
 BENCH_PACKAGES := haproxy
 

@@ -177,6 +177,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Peer names (`dns:NAME`, `lws:group`): the system resolver behind a thin wrapper, the DNS
+        // answer decoder for TTLs, and the table of what each name resolves to.
+        .target(
+            name: "RingfenceNames",
+            dependencies: ["CRingfenceLinux", "RingfenceAddresses", "RingfencePolicy", "RingfenceSockets"],
+            swiftSettings: strict
+        ),
         // The daemon's life cycle: load, apply, reload on SIGHUP, shut down.
         .target(
             name: "RingfenceDaemon",
@@ -184,6 +191,7 @@ let package = Package(
                 "RingfencePolicy", "RingfenceFirewall", "RingfenceGuard", "RingfenceRelay", "RingfenceBroker",
                 "RingfenceAdmission", "RingfenceTCPStore", "RingfenceAddresses", "RingfenceIO", "RingfenceSockets",
                 "RingfenceControl", "RingfenceControlServer", "RingfenceStatus", "RingfenceDiscovery", "RingfenceListeners",
+                "RingfenceNames",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -225,6 +233,11 @@ let package = Package(
         .testTarget(
             name: "RingfenceAddressesTests",
             dependencies: ["RingfenceAddresses"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RingfenceNamesTests",
+            dependencies: ["RingfenceNames", "RingfencePolicy", "RingfenceAddresses"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <resolv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -342,3 +343,15 @@ int CRingfenceLinux_listTCPSockets(int diagFD, int family, unsigned int states, 
 }
 
 void CRingfenceLinux_freeTCPSockets(struct CRingfenceLinux_TCPSocket *sockets) { free(sockets); }
+
+int CRingfenceLinux_dnsQuery(const char *name, int type, unsigned char *answer, int length) {
+    struct __res_state state;
+    memset(&state, 0, sizeof state);
+    if (res_ninit(&state) != 0) {
+        res_nclose(&state);
+        return -1;
+    }
+    int count = res_nsearch(&state, name, ns_c_in, type, answer, length);
+    res_nclose(&state);
+    return count;
+}

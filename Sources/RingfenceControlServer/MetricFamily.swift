@@ -26,6 +26,14 @@ extension MetricFamily {
         "ringfence_reloads_total", .counter, help: "Policy reloads (SIGHUP or proxyctl reload), by result.")
     public static let kicks = MetricFamily("ringfence_kicks_total", .counter, help: "proxyctl kick calls.")
     public static let bansIssued = MetricFamily("ringfence_bans_total", .counter, help: "Bans set by proxyctl kick --ban.")
+    public static let peerNameChanges = MetricFamily(
+        "ringfence_dns_name_changes_total", .counter,
+        help: "Times a peer name (dns:, lws:group) resolved to new addresses, the first resolution included.")
+    public static let peerNameFailures = MetricFamily(
+        "ringfence_dns_lookup_failures_total", .counter, help: "Lookups of peer names that failed.")
+    public static let peerNames = MetricFamily(
+        "ringfence_dns_names", .gauge,
+        help: "The policy's peer names by state: resolved, stale (last addresses kept), unresolved or resolving (admit nobody).")
 
     // The kernel fence.
     public static let fenceRefused = MetricFamily(
@@ -98,7 +106,7 @@ extension MetricFamily {
     /// Every family the page may show, by name.
     public static let catalog: [String: MetricFamily] = Dictionary(
         uniqueKeysWithValues: [
-            reloads, kicks, bansIssued, fenceRefused, fenceAuditHits, fenceGuardAudit, bans, guardInfo,
+            reloads, kicks, bansIssued, peerNameChanges, peerNameFailures, peerNames, fenceRefused, fenceAuditHits, fenceGuardAudit, bans, guardInfo,
             guardConnections, guardMaxConnections, upstreamUp, accepted, denied, cutByReload, violations, banned,
             peerReceivedBytes, peerSentBytes, upstreamReceivedBytes, messages, deliveries, drops, evictions,
             holds, heldMilliseconds, upstreamConnects, queuedMessages, queuedBytes, peerConnections, peerQueuedMessages, peerQueuedBytes,

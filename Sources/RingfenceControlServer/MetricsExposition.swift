@@ -27,10 +27,13 @@ public final class MetricsExposition: Sendable {
     public struct Fence: Sendable {
         public var guards: [GuardStatus]
         public var bans: Int
+        /// The policy's peer names, for their count by state.
+        public var names: [PeerNameStatus]
 
-        public init(guards: [GuardStatus] = [], bans: Int = 0) {
+        public init(guards: [GuardStatus] = [], bans: Int = 0, names: [PeerNameStatus] = []) {
             self.guards = guards
             self.bans = bans
+            self.names = names
         }
     }
 
@@ -42,6 +45,9 @@ public final class MetricsExposition: Sendable {
     public let reloadsRefused: CoreMetrics.Counter
     public let kicks: CoreMetrics.Counter
     public let bansIssued: CoreMetrics.Counter
+    /// Peer names resolved to new addresses, and failed lookups: counted by the daemon.
+    public let peerNameChanges: CoreMetrics.Counter
+    public let peerNameFailures: CoreMetrics.Counter
     private let publisher: Mutex<MetricsPublisher>
 
     public init() {
@@ -51,6 +57,8 @@ public final class MetricsExposition: Sendable {
         reloadsRefused = CoreMetrics.Counter(label: reloads, dimensions: [("result", "refused")], factory: factory)
         kicks = CoreMetrics.Counter(label: MetricFamily.kicks.name, factory: factory)
         bansIssued = CoreMetrics.Counter(label: MetricFamily.bansIssued.name, factory: factory)
+        peerNameChanges = CoreMetrics.Counter(label: MetricFamily.peerNameChanges.name, factory: factory)
+        peerNameFailures = CoreMetrics.Counter(label: MetricFamily.peerNameFailures.name, factory: factory)
         publisher = Mutex(MetricsPublisher(factory: factory))
     }
 
@@ -74,6 +82,11 @@ public final class MetricsExposition: Sendable {
                 .level(.fenceGuardAudit, [("guard", status.name), ("kind", status.kind.rawValue)], status.mode == .audit ? 1 : 0))
         }
         samples.append(.level(.bans, [], fence.bans))
+        if !fence.names.isEmpty {
+            for state in ["resolving", "resolved", "stale", "unresolved"] {
+                samples.append(.level(.peerNames, [("state", state)], fence.names.count { $0.state == state }))
+            }
+        }
         return samples
     }
 

@@ -7,6 +7,7 @@ import RingfenceControlServer
 import RingfenceFirewall
 import RingfenceGuard
 import RingfenceIO
+import RingfenceNames
 import RingfencePolicy
 import RingfenceRelay
 import RingfenceSockets
@@ -33,8 +34,18 @@ public final class Daemon: @unchecked Sendable {
     let firewall: Firewall
     private let group = EventLoopGroup()
     let startedAt = ContinuousClock.now
-    /// The policy in force. Only touched on `queue`.
+    /// The policy in force: the file's, with its peer names resolved (`writtenPolicy`
+    /// resolving `peerNames`' addresses). Only touched on `queue`.
     private(set) var policy: Policy?
+    /// The policy as the file says it, peer names unresolved. Only touched on `queue`.
+    private(set) var writtenPolicy: Policy?
+    /// The policy's peer names (`dns:NAME`, `lws:group`) and what they resolve to, the timer of
+    /// their next lookups, and whether their changed addresses wait to be applied. Only touched
+    /// on `queue` (lookups run on `resolverQueue`).
+    var peerNames = PeerNameTable()
+    var peerNamesTimer: (any DispatchSourceTimer)?
+    var peerNamesApplyPending = false
+    let resolverQueue = DispatchQueue(label: "ringfence.names", attributes: .concurrent)
     /// The running relay and broker guards, and the counters of retired ones. Only touched on `queue`.
     let roster: GuardRoster
     /// Guards started while running from typed settings (`startGuard`), not from the policy, in
@@ -95,7 +106,9 @@ public final class Daemon: @unchecked Sendable {
     public func start() throws(DaemonError) {
         let outcome: Result<Policy, DaemonError> = queue.sync {
             do throws(DaemonError) {
-                let loaded = try Self.load(policyPath)
+                let written = try Self.load(policyPath)
+                // Names admit nobody until their first lookup, which starts once the fence stands.
+                let loaded = written.resolvingNames([:])
                 // The control plane first: a socket path in use fails the start before the fence changes.
                 try startControlPlane(loaded)
                 do throws(DaemonError) {
@@ -105,8 +118,10 @@ public final class Daemon: @unchecked Sendable {
                     throw error
                 }
                 policy = loaded
+                writtenPolicy = written
                 discovery.follow(loaded)
                 followPolicyFile()
+                followPeerNames(written)
                 return .success(loaded)
             } catch {
                 return .failure(error)
@@ -129,7 +144,10 @@ public final class Daemon: @unchecked Sendable {
         if !dryRun { try? notifier?.reloading() }
         defer { if !dryRun { notifyReady() } }
         do throws(DaemonError) {
-            let next = try Self.load(source)
+            let written = try Self.load(source)
+            // Names kept from the policy in force keep their addresses; new ones admit nobody
+            // until their first lookup, right after.
+            let next = written.resolvingNames(peerNames.addresses)
             let plan = ReloadPlan(from: policy, running: policyGuards, to: next)
             let cut = dryRun ? roster.wouldCut(GuardChanges(plan)) : try carryOut(plan, next: next)
             let report = ReloadReport(
@@ -139,9 +157,11 @@ public final class Daemon: @unchecked Sendable {
                 durationMs: (ContinuousClock.now - began).inSeconds * 1e3)
             if !dryRun {
                 policy = next
+                writtenPolicy = written
                 discovery.follow(next)
                 policyPath = source
                 followPolicyFile()
+                followPeerNames(written)
                 reloadsApplied += 1
                 metrics.reloadsApplied.increment()
                 logPolicy(next, event: "policy reloaded", report: report)
@@ -158,6 +178,13 @@ public final class Daemon: @unchecked Sendable {
             }
             return .failure(error.controlError(policy: source))
         }
+    }
+
+    /// Replaces the policy in force with `next` (the same file's, its peer names resolved anew).
+    func adopt(_ next: Policy) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        policy = next
+        discovery.follow(next)
     }
 
     /// Serves until SIGTERM or SIGINT. Never returns.
@@ -211,7 +238,7 @@ public final class Daemon: @unchecked Sendable {
     /// The relay and broker guards of the policy in force that run, by name, as last applied.
     /// A discover guard counts as running (its brokers come and go with what is discovered), so
     /// that a reload reports it added only once.
-    private var policyGuards: [String: RingfencePolicy.Guard] {
+    var policyGuards: [String: RingfencePolicy.Guard] {
         var running: [String: RingfencePolicy.Guard] = [:]
         for spec in policy?.guards ?? [] where !spec.isKernelOnly && (spec.discovers || roster.guards[spec.name] != nil) {
             running[spec.name] = spec
@@ -221,7 +248,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// Carries out `plan` (`GuardRoster.carryOut`), the fence being `next`'s.
     /// - Returns: the connections closed.
-    private func carryOut(_ plan: ReloadPlan, next: Policy) throws(DaemonError) -> [ReloadReport.Cut] {
+    func carryOut(_ plan: ReloadPlan, next: Policy) throws(DaemonError) -> [ReloadReport.Cut] {
         let previous = policy
         return try roster.carryOut(
             GuardChanges(plan), fence: FenceClosure { () throws(DaemonError) in try self.applyFence(next, replacing: previous) })
@@ -278,7 +305,7 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    private func logPolicy(_ policy: Policy, event: String, report: ReloadReport? = nil) {
+    func logPolicy(_ policy: Policy, event: String, report: ReloadReport? = nil) {
         var metadata: Logger.Metadata = ["policy": "\(policyPath)", "guards": "\(policy.guards.count)"]
         if let report {
             metadata["added"] = "\(report.added.joined(separator: ","))"

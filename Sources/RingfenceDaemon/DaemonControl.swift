@@ -104,7 +104,7 @@ extension Daemon {
             reloadsApplied: reloadsApplied, reloadsRefused: reloadsRefused, guards: guards,
             bans: banCount(), kicks: kicks, bansIssued: bansIssued,
             discovery: discovery.status(direct: guards.compactMap(\.directConnections).reduce(0, +)),
-            descriptors: DescriptorBudget.status())
+            descriptors: DescriptorBudget.status(), names: peerNameStatuses())
     }
 
     /// Every guard of the policy in force, in policy order.
@@ -162,7 +162,7 @@ extension Daemon {
             snapshot.status = guardStatus(snapshot)
             snapshots.append(snapshot)
         }
-        return metrics.render(guards: snapshots, fence: MetricsExposition.Fence(guards: guardStatuses(), bans: banCount()))
+        return metrics.render(guards: snapshots, fence: MetricsExposition.Fence(guards: guardStatuses(), bans: banCount(), names: peerNameStatuses() ?? []))
     }
 
     /// READY=1 with a status line, and the watchdog's timer if systemd asked for one.

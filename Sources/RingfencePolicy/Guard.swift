@@ -45,6 +45,10 @@ public struct Guard: Hashable, Sendable {
     public var mode: Mode = .enforce
     /// When strikes ban a peer in the kernel (`tcp` and `zmq-xpub` guards; unused by the others).
     public var strikes = StrikeSettings()
+    /// The DNS names `allow` admits besides its addresses (`dns:NAME`, `lws:group`), sorted.
+    /// proxyd resolves them at run time and adds what they resolve to (`Policy.resolvingNames`);
+    /// until then they admit nobody.
+    public var allowNames: [PeerName] = []
 
     public var kind: Kind {
         switch settings {

@@ -43,7 +43,8 @@ struct GuardReader {
         let kind: Guard.Kind? = reader.choice("kind")
         let mode: Guard.Mode = reader.choice("mode", default: .enforce)
         let allowEntries = reader.stringArray("allow") ?? []
-        let allow = groups.resolveList(allowEntries.map { (index: $0.index, entry: $0.value) }, path: reader.keyPath("allow"))
+        let allowed = groups.resolveList(allowEntries.map { (index: $0.index, entry: $0.value) }, path: reader.keyPath("allow"))
+        let allow = allowed.addresses
 
         guard let kind else {
             // Without a kind the other keys cannot be judged; the missing or bad kind is reported.
@@ -69,6 +70,7 @@ struct GuardReader {
         var made = Guard(
             name: name, ports: ports, allow: allow, allowEntries: allowEntries.map(\.value), settings: settings, mode: mode)
         made.strikes = strikes
+        made.allowNames = allowed.names.sorted()
         return made
     }
 

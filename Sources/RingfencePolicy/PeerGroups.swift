@@ -1,32 +1,35 @@
 import RingfenceAddresses
 
-/// Resolves `[peers]` groups and `allow` lists, where an entry is an address, a CIDR block or a
-/// reference `@group` to another group. Undefined references and reference cycles are reported;
-/// a group that cannot be resolved contributes nothing (fail closed).
+/// Resolves `[peers]` groups and `allow` lists, where an entry is an address, a CIDR block, a
+/// reference `@group` to another group, a DNS name `dns:NAME` or `lws:group` (the pods of this
+/// pod's LeaderWorkerSet group, from `environment`). Undefined references, reference cycles and
+/// bad names are reported; a group that cannot be resolved contributes nothing (fail closed).
 struct PeerGroups {
     /// Each group's entries as written, with their array index for error positions.
     private let definitions: [String: [(index: Int, entry: String)]]
     private let sink: DiagnosticSink
-    private var resolved: [String: AddressSet] = [:]
+    private let environment: PolicyEnvironment
+    private var resolved: [String: PeerSet] = [:]
     private var failed: Set<String> = []
 
-    init(definitions: [String: [(index: Int, entry: String)]], sink: DiagnosticSink) {
+    init(definitions: [String: [(index: Int, entry: String)]], environment: PolicyEnvironment, sink: DiagnosticSink) {
         self.definitions = definitions
+        self.environment = environment
         self.sink = sink
     }
 
     var names: [String] { definitions.keys.sorted() }
 
     /// Every group, resolved. Reports each undefined reference and cycle once.
-    mutating func resolveAll() -> [String: AddressSet] {
+    mutating func resolveAll() -> [String: PeerSet] {
         for name in names { _ = resolve(name, stack: []) }
         return resolved
     }
 
     /// Resolves an `allow`-style list at `path` (for example `guard[0].allow`).
-    mutating func resolveList(_ entries: [(index: Int, entry: String)], path: String) -> AddressSet {
+    mutating func resolveList(_ entries: [(index: Int, entry: String)], path: String) -> PeerSet {
         var blocks: [CIDR] = []
-        var sets: [AddressSet] = []
+        var sets: [PeerSet] = []
         for (index, entry) in entries {
             let elementPath = "\(path)[\(index)]"
             if entry.hasPrefix("@") {
@@ -36,6 +39,8 @@ struct PeerGroups {
                     continue
                 }
                 if let set = resolve(name, stack: []) { sets.append(set) }
+            } else if isNameEntry(entry) {
+                if let names = peerNames(entry, path: elementPath) { sets.append(PeerSet(names: names)) }
             } else {
                 do throws(AddressParseError) {
                     blocks.append(try CIDR(parsing: entry))
@@ -44,7 +49,29 @@ struct PeerGroups {
                 }
             }
         }
-        return sets.reduce(AddressSet(blocks)) { $0.union($1) }
+        return sets.reduce(PeerSet(addresses: AddressSet(blocks))) { $0.union($1) }
+    }
+
+    /// Whether `entry` names peers rather than addresses (`dns:` or `lws:`).
+    private func isNameEntry(_ entry: String) -> Bool {
+        entry.hasPrefix("dns:") || entry.hasPrefix("lws:")
+    }
+
+    /// The names a `dns:NAME` or `lws:group` entry stands for; nil when it is refused (reported
+    /// at `path`).
+    private func peerNames(_ entry: String, path: String) -> Set<PeerName>? {
+        do throws(PeerNameError) {
+            if entry.hasPrefix("dns:") {
+                return [try PeerName(validating: String(entry.dropFirst(4)))]
+            }
+            if entry == "lws:group" {
+                return Set(try LWSGroup(environment: environment).names)
+            }
+            sink.report(path, "unknown entry '\(entry)': the one lws: entry is lws:group")
+        } catch {
+            sink.report(path, error.message)
+        }
+        return nil
     }
 
     private func undefinedMessage(_ name: String) -> String {
@@ -52,12 +79,12 @@ struct PeerGroups {
         return "undefined peer group '@\(name)' (\(known))"
     }
 
-    private mutating func resolve(_ name: String, stack: [String]) -> AddressSet? {
+    private mutating func resolve(_ name: String, stack: [String]) -> PeerSet? {
         if let done = resolved[name] { return done }
         if failed.contains(name) { return nil }
         guard let entries = definitions[name] else { return nil }
         var blocks: [CIDR] = []
-        var sets: [AddressSet] = []
+        var sets: [PeerSet] = []
         var ok = true
         for (index, entry) in entries {
             let elementPath = "peers.\(name)[\(index)]"
@@ -75,6 +102,12 @@ struct PeerGroups {
                 } else {
                     ok = false
                 }
+            } else if isNameEntry(entry) {
+                if let names = peerNames(entry, path: elementPath) {
+                    sets.append(PeerSet(names: names))
+                } else {
+                    ok = false
+                }
             } else {
                 do throws(AddressParseError) {
                     blocks.append(try CIDR(parsing: entry))
@@ -88,7 +121,7 @@ struct PeerGroups {
             failed.insert(name)
             return nil
         }
-        let set = sets.reduce(AddressSet(blocks)) { $0.union($1) }
+        let set = sets.reduce(PeerSet(addresses: AddressSet(blocks))) { $0.union($1) }
         resolved[name] = set
         return set
     }

@@ -18,6 +18,21 @@ public struct Policy: Hashable, Sendable {
 
     /// The `kind = "host"` guard, if the policy has one (at most one).
     public var hostGuard: Guard? { guards.first { $0.kind == .host } }
+    /// Every DNS name the guards admit (`dns:NAME`, `lws:group`), sorted, each once.
+    public var peerNames: [PeerName] { Set(guards.flatMap(\.allowNames)).sorted() }
+
+    /// This policy with each guard's names replaced by what they resolve to in `addresses`,
+    /// added to the guard's own addresses; a name missing from `addresses` adds nothing (fail
+    /// closed). What proxyd applies: the kernel sets and the proxies' allowlists.
+    public func resolvingNames(_ addresses: [PeerName: AddressSet]) -> Policy {
+        var resolved = self
+        for index in resolved.guards.indices {
+            let names = resolved.guards[index].allowNames
+            resolved.guards[index].allow = names.reduce(resolved.guards[index].allow) { $0.union(addresses[$1] ?? AddressSet()) }
+        }
+        return resolved
+    }
+
     /// The guard that names TCP `port` itself (a firewall, relay or broker guard; not the host
     /// guard, which covers every port it does not).
     public func guardNaming(port: UInt16) -> Guard? { guards.first { $0.kind != .host && $0.ports.contains(port) } }
@@ -62,6 +77,9 @@ public struct DaemonSettings: Hashable, Sendable {
     /// Whether `proxyd` follows its policy file (inotify on the file's directory and its
     /// resolved target's), reloading once per change as SIGHUP would. Off by default.
     public var watch = false
+    /// How often proxyd resolves the policy's DNS names again (`dns:NAME`, `lws:group`); a
+    /// name's record TTL, when shorter, is used instead (at least a second).
+    public var dnsRefresh = Duration.seconds(10)
 
     /// The values of `listener_watch`.
     public enum ListenerWatchMode: String, Hashable, Sendable, CaseIterable {

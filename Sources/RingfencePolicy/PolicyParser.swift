@@ -8,17 +8,18 @@ import Glibc
 extension Policy {
     /// Reads and validates the policy file at `path`.
     /// - Throws: `PolicyError` with every problem of the file, each with its position where known.
-    public static func load(path: String) throws(PolicyError) -> Policy {
+    public static func load(path: String, environment: PolicyEnvironment = .process) throws(PolicyError) -> Policy {
         guard let text = readFile(path) else {
             let reason = String(cString: strerror(errno))
             throw PolicyError(diagnostics: [PolicyDiagnostic(file: path, keyPath: "file", message: "cannot read: \(reason)")])
         }
-        return try parse(text, file: path)
+        return try parse(text, file: path, environment: environment)
     }
 
-    /// Parses and validates policy text; `file` names it in diagnostics.
+    /// Parses and validates policy text; `file` names it in diagnostics, `environment` gives
+    /// `lws:group` its names.
     /// - Throws: `PolicyError` with every problem found, in document order where positions are known.
-    public static func parse(_ text: String, file: String) throws(PolicyError) -> Policy {
+    public static func parse(_ text: String, file: String, environment: PolicyEnvironment = .process) throws(PolicyError) -> Policy {
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -32,7 +33,7 @@ extension Policy {
             throw PolicyError(diagnostics: [PolicyDiagnostic(file: file, keyPath: "toml", message: "\(error)")])
         }
         let sink = DiagnosticSink()
-        let policy = PolicyParser(sink: sink, file: file).read(root)
+        let policy = PolicyParser(sink: sink, file: file, environment: environment).read(root)
         let locator = SourceLocator(text: text)
         func located(_ found: [(path: String, message: String)], warnings: Bool = false) -> [PolicyDiagnostic] {
             let diagnostics = found.map { problem in
@@ -71,13 +72,15 @@ extension Policy {
 struct PolicyParser {
     let sink: DiagnosticSink
     let file: String
+    let environment: PolicyEnvironment
 
     func read(_ root: TOMLTable) -> Policy? {
         var document = TableReader(root, path: "", sink: sink)
         let firewall = readFirewall(subtable(&document, "firewall"))
         let daemon = readDaemon(subtable(&document, "daemon"))
-        var groups = PeerGroups(definitions: readPeerDefinitions(subtable(&document, "peers")), sink: sink)
-        let peerGroups = groups.resolveAll()
+        var groups = PeerGroups(
+            definitions: readPeerDefinitions(subtable(&document, "peers")), environment: environment, sink: sink)
+        let peerGroups = groups.resolveAll().mapValues(\.addresses)
         var guards: [(index: Int, item: Guard)] = []
         var names: [String: Int] = [:]
         var publicIndices: [Int: [UInt16: Int]] = [:]
@@ -160,6 +163,10 @@ struct PolicyParser {
             sink.report("daemon.listener_poll_interval", "at most 1s: a reader could reach an XPUB before its broker for that long")
         }
         settings.watch = reader.bool("watch", default: settings.watch)
+        settings.dnsRefresh = reader.duration("dns_refresh", default: settings.dnsRefresh)
+        if settings.dnsRefresh < .seconds(1) || settings.dnsRefresh > .seconds(3600) {
+            sink.report("daemon.dns_refresh", "from 1s to 1h: how often proxyd resolves the policy's dns: and lws:group names again")
+        }
         reader.reportUnknownKeys("[daemon]")
         return settings
     }

@@ -18,12 +18,15 @@ public struct DaemonStatus: Codable, Hashable, Sendable {
     public var discovery: DiscoveryStatus?
     /// Open descriptors against the limit; nil when they cannot be read.
     public var descriptors: DescriptorStatus?
+    /// The policy's peer names and what they resolve to; nil when the policy has none.
+    public var names: [PeerNameStatus]?
 
     public init(
         pid: Int32, policy: String, uptimeSeconds: Double, table: String, fenceApplied: Bool, reloadsApplied: UInt64,
         reloadsRefused: UInt64, guards: [GuardStatus], bans: Int = 0, kicks: UInt64 = 0, bansIssued: UInt64 = 0,
-        discovery: DiscoveryStatus? = nil, descriptors: DescriptorStatus? = nil
+        discovery: DiscoveryStatus? = nil, descriptors: DescriptorStatus? = nil, names: [PeerNameStatus]? = nil
     ) {
+        self.names = names
         self.descriptors = descriptors
         self.discovery = discovery
         self.bans = bans

@@ -115,7 +115,8 @@ import Testing
         "ringfence_peer_queued_messages": ["guard", "peer"], "ringfence_peer_queued_bytes": ["guard", "peer"],
         "ringfence_fence_refused_total": ["guard"], "ringfence_fence_audit_hits_total": ["guard"],
         "ringfence_fence_guard_audit": ["guard", "kind"], "ringfence_bans": [], "ringfence_kicks_total": [],
-        "ringfence_bans_total": [],
+        "ringfence_bans_total": [], "ringfence_dns_name_changes_total": [],
+        "ringfence_dns_lookup_failures_total": [], "ringfence_dns_names": ["state"],
     ]
 
     @Test func everyFamilyHasItsDocumentedNameTypeHelpAndLabels() {
@@ -129,7 +130,11 @@ import Testing
         host.fenceRefused = 0
         let guards = [Self.relay("store", accepted: 1), Self.broker("bus", peers: ["10.0.0.2", "fd00::2"])]
         let page = PrometheusPage(
-            exposition.render(guards: guards, fence: .init(guards: guards.map(\.status) + [host], bans: 2)))
+            exposition.render(
+                guards: guards,
+                fence: .init(
+                    guards: guards.map(\.status) + [host], bans: 2,
+                    names: [PeerNameStatus(name: "a.example", state: "stale", addresses: ["10.0.0.2"])])))
         #expect(page.problems.isEmpty, "\(page.problems)")
         #expect(Set(page.types.keys) == Set(MetricFamily.catalog.keys))
         #expect(Set(Self.documentedLabels.keys) == Set(MetricFamily.catalog.keys))

@@ -54,4 +54,10 @@ int CRingfenceLinux_listTCPSockets(int diagFD, int family, unsigned int states, 
                                    struct CRingfenceLinux_TCPSocket **sockets, int *count);
 void CRingfenceLinux_freeTCPSockets(struct CRingfenceLinux_TCPSocket *sockets);
 
+// One DNS query of `type` (1: A, 28: AAAA) for `name` in class IN, through the system's resolver
+// configuration (/etc/resolv.conf, read afresh on every call: its search list, servers, timeouts),
+// as res_nsearch(3) with a resolver state of this call's own (thread-safe). The raw answer goes
+// to `answer`; its length, or -1 when there is none (no such name, no server answered). Blocks.
+int CRingfenceLinux_dnsQuery(const char *name, int type, unsigned char *answer, int length);
+
 #endif

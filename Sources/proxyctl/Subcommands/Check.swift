@@ -24,5 +24,10 @@ struct Check: ParsableCommand {
         }
         print("\(file.policy): ok: \(policy.guards.count) guard\(policy.guards.count == 1 ? "" : "s")"
             + (summary.isEmpty ? "" : ": " + summary.joined(separator: ", ")))
+        let names = policy.peerNames
+        if !names.isEmpty {
+            print("peer names, resolved by proxyd at run time (admitting nobody until they resolve): "
+                + names.map(\.name).joined(separator: ", "))
+        }
     }
 }

@@ -39,6 +39,7 @@ struct Status: ParsableCommand {
             if discovery.directConnections > 0 { out += " (NOT brokered: see `proxyctl listeners`)" }
             out += "\n"
         }
+        if let names = status.names { out += describe(names) }
         out += "\n"
         var table = Table(
             "GUARD", "KIND", "MODE", "PORT", "LISTEN", "STATE", "UPSTREAM", "CONNS", "QUEUED", "FROM PEERS", "TO PEERS",
@@ -66,5 +67,30 @@ struct Status: ParsableCommand {
                 "\(item.fenceRefused)", "\(item.fenceAudited)", item.directConnections.map(String.init) ?? "-")
         }
         return out + table.text
+    }
+
+    /// The peer names: a summary line, then one row per name (what it admits, and why not when
+    /// it admits nobody).
+    static func describe(_ names: [PeerNameStatus]) -> String {
+        let states = ["resolved", "stale", "unresolved", "resolving"].compactMap { state in
+            let count = names.count { $0.state == state }
+            return count == 0 ? nil : "\(count) \(state)"
+        }
+        let out = "peer names: \(names.count) (\(states.joined(separator: ", ")))\n"
+        var table = Table("  NAME", "STATE", "ADDRESSES", "CONFIRMED", "GUARDS", "NOTE")
+        for name in names {
+            let note: String
+            switch name.state {
+            case "stale": note = "lookup failing (\(name.error ?? "?")): last addresses kept"
+            case "unresolved": note = "admits nobody until it resolves: \(name.error ?? "?")"
+            case "resolving": note = "admits nobody until it resolves"
+            default: note = ""
+            }
+            table.add(
+                "  " + name.name, name.state, name.addresses.isEmpty ? "-" : name.addresses.joined(separator: ","),
+                name.confirmedSecondsAgo.map { Table.duration(seconds: $0) + " ago" } ?? "never",
+                name.guards.joined(separator: ","), note)
+        }
+        return out + table.text + "\n"
     }
 }
