@@ -273,7 +273,7 @@ class Proxyd:
     """A proxyd running in the host namespace, its stderr going to a log file."""
 
     def __init__(self, ns: str, policy: Path, log: Path, extra_args: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, wrapper: tuple[str, ...] = ()):
         self.policy = policy
         self.log_path = log
         self._log = open(log, "wb")
@@ -284,9 +284,10 @@ class Proxyd:
         else:
             self.control_socket = f"/tmp/rfit-{os.getpid()}-{next(_sockets)}.sock"
             extra_args = ("--control-socket", self.control_socket, *extra_args)
-        # `ip netns exec` execs proxyd in place: the Popen pid is proxyd's.
+        # `ip netns exec` execs proxyd in place (through `wrapper`, a command that execs its
+        # arguments, such as setpriv): the Popen pid is proxyd's.
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, str(PROXYD), "--policy", str(policy), "--log-level", "debug", *extra_args],
+            ["ip", "netns", "exec", ns, *wrapper, str(PROXYD), "--policy", str(policy), "--log-level", "debug", *extra_args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             env=None if env is None else dict(os.environ, **env),
         )
@@ -466,9 +467,9 @@ class Topology:
         return self.policy_path
 
     def start_proxyd(self, policy_text: str, wait: bool = True, extra_args: tuple[str, ...] = (),
-                     env: dict[str, str] | None = None) -> Proxyd:
+                     env: dict[str, str] | None = None, wrapper: tuple[str, ...] = ()) -> Proxyd:
         self.write_policy(policy_text)
-        d = Proxyd(self.host, self.policy_path, self.tmp / f"proxyd{len(self.daemons)}.log", extra_args, env)
+        d = Proxyd(self.host, self.policy_path, self.tmp / f"proxyd{len(self.daemons)}.log", extra_args, env, wrapper)
         self.daemons.append(d)
         if wait:
             d.wait_running()
