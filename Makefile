@@ -3,10 +3,13 @@
 
 SWIFT ?= swift
 # The tests' interpreter: a virtualenv over Debian's python3 (which brings pytest and python3-zmq)
-# with PyTorch's CPU build for the real TCPStore (Debian's python3-torch 1.13 speaks an older protocol).
+# with PyTorch's CPU build for the real TCPStore (Debian's python3-torch 1.13 speaks an older protocol)
+# and kubernetes-validate, whose bundled Kubernetes schemas (1.25-1.37) and jsonschema (>= 4.23;
+# Debian's is 4.10) the manifest tests validate deploy/kubernetes/ with.
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 TORCH := torch==2.13.0+cpu
+KUBERNETES_VALIDATE := kubernetes-validate==1.37.0
 # Debian packages the build, the tests and the demo need.
 DEBIAN_PACKAGES := nftables systemd libnftables-dev libnftnl-dev libmnl-dev libzmq3-dev python3-zmq python3-pytest python3-venv python3-prometheus-client dnsmasq-base iproute2 iputils-ping pkg-config
 # What the benchmarks add: HAProxy, run beside the relay for comparison.
@@ -32,11 +35,11 @@ install-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-# Creates the virtualenv and installs PyTorch (CPU) into it, once.
+# Creates the virtualenv and installs PyTorch (CPU) and kubernetes-validate into it, once.
 venv: deps
-	@if ! $(PYTHON) -c "import torch, numpy" 2>/dev/null; then \
+	@if ! $(PYTHON) -c "import torch, numpy, kubernetes_validate" 2>/dev/null; then \
 	  /usr/bin/python3 -m venv --system-site-packages $(VENV) && \
-	  $(PYTHON) -m pip install -q --disable-pip-version-check '$(TORCH)' numpy; \
+	  $(PYTHON) -m pip install -q --disable-pip-version-check '$(TORCH)' numpy '$(KUBERNETES_VALIDATE)'; \
 	fi
 
 build: deps
