@@ -2,10 +2,13 @@
 every file of docs/examples/ and on every ```toml block of README.md and docs/*.md that is a whole
 policy. A block that is only part of a policy says so on the line before it, with the comment
 `<!-- partial policy: not checked -->`, and is reported here as skipped, with its place, so that
-no block goes unchecked without a word. Needs no namespace: `proxyctl check` touches nothing."""
+no block goes unchecked without a word. `proxyctl check` runs as in a LeaderWorkerSet's pod (its
+LWS_* variables set), so that policies with `lws:group` are checked as they would be there. Needs
+no namespace: `proxyctl check` touches nothing."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -18,6 +21,8 @@ EXAMPLES = sorted((REPO_ROOT / "docs" / "examples").glob("*.toml"))
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 PARTIAL = "<!-- partial policy: not checked -->"
 FENCE = re.compile(r"^```(\w*)\s*$")
+# What LeaderWorkerSet sets in every pod of a group (docs/peer-names.md), for `lws:group`.
+LWS_POD = {"LWS_LEADER_ADDRESS": "vllm-0.vllm.default", "LWS_GROUP_SIZE": "2"}
 
 
 def toml_blocks(document: Path) -> list[tuple[int, str, bool]]:
@@ -50,7 +55,8 @@ def block_params() -> list:
 
 def check(policy: Path) -> subprocess.CompletedProcess:
     check_binaries()
-    return subprocess.run([str(PROXYCTL), "check", str(policy)], capture_output=True, text=True, timeout=30)
+    return subprocess.run([str(PROXYCTL), "check", str(policy)], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, **LWS_POD))
 
 
 def test_the_readme_shows_policies():
