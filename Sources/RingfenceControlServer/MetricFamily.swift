@@ -1,6 +1,6 @@
 /// One metric family of the `/metrics` page: its name, its Prometheus type and its `# HELP` text.
 ///
-/// The catalog below is the one list of what the page may hold (the README's "Metrics" table):
+/// The catalog below is the one list of what the page may hold (the "Metrics" table of docs/commands.md):
 /// `RingfenceMetricsFactory` takes each family's HELP from it, and the tests check every name and
 /// type against it.
 public struct MetricFamily: Hashable, Sendable {

@@ -315,7 +315,7 @@ final class DiscoveryService: @unchecked Sendable {
             metadata: [
                 "guard": "\(name)", "direct": "\(direct.count)",
                 "peers": "\(direct.map { "\(SocketAddress(address: $0.remote, port: $0.remotePort))" }.joined(separator: ","))",
-                "fix": "restart the engine after proxyd is up, or use the tracepoint (see the README's discovery section)",
+                "fix": "restart the engine after proxyd is up, or use the tracepoint (see docs/discovery.md §6)",
             ])
     }
 

@@ -17,7 +17,7 @@ import RingfenceStatus
 /// redirect) whose port is not the listen port itself; otherwise it is reset, its admission
 /// released and a warning logged. This holds with a fixed `upstream` too — the upstream only
 /// says where an admitted connection goes, not whether it came through the redirect — so the
-/// listen port refuses anything that reached it directly, as the README promises. (Before, the
+/// listen port refuses anything that reached it directly, as docs/relay.md and docs/broker.md promise. (Before, the
 /// broker checked only its first subscriber and nothing with a fixed upstream, and the relay
 /// nothing with a fixed upstream but that it was not its own listen port.)
 ///

@@ -1,5 +1,5 @@
 /// The limits of a `kind = "zmq-xpub"` guard: the ZMTP broker in front of vLLM's broadcast XPUB.
-/// Every default here is documented in the README's policy reference.
+/// Every default here is documented in docs/policy.md.
 public struct BrokerSettings: Hashable, Sendable {
     /// What the broker does with a subscriber whose queue is full.
     public enum OverflowAction: String, Hashable, Sendable, CaseIterable {

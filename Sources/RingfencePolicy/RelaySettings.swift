@@ -1,5 +1,5 @@
 /// The limits of a `kind = "tcp"` guard: the transparent relay and its optional TCPStore gate.
-/// Every default here is documented in the README's policy reference.
+/// Every default here is documented in docs/policy.md.
 public struct RelaySettings: Hashable, Sendable {
     /// What the relay understands of the byte stream.
     public enum AppProtocol: String, Hashable, Sendable, CaseIterable {

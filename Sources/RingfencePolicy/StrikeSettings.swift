@@ -2,7 +2,7 @@
 /// `banAfter` strikes (refusals at accept other than `not-allowed`, protocol violations,
 /// handshake and partial-command timeouts, evictions) within `banWindow`, for `banFor`.
 /// A reconnect storm of a refused peer then costs proxyd nothing; the peer's established
-/// connections carry on. Every default here is documented in the README's policy reference.
+/// connections carry on. Every default here is documented in docs/policy.md.
 public struct StrikeSettings: Hashable, Sendable {
     /// Strikes that ban; 0 turns banning off.
     public var banAfter = 20

@@ -98,7 +98,7 @@ import Testing
         #expect(back.value("ringfence_guard_denied_total", ["guard": "store", "reason": "rate-limit"]) == 0)
     }
 
-    /// The README's "Metrics" table: every family's labels.
+    /// The "Metrics" table of docs/commands.md: every family's labels.
     static let documentedLabels: [String: Set<String>] = [
         "ringfence_reloads_total": ["result"], "ringfence_guard_info": ["guard", "kind", "port", "listen_port"],
         "ringfence_guard_connections": ["guard"], "ringfence_guard_max_connections": ["guard"],

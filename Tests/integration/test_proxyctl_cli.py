@@ -1,4 +1,4 @@
-"""The command lines of the contract (README.md, "Commands"): `proxyctl check`, `proxyctl nft`,
+"""The command lines of the contract (docs/commands.md): `proxyctl check`, `proxyctl nft`,
 and proxyd's refusal of policies it cannot run. These need no namespace: nothing here touches nftables."""
 
 from __future__ import annotations

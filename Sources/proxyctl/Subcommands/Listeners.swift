@@ -34,7 +34,7 @@ struct Listeners: ParsableCommand {
         if direct > 0 {
             print(
                 "\nwarning: \(direct) reader connection(s) reached an XPUB before its broker: they are direct, not brokered."
-                    + "\nRestart the engine with proxyd running (see the README's discovery section).")
+                    + "\nRestart the engine with proxyd running (see docs/discovery.md §6).")
         }
     }
 }
