@@ -4,7 +4,7 @@ import RingfencePolicy
 /// The policy's peer names and what they resolve to: the state machine behind `dns:NAME` and
 /// `lws:group`, pure (the daemon runs the lookups and the timer, and applies what changes).
 ///
-/// The rules (README, "Peers by name"): a name is asked again every `refresh`, or after its
+/// The rules (docs/peer-names.md): a name is asked again every `refresh`, or after its
 /// records' TTL when that is shorter (at least `minimumInterval`), and soon after a failure
 /// (`retry`); a name that stops resolving keeps its last addresses (`stale`): a DNS hiccup never
 /// empties or widens the fence; a name that never resolved admits nobody (`unresolved`).

@@ -1,6 +1,6 @@
 """Peers by name (`dns:NAME`, `lws:group`) against a real DNS server: dnsmasq in the host
 namespace, which `ip netns exec` points proxyd's resolver at through
-/etc/netns/NAME/resolv.conf (README, "Peers by name").
+/etc/netns/NAME/resolv.conf (docs/peer-names.md).
 
 A name's address changes: within the refresh the old address's connections are cut (kernel
 fence and relay) and it is refused, the new one admitted. The server stops: the last addresses
