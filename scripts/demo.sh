@@ -12,17 +12,21 @@
 #     guard with the TCPStore gate in front of the real torch TCPStore on vLLM's master port, and
 #     a host guard fencing every other port; short limits so that it all fits in a minute.
 #  2. The engine binds its XPUB on port 0, as vLLM 0.33's MessageQueue does; proxyd notices the
-#     listener, probes it, and brokers it: `proxyctl listeners` shows it.
+#     listener, probes it, and brokers it: `proxyctl listeners` shows it (docs/discovery.md).
 #  3. The writer waits for one subscription per remote reader (vLLM's wait_until_ready counts any
-#     subscription message) and then publishes READY. A squatter from the denied host cannot take
-#     a reader's slot: the kernel refuses it. A second subscriber from reader A's host, once A
-#     holds its slot, is refused by the broker (max_subscribers_per_peer = 1). Readers A and B
+#     subscription message) and then publishes READY: "taking a reader slot" is getting one
+#     subscription counted there, in a real reader's place (docs/zmtp.md §6). A squatter from the
+#     denied host cannot: the kernel refuses it, and the broker forwards subscriptions only for
+#     subscribers it admitted. A second subscriber from reader A's host, once A holds its slot, is
+#     refused by the broker (max_subscribers_per_peer = 1); one that came before A would have
+#     taken A's place: against an allowed host the allowlist is the boundary. Readers A and B
 #     then get READY and every message.
 #  4. The idle host subscribes and never reads: `proxyctl status` shows the engine held back
 #     for it, then, after max_stall, the idle subscriber evicted and banned, while A and B got
 #     every message.
 #  5. A real torch TCPStore client works through the relay's TCPStore gate; a scanner and a client
-#     that sends a key declaring 1 GiB are cut off and logged; the good client carries on.
+#     that sends a key declaring 1 GiB are cut off and logged; the good client carries on
+#     (docs/tcpstore.md).
 #  6. `proxyctl audit` (what the kernel refused, and from whom) and `proxyctl listeners`.
 #  7. `proxyctl reload` with a policy without reader B: B's connection is cut, B is refused,
 #     A carries on.
@@ -89,10 +93,11 @@ expect() {
 command -v ip >/dev/null || die "ip (iproute2) not found"
 command -v nft >/dev/null || die "nft (nftables) not found"
 
-# The namespace names are fixed: one demo at a time (the lock is on this script, so no file is
-# left behind; background children do not inherit it).
-exec 9<"${BASH_SOURCE[0]}"
-flock -w 3 9 || die "another demo is running (scripts/demo.sh is locked)"
+# The namespace names are fixed: one demo at a time on this machine, from whichever checkout
+# (so the lock is a file of the machine's, not this script; background children do not inherit it).
+mkdir -p /run/lock
+exec 9>>/run/lock/ringfence-demo.lock
+flock -w 3 9 || die "another demo is running (/run/lock/ringfence-demo.lock is held)"
 
 # ---------------------------------------------------------------------------------------------
 # Cleanup: always, on success, failure or Ctrl-C
@@ -135,7 +140,10 @@ stop_pid() {
 
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    # A second Ctrl-C must not leave namespaces behind: the cleanup is bounded (seconds), so it
+    # runs to the end.
+    trap - EXIT
+    trap '' INT TERM
     set +e
     local name
     for name in "${!PID_OF[@]}"; do stop_pid "${PID_OF[$name]}"; done
@@ -219,6 +227,11 @@ wait_output() {
 request() {
     local name=$1 json=$2 timeout=${3:-10} out="$WORK/$1.out" n
     n=$(wc -l <"$out")
+    # A write to the FIFO of a peer that is gone would kill this shell (SIGPIPE).
+    if ! kill -0 "${PID_OF[$name]}" 2>/dev/null; then
+        peer_failed "$name" "exited before $json"
+        return 1
+    fi
     printf '%s\n' "$json" >&"${IN_FD[$name]}"
     for _ in $(seq $((timeout * 10))); do
         if [ "$(wc -l <"$out")" -gt "$n" ]; then
