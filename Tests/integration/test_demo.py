@@ -39,7 +39,9 @@ KEY_CHECKS = [
     "proxyd: squatter on A's host denied",
     "the writer counts reader B: two of two",
     "reader A: work items (1 MiB each), in order, intact",
-    "the engine held for the idle subscriber",
+    "proxyctl status: the engine held back",
+    "proxyctl peers: the idle subscriber's queue at its mark",
+    "proxyctl status: the broker",
     "the idle subscriber evicted",
     "reader B: all 40 work items, in order, intact",
     "VALIDATE, then SET of a key declaring 1 GiB -> the store",
@@ -47,6 +49,7 @@ KEY_CHECKS = [
     "audit: guards that refused 10.77.0.4",
     "listeners: the TCPStore on 29501",
     "proxyd: reader B's subscriber closed",
+    "proxyctl peers: the broker's subscribers",
     "reader B -> 10.77.0.1:",
     "reader A: the next 5 work items",
 ]
