@@ -49,7 +49,7 @@ NAMESPACES=("$HOST" "$A" "$B" "$BAD" "$IDLE")
 HOST_V4=10.77.0.1 A_V4=10.77.0.2 B_V4=10.77.0.3 BAD_V4=10.77.0.4 IDLE_V4=10.77.0.5
 STORE_PORT=29501   # vLLM's --master-port default: the rendezvous TCPStore
 TABLE=rfdemo
-MAX_STALL=2
+MAX_STALL=3   # seconds: long enough to read proxyctl status while the engine is held, on a busy machine
 STEP_STARTED=$SECONDS
 
 if [ -t 1 ]; then
