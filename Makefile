@@ -54,7 +54,9 @@ integration-test: build venv
 # The whole suite: Swift unit tests, then the namespace integration tests against the built binaries.
 test: unit-test integration-test
 
-demo: build
+# The whole story in network namespaces (root): scripts/demo.sh. Its engine, readers and TCPStore
+# client are Python peers with torch and pyzmq, hence the venv.
+demo: build venv
 	bash scripts/demo.sh "$$($(SWIFT) build --show-bin-path)"
 
 bench: deps

@@ -1,10 +1,11 @@
 """The engine side of a vLLM 0.33 multi-node start-up, for the discovery tests: everything binds
 on port 0, as vLLM 0.33 does, in one process whose command line says `vllm_engine`.
 
-Usage: vllm_engine.py HOST
+Usage: vllm_engine.py HOST [STORE_PORT]
 
-At start: a real torch TCPStore master on HOST:0 (the rendezvous), then prints
-{"store_port": P, "pid": PID}. Then answers one JSON request per line on standard input:
+At start: a real torch TCPStore master on HOST:STORE_PORT (the rendezvous; default 0, an
+ephemeral port; the demo gives vLLM's --master-port so that a relay guard can name it), then
+prints {"store_port": P, "pid": PID}. Then answers one JSON request per line on standard input:
 
   pg       {"world": W}   init_process_group("gloo", rank 0 of W, through the store) and an
                           all_reduce of 1.0 (the readers are the other ranks); {"sum": S}
@@ -33,10 +34,11 @@ from broker_writer import Writer, emit
 
 def main() -> int:
     host = sys.argv[1]
+    store_port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     import torch
     import torch.distributed as dist
 
-    store = dist.TCPStore(host, 0, world_size=1, is_master=True, wait_for_workers=False,
+    store = dist.TCPStore(host, store_port, world_size=1, is_master=True, wait_for_workers=False,
                           timeout=timedelta(seconds=60))
     emit({"store_port": store.port, "pid": os.getpid()})
     sockets: dict = {}
