@@ -520,8 +520,10 @@ write_policy "$A_V4" "$IDLE_V4"
 info "$(grep '^readers' "$POLICY" | sed 's/^/[peers] /')"
 SINCE=$(log_size)
 B_BEFORE=$(count_msgs reader_b)
-show reload
+"$BIN_DIR/proxyctl" reload --control-socket "$SOCK" --json >"$WORK/reload.json" 2>&1 || true
 wait_for_log 'msg="(policy reloaded|reload refused)' "$SINCE" || true
+expect "proxyctl reload: the connections it cut" "store tp" \
+    "$(/usr/bin/python3 "$DEMO/ctl_query.py" cut "$B_V4" <"$WORK/reload.json")"
 expect "proxyd says" "policy reloaded" "$(log_since "$SINCE" | grep -Eo 'policy reloaded|reload refused' | head -n1)"
 wait_for_log "msg=\"subscriber closed\".*peer=$B_V4" "$SINCE" 5 || true
 show_log "$SINCE" "peer=$B_V4"

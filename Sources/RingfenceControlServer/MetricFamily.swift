@@ -44,7 +44,7 @@ extension MetricFamily {
         help: "New flows the kernel fence would have refused and let through, per guard (audit mode).")
     public static let fenceGuardAudit = MetricFamily(
         "ringfence_fence_guard_audit", .gauge, help: "1 when the guard is in audit mode (refuses nothing).")
-    public static let bans = MetricFamily("ringfence_bans", .gauge, help: "Peers banned now (proxyctl kick --ban).")
+    public static let bans = MetricFamily("ringfence_bans", .gauge, help: "Bans in force now: proxyctl kick --ban, and the guards' strike bans.")
 
     // Relay and broker guards.
     public static let guardInfo = MetricFamily(

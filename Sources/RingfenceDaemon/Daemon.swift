@@ -149,16 +149,19 @@ public final class Daemon: @unchecked Sendable {
             // until their first lookup, right after.
             let next = written.resolvingNames(peerNames.addresses)
             let plan = ReloadPlan(from: policy, running: policyGuards, to: next)
-            let cut = dryRun ? roster.wouldCut(GuardChanges(plan)) : try carryOut(plan, next: next)
+            var cut = dryRun ? roster.wouldCut(GuardChanges(plan)) : try carryOut(plan, next: next)
+            if !dryRun {
+                policy = next
+                writtenPolicy = written
+                // Discovered XPUBs' brokers take the new allowlist here; their cuts join the report.
+                cut += discovery.follow(next)
+            }
             let report = ReloadReport(
                 dryRun: dryRun, policy: source, added: plan.added.map(\.name) + plan.kernelAdded,
                 removed: (plan.removed + plan.kernelRemoved).sorted(), restarted: plan.restarted.map(\.name),
                 updated: plan.updated.map(\.name) + plan.kernelUpdated, rules: plan.rules, cut: cut,
                 durationMs: (ContinuousClock.now - began).inSeconds * 1e3)
             if !dryRun {
-                policy = next
-                writtenPolicy = written
-                discovery.follow(next)
                 policyPath = source
                 followPolicyFile()
                 followPeerNames(written)
@@ -181,10 +184,11 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Replaces the policy in force with `next` (the same file's, its peer names resolved anew).
-    func adopt(_ next: Policy) {
+    /// - Returns: the connections of discovered XPUBs' brokers it closed.
+    func adopt(_ next: Policy) -> [ReloadReport.Cut] {
         dispatchPrecondition(condition: .onQueue(queue))
         policy = next
-        discovery.follow(next)
+        return discovery.follow(next)
     }
 
     /// Serves until SIGTERM or SIGINT. Never returns.

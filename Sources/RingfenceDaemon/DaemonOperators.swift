@@ -179,9 +179,11 @@ extension Daemon {
     }
 
     /// Bans in force now, for status and metrics; 0 when they cannot be read.
+    /// Bans in force now: host-wide ones (`proxyctl kick --ban`) and the guards' strike bans,
+    /// as `proxyctl bans` lists them.
     func banCount() -> Int {
         guard let policy, policy.firewall.apply else { return 0 }
-        return (try? firewall.bans(table: policy.firewall.table).count) ?? 0
+        return ((try? firewall.bans(table: policy.firewall.table).count) ?? 0) + firewall.strikeBans(policy).count
     }
 
     private static let fenceNotLoaded = ControlError(

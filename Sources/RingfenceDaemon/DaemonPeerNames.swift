@@ -121,8 +121,7 @@ extension Daemon {
         let began = ContinuousClock.now
         do throws(DaemonError) {
             let plan = ReloadPlan(from: current, running: policyGuards, to: next)
-            let cut = try carryOut(plan, next: next)
-            adopt(next)
+            let cut = try carryOut(plan, next: next) + adopt(next)
             logger.info(
                 "peer names applied",
                 metadata: [

@@ -87,7 +87,11 @@ final class DiscoveryService: @unchecked Sendable {
     /// stops the watch, retires the brokers of discover guards that went, updates the others'
     /// allowlists and limits in place, puts their kernel elements back (a table replaced at a
     /// reload loses them), and offers the listeners not yet taken to the new rules.
-    func follow(_ policy: Policy) {
+    /// - Returns: the connections of discovered XPUBs' brokers closed because the policy no
+    ///   longer admits their peers (for the reload's report).
+    @discardableResult
+    func follow(_ policy: Policy) -> [ReloadReport.Cut] {
+        var cut: [ReloadReport.Cut] = []
         let specs = policy.guards.filter(\.discovers)
         rules = specs.compactMap { spec in
             guard case .broker(let settings) = spec.settings else { return nil }
@@ -97,10 +101,10 @@ final class DiscoveryService: @unchecked Sendable {
             switch entry.phase {
             case .brokered(let name, let broker, let listen, let verdict):
                 if let spec = specs.first(where: { $0.name == name }), decide(entry) == .probe(guardName: name) {
-                    refresh(broker: broker, spec: spec, entry: entry)
+                    cut += refresh(broker: broker, spec: spec, entry: entry)
                     kernel(name, [.divert(entry.socket.port, to: listen)])
                 } else {
-                    retireBroker(
+                    cut += retireBroker(
                         entry, "discovered XPUB's broker retired",
                         why: "its discover guard is no longer in the policy, or no longer takes it")
                     entries[key]?.phase = .classified(guardName: name, verdict)
@@ -112,7 +116,7 @@ final class DiscoveryService: @unchecked Sendable {
         guard !rules.isEmpty else {
             stopWatch()
             entries = [:]
-            return
+            return cut
         }
         if watch == nil { startWatch(policy) }
         for (key, entry) in entries {
@@ -121,6 +125,7 @@ final class DiscoveryService: @unchecked Sendable {
             case .probing, .brokered: break
             }
         }
+        return cut
     }
 
     /// Stops the watch and retires every broker (shutdown).
@@ -339,20 +344,24 @@ final class DiscoveryService: @unchecked Sendable {
     }
 
     /// Retires a brokered listener's broker and takes its port out of the kernel's sets.
-    private func retireBroker(_ entry: Entry, _ message: Logger.Message, why: String? = nil) {
-        guard case .brokered(let name, let broker, let listen, _) = entry.phase else { return }
-        daemon.retireGuard(named: broker)
+    /// - Returns: the broker's connections, closed.
+    @discardableResult
+    private func retireBroker(_ entry: Entry, _ message: Logger.Message, why: String? = nil) -> [ReloadReport.Cut] {
+        guard case .brokered(let name, let broker, let listen, _) = entry.phase else { return [] }
+        let cut = daemon.retireGuard(named: broker) ?? []
         kernel(name, [.release(entry.socket.port, listen: listen)])
         var metadata: Logger.Metadata = ["guard": "\(broker)"]
         if let why { metadata["why"] = "\(why)" }
         logger.info(message, metadata: metadata)
+        return cut
     }
 
     /// Applies the broker's guard's new allowlist and limits in place (after a reload).
-    private func refresh(broker: String, spec: RingfencePolicy.Guard, entry: Entry) {
-        guard case .broker(let settings) = spec.settings, let running = daemon.roster.guards[broker] else { return }
+    private func refresh(broker: String, spec: RingfencePolicy.Guard, entry: Entry) -> [ReloadReport.Cut] {
+        guard case .broker(let settings) = spec.settings, let running = daemon.roster.guards[broker] else { return [] }
         let cut = running.update(to: GuardSettingsMapping.discovered(spec, settings, name: broker, listener: entry.socket))
         if !cut.isEmpty { logger.info("discovered XPUB's broker updated", metadata: ["guard": "\(broker)", "cut": "\(cut.count)"]) }
+        return cut
     }
 
     /// Changes a discover guard's kernel elements when proxyd manages the fence. Returns false

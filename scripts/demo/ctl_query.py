@@ -10,6 +10,8 @@ Usage: proxyctl COMMAND --json | ctl_query.py QUERY [ARG]
   broker          (status) the discovered broker's "N subscribers, M evicted"
   subscribers     (peers) the addresses of the broker's subscribers, sorted, or "none"
   audit SOURCE    (audit) the guards that refused SOURCE, sorted, or "nothing"
+  cut ADDRESS     (reload) the guards whose connections from ADDRESS the reload cut (a
+                  discovered broker "tp/..." as "tp"), sorted, or "nothing"
 
 A reply that is not as expected prints "no reply" or "absent" (never a traceback).
 """
@@ -45,6 +47,9 @@ def answer(query: str, arg: str, reply: dict) -> str:
     if query == "audit":
         return " ".join(sorted({r.get("guard", "?") for r in reply.get("audit") or [] if r.get("source") == arg})) \
             or "nothing"
+    if query == "cut":
+        cuts = (reply.get("reload") or {}).get("cut") or []
+        return " ".join(sorted({c.get("guard", "?").split("/")[0] for c in cuts if c.get("peer") == arg})) or "nothing"
     raise SystemExit(f"unknown query {query!r}")
 
 
