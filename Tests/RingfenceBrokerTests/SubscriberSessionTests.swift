@@ -142,8 +142,15 @@ import Glibc
             }
         }
         #expect(loop.queue.sync { !session.isStalled(now: .now) })
-        try await Task.sleep(for: .milliseconds(150))
-        #expect(loop.queue.sync { session.isStalled(now: .now) })
+        // Nothing read: stalled once max_stall has passed since the last message left (checked
+        // until it is, within 2 s: on a busy machine the loop may still be writing for a while,
+        // and a message leaving restarts the clock).
+        var stalled = false
+        for _ in 0..<40 where !stalled {
+            try await Task.sleep(for: .milliseconds(50))
+            stalled = loop.queue.sync { session.isStalled(now: .now) }
+        }
+        #expect(stalled)
         // It reads: once the socket takes more, a whole message has left and the clock starts
         // again (a socket pair signals room only when most of its buffer is free, so read what
         // is there, in turns, until then). The clock restarting is what is checked, not the

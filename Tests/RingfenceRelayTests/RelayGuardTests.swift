@@ -57,7 +57,11 @@ import Glibc
         defer { echo.close() }
         let (relay, _, client) = try Self.relaying(to: echo)
         defer { relay.stop() }
-        defer { close(client) }
+        // Closed once, below (the client leaving is part of the test), or here if it failed
+        // before: a second close of a number another test may have been given since would
+        // close that test's descriptor (tests run in parallel).
+        var clientOpen = true
+        defer { if clientOpen { close(client) } }
         let message = Array("hello through the relay".utf8)
         #expect(send(client, message, message.count, 0) == message.count)
         var reply = [UInt8](repeating: 0, count: 64)
@@ -71,6 +75,7 @@ import Glibc
         #expect(try await Self.wait { relay.snapshot().status.counters.bytesFromPeers == UInt64(message.count) })
         // The client leaves: the session ends and its counters stay.
         close(client)
+        clientOpen = false
         #expect(try await Self.wait { relay.snapshot().connections.isEmpty })
         #expect(relay.snapshot().status.counters.bytesToPeers == UInt64(message.count))
     }
