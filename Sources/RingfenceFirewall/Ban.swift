@@ -43,4 +43,27 @@ public struct Ban: Hashable, Sendable {
         let family: NameScheme.Family = block.address.isIPv4 ? .v4 : .v6
         return (NameScheme.bansSet(family), "\(block) timeout \(duration.milliseconds)ms")
     }
+
+    /// The nft commands that put `bans` back into `table` with the time each had left: a ban on
+    /// every port into `bans.v4` / `bans.v6`, a strike ban into its guard's set. Lapsed bans and
+    /// peers that name no block are left out. A table replace appends them to its own script,
+    /// so the new table refuses banned peers from its first instant: put back afterwards, in
+    /// transactions of their own, they left a banned but allowed peer a window in which to
+    /// connect (docs/reliability.md, "Crash and restart").
+    static func restoreScript(_ bans: [Ban], table: String) -> String {
+        var out = ""
+        for ban in bans where ban.secondsLeft > 0 {
+            guard let block = ban.block else { continue }
+            let timeout = "timeout \(Duration.seconds(ban.secondsLeft).milliseconds)ms"
+            if let guardName = ban.guardName {
+                // Strike-ban sets are plain address sets: the peer is one address.
+                let set = NameScheme.strikeBanSet(guardName, block.address.isIPv4 ? .v4 : .v6)
+                out += "add element inet \(table) \(set) { \(block.address) \(timeout) }\n"
+            } else {
+                let (set, text) = element(block, for: .seconds(ban.secondsLeft))
+                out += "add element inet \(table) \(set) { \(text) }\n"
+            }
+        }
+        return out
+    }
 }

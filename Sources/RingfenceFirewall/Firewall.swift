@@ -94,12 +94,22 @@ public struct Firewall {
         let bans = (try? self.bans(table: table)) ?? []
         // So do the strike bans of guards that stay (read by the new policy's set names).
         let strikeBans = self.strikeBans(policy)
-        try nft.run(RulesetRenderer.render(policy, previousTable: previousTable))
-        for ban in bans where ban.secondsLeft > 0 {
-            guard let block = ban.block else { continue }
-            try? self.ban(block, for: .seconds(ban.secondsLeft), table: table)
+        let script = RulesetRenderer.render(policy, previousTable: previousTable)
+        // In the replacing transaction itself, so that no instant of the new table lacks them.
+        let restored = Ban.restoreScript(bans + strikeBans, table: table)
+        do throws(FirewallError) {
+            try nft.run(script + restored)
+        } catch {
+            guard !restored.isEmpty else { throw error }
+            // A ban the new table will not take must not stop the fence: the table alone, then
+            // each ban on its own, as far as they go.
+            try nft.run(script)
+            for ban in bans where ban.secondsLeft > 0 {
+                guard let block = ban.block else { continue }
+                try? self.ban(block, for: .seconds(ban.secondsLeft), table: table)
+            }
+            restore(strikeBans: strikeBans, table: table)
         }
-        restore(strikeBans: strikeBans, table: table)
         return .applied(table: table, change: .tableReplaced, refusals: refusals)
     }
 

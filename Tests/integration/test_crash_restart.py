@@ -22,7 +22,8 @@ Proven here, with the real kernel fence in namespaces:
 
 from __future__ import annotations
 
-import socket
+import json
+import threading
 import time
 
 from brokerkit import GUARD, Reader, Writer, narrow_host_port_range
@@ -67,6 +68,40 @@ def strike(topo, ns: str) -> None:
 
 def set_elements(topo, name: str) -> str:
     return topo.nft("list", "set", "inet", "ringfence", name).stdout
+
+
+def kernel_counter(topo, name: str) -> int:
+    """Packets counted by the table's named counter `name`."""
+    out = topo.nft("-j", "list", "counter", "inet", "ringfence", name).stdout
+    return next(item["counter"]["packets"] for item in json.loads(out)["nftables"] if "counter" in item)
+
+
+class Knocker:
+    """Connects from `ns` to HOST_V4:`port` every 2 ms on a thread of its own until stopped,
+    counting the outcomes: a banned peer that is allowed must never get `connected`, not even
+    while the restarted proxyd replaces the table."""
+
+    def __init__(self, topo, ns: str, port: int):
+        self.topo, self.ns, self.port = topo, ns, port
+        self.outcomes: dict[str, int] = {}
+        self.stopping = threading.Event()
+        # Sockets are made on this thread (in_netns switches the calling thread only).
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"knock-{ns}")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                outcome = self.topo.connect_outcome(self.ns, HOST_V4, self.port, timeout=0.5)
+            except OSError as exc:
+                outcome = type(exc).__name__
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            self.stopping.wait(0.002)
+
+    def stop(self) -> dict[str, int]:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        return self.outcomes
 
 
 def drain_reader(r: Reader) -> None:
@@ -145,6 +180,7 @@ def test_kill_9_under_load_fence_stays_restart_serves_within_1s_readers_reconnec
     time.sleep(max(0.0, killed_at + 1.0 - time.monotonic()))  # a gap of at least 1 s
     gap_probes_took = time.monotonic() - killed_at
     since_restart = time.monotonic()
+    knocker = Knocker(topo, striker, STORE_PORT)
     d2 = topo.start_proxyd(policy, wait=False)
     running_at = store_at = None
     first_after: list[float | None] = [None, None]
@@ -166,7 +202,12 @@ def test_kill_9_under_load_fence_stays_restart_serves_within_1s_readers_reconnec
                         first_after[i], first_seq_after[i] = time.monotonic(), m["seq"]
                         break
         time.sleep(0.005)
+    wait_event(d2, "running", timeout=10)
+    time.sleep(0.1)
+    knocks = knocker.stop()
     assert_alive(d2)
+    print(f"the strike-banned peer's connects through the restart: {knocks}")
+    assert set(knocks) == {"refused"} and knocks["refused"] >= 20, knocks
     figures = {
         "running": running_at and running_at - since_restart,
         "store": store_at and store_at - since_restart,
@@ -214,6 +255,8 @@ def test_kill_9_under_load_fence_stays_restart_serves_within_1s_readers_reconnec
     assert by_peer[STRIKER_V4].get("guard") == STORE_GUARD, bans
     assert HOST_BANNED in by_peer, bans
     assert topo.connect_outcome(striker, HOST_V4, STORE_PORT, timeout=1.0) == "refused"
+    # Refused by the strike-ban rule of the new table (its counter started at zero with it).
+    assert kernel_counter(topo, f"{STORE_GUARD}.banned") >= 1
     store_counters = guard_status(d2, STORE_GUARD)["counters"]
     print(f"store counters after the restart: {store_counters}")
     # The two strikes and the probes before the crash are not carried: proxyd counts afresh.
