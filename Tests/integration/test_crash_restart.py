@@ -263,3 +263,64 @@ def test_kill_9_under_load_fence_stays_restart_serves_within_1s_readers_reconnec
     assert store_counters["violations"] == 0 and store_counters["cut_by_reload"] == 0, store_counters
     assert events(d2, BANNED) == [], "the restarted proxyd banned again"
     assert_alive(d2)
+
+
+
+def test_kill_9_with_a_discovered_xpub_the_restart_brokers_it_again_within_1s_and_its_readers_receive(topo, peers):
+    """A discover guard (and the host guard, as deployed) brokers an XPUB the engine bound on
+    port 0; two vLLM ranks read through it. proxyd is killed with SIGKILL: during the gap the
+    discover guard's run-time sets stay in the kernel, so the XPUB's port stays redirected to the
+    dead broker's listen port and every new connection, allowed or denied, is refused. A
+    restarted proxyd finds the XPUB again (its start-up scan) and brokers it within 1 s of its
+    exec; both readers' libzmq sockets reconnect by themselves and receive the engine's next
+    messages in order; the denied peer is refused throughout. Measured, not asserted: between the
+    restart's table replace (which empties the run-time sets) and the new redirect, the port is
+    only the host guard's, so allowed peers may connect straight to the engine (docs/reliability.md,
+    "Crash and restart")."""
+    from test_discovery import Engine, broker_name, discovery_policy, rank, wait_connected
+    narrow_host_port_range(topo)
+    policy = discovery_policy("tracepoint")
+    d = topo.start_proxyd(policy)
+    wait_event(d, "discovery watching listeners")
+    engine = Engine(peers, topo)
+    okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
+    readers = [rank(peers, topo.peer_ok, engine, "xpub0", "rank_ok"), rank(peers, okb, engine, "xpub0", "rank_okb")]
+    port = engine.request("bind", key="xpub0")["port"]
+    for r in readers:
+        assert wait_connected(r) == port
+    assert engine.request("subs", key="xpub0", n=2, within=15) == {"subs": ["01", "01"]}
+    engine.request("ready", key="xpub0")
+    for r in readers:
+        r.expect_ready(15)
+    first = engine.request("stream", key="xpub0", count=5, sizes=[1024])
+    for r in readers:
+        r.wait_count(6, 15)
+    wait_event(d, "XPUB discovered and brokered", guard=broker_name(port))
+
+    d.proc.kill()
+    d.proc.wait(timeout=5)
+    bad = Knocker(topo, topo.peer_bad, port)
+    ok = Knocker(topo, topo.peer_ok, port)
+    time.sleep(1.0)
+    gap = {"bad": dict(bad.outcomes), "ok": dict(ok.outcomes)}
+    assert set(gap["bad"]) == {"refused"} and set(gap["ok"]) == {"refused"}, f"during the gap: {gap}"
+
+    since = time.monotonic()
+    d2 = topo.start_proxyd(policy, wait=False)
+    found = wait_event(d2, "XPUB discovered and brokered", guard=broker_name(port), timeout=15)
+    found_after = time.monotonic() - since
+    time.sleep(0.3)
+    knocks = {"bad": bad.stop(), "ok": ok.stop()}
+    print(f"discovered XPUB brokered again {found_after:.3f} s after exec ({found}); "
+          f"connects through the restart: {knocks}")
+    assert set(knocks["bad"]) == {"refused"}, f"the denied peer got through: {knocks}"
+    assert found_after <= SERVE_WITHIN, f"brokered again only after {found_after:.3f} s"
+
+    second = engine.request("stream", key="xpub0", count=5, sizes=[1024])
+    for r in readers:
+        got = [m["seq"] for m in r.wait_count(11, 15)[1:]]
+        assert got == list(range(first["first_seq"], second["first_seq"] + 5)), f"{r.name}: {got}"
+    row = next(x for x in proxyctl_json(d2, "listeners")["listeners"] if x["port"] == port)
+    print(f"the XPUB after the restart: brokered {row.get('readers_brokered')}, direct {row.get('direct_connections')}")
+    assert row["coverage"] == "brokered" and row["readers_brokered"] + row["direct_connections"] == 2, row
+    assert_alive(d2)
