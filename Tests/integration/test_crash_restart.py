@@ -18,6 +18,8 @@ Proven here, with the real kernel fence in namespaces:
     connection (torch does not reconnect it: the next command fails, and so do later ones);
     the strike ban and the host-wide ban survive (kernel state, put back by the restart);
     proxyd's own counters start again from zero.
+The second test does the same with a discovered XPUB (a discover guard and the host guard):
+the restart finds it again and brokers it within 1 s, its readers receive again.
 """
 
 from __future__ import annotations
@@ -112,6 +114,15 @@ def drain_reader(r: Reader) -> None:
 
 def test_kill_9_under_load_fence_stays_restart_serves_within_1s_readers_reconnect_and_loss_is_measured(
         topo, peers, torch_python):
+    """Named-port guards: a broker before a writer streaming a message every 10 ms to two
+    libzmq readers, a TCPStore relay with a torch client in a loop, a strike ban and a host-wide
+    ban; `kill -9`. For 1 s everything is refused and nothing reaches the engine or the store;
+    the bans stay in the kernel; the torch client's next command fails. A restart with the same
+    policy (a strike-banned, allowed peer knocking every 2 ms is refused throughout) relays a
+    GET of a key set before the crash and delivers a message to each reader within 1 s of its
+    exec; the readers lose exactly the run of messages from the kill until they were back, none
+    after; the cut torch client stays broken, a new one sees the kept keys; both bans are listed
+    and the strike ban refuses in the new table; the counters start from zero."""
     narrow_host_port_range(topo)
     okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
     striker = add_peer(topo, "okc", STRIKER_V4, STRIKER_V6)
