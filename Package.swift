@@ -222,6 +222,21 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Fuzz targets (Fuzz/): each replays the inputs named on its command line through the function
+        // libFuzzer calls; `make fuzz` builds them with -sanitize=fuzzer,address -D FUZZING instead.
+        .target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Fuzz/FuzzSupport", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzZMTP", dependencies: ["FuzzSupport", "RingfenceZMTP"], path: "Fuzz/FuzzZMTP", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzTCPStoreGate", dependencies: ["FuzzSupport", "RingfenceTCPStore"], path: "Fuzz/FuzzTCPStoreGate",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzPolicy", dependencies: ["FuzzSupport", "RingfencePolicy"], path: "Fuzz/FuzzPolicy", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzControlRequest", dependencies: ["FuzzSupport", "RingfenceControl"], path: "Fuzz/FuzzControlRequest",
+            swiftSettings: strict),
+
         // What the unit test targets share (a seeded random generator, loopback clients, a libzmq
         // socket driven through its C API); no module of Sources uses it.
         .target(

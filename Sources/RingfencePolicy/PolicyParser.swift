@@ -20,6 +20,11 @@ extension Policy {
     /// `lws:group` its names.
     /// - Throws: `PolicyError` with every problem found, in document order where positions are known.
     public static func parse(_ text: String, file: String, environment: PolicyEnvironment = .process) throws(PolicyError) -> Policy {
+        if let found = TOMLPrecheck.firstProblem(in: text) {
+            throw PolicyError(diagnostics: [
+                PolicyDiagnostic(file: file, line: found.line, column: found.column, keyPath: "toml", message: found.message)
+            ])
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

@@ -56,6 +56,9 @@ BAD_POLICIES = {
     # An empty or truncated file must not open every guarded port.
     "empty_file": "",
     "no_guards_left": "[firewall]\ndeny = \"reject\"\n",
+    # Inputs toml++ aborted the process on (found by fuzzing): refused like any other error.
+    "table_header_without_key": policy_toml() + "\n[   # a header that lost its name\n",
+    "control_character": policy_toml().replace("[firewall]", "[fire\x1ewall]"),
 }
 
 

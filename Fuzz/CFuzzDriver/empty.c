@@ -1,0 +1,1 @@
+// Only the declaration in include/CFuzzDriver.h: libFuzzer defines it.
