@@ -57,6 +57,7 @@ public final class MetricsServer: @unchecked Sendable {
     }
 
     private func accepted(_ socket: consuming Socket) {
+        if clients.count >= maxClients { dropOldestReplied() }
         guard clients.count < maxClients else {
             logger.warning("metrics: too many connections; closed", metadata: ["max": "\(maxClients)"])
             return socket.close(reset: true)
@@ -113,6 +114,17 @@ public final class MetricsServer: @unchecked Sendable {
         // Read on to the client's end, then close: a close with unread input would reset the reply.
         client.connection.onRead = { _ in }
         client.connection.onEndOfInput = { [unowned self, unowned client] in drop(client) }
+    }
+
+    /// At the cap, a connection already answered (waiting only for its client's FIN, which
+    /// may be on its way) gives its place to a new one: a scraper that reconnects at once,
+    /// 64 of them at a time, would otherwise be reset while the cap is held by answered
+    /// connections (docs/reliability.md, "Bad input at the edges"). Its reply is already in
+    /// the kernel, so closing it loses nothing.
+    private func dropOldestReplied() {
+        let answered = clients.values.filter(\.replied)
+        guard let oldest = answered.min(by: { $0.repliedAt < $1.repliedAt }) else { return }
+        drop(oldest)
     }
 
     private func drop(_ client: MetricsClient) {

@@ -112,7 +112,10 @@ final class PolicyWatch: @unchecked Sendable {
         watches = next
     }
 
+    /// Non-blocking: a FIFO put in place of the policy would otherwise hold the watch until
+    /// something writes to it; read as empty, it is a change, and the reload refuses it
+    /// (docs/reliability.md, "Bad input at the edges").
     private static func read(_ path: String) -> [UInt8]? {
-        try? Posix.readFile(path, limit: readLimit)
+        try? Posix.readFile(path, limit: readLimit, nonBlocking: true)
     }
 }

@@ -1,17 +1,15 @@
 import RingfenceAddresses
 import TOMLKit
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension Policy {
     /// Reads and validates the policy file at `path`.
     /// - Throws: `PolicyError` with every problem of the file, each with its position where known.
     public static func load(path: String, environment: PolicyEnvironment = .process) throws(PolicyError) -> Policy {
-        guard let text = readFile(path) else {
-            let reason = String(cString: strerror(errno))
-            throw PolicyError(diagnostics: [PolicyDiagnostic(file: path, keyPath: "file", message: "cannot read: \(reason)")])
+        let text: String
+        switch PolicyFile.read(path) {
+        case .success(let read): text = read
+        case .failure(let problem):
+            throw PolicyError(diagnostics: [PolicyDiagnostic(file: path, keyPath: "file", message: problem.description)])
         }
         return try parse(text, file: path, environment: environment)
     }
@@ -54,22 +52,6 @@ extension Policy {
         }
         policy.warnings = located(sink.warnings, warnings: true)
         return policy
-    }
-
-    private static func readFile(_ path: String) -> String? {
-        guard let file = fopen(path, "rb") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
-            if count < chunk.count {
-                if ferror(file) != 0 { return nil }
-                break
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -15,8 +15,10 @@ extension Posix {
     }
 
     /// At most `limit` bytes of the file at `path` (a /proc or tracefs file: its size is unknown).
-    public static func readFile(_ path: String, limit: Int = 1 << 16) throws(Errno) -> [UInt8] {
-        let fd = try openForReading(path)
+    /// `nonBlocking` for a path that could be a FIFO: one without a writer then reads as empty
+    /// instead of blocking the caller.
+    public static func readFile(_ path: String, limit: Int = 1 << 16, nonBlocking: Bool = false) throws(Errno) -> [UInt8] {
+        let fd = try openForReading(path, nonBlocking: nonBlocking)
         defer { _ = Glibc.close(fd.rawValue) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)

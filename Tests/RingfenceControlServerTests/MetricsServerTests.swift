@@ -14,12 +14,12 @@ import Glibc
 
 /// `/metrics` over real TCP on loopback.
 @Suite(.serialized) struct MetricsServerTests {
-    static func serve(timeout: Duration = .seconds(5)) throws -> (MetricsServer, UInt16) {
+    static func serve(timeout: Duration = .seconds(5), maxClients: Int = 64) throws -> (MetricsServer, UInt16) {
         for _ in 0..<20 {
             let port = UInt16.random(in: 40000...60000)
             if let server = try? MetricsServer(
                 address: SocketAddress(address: IPAddress("127.0.0.1")!, port: port), loop: EventLoop(index: 0),
-                logger: Logger(label: "test"), requestTimeout: timeout, render: { "ringfence_x 1\n" })
+                logger: Logger(label: "test"), requestTimeout: timeout, maxClients: maxClients, render: { "ringfence_x 1\n" })
             {
                 return (server, port)
             }
@@ -28,8 +28,14 @@ import Glibc
     }
 
     static func request(_ port: UInt16, _ text: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try connected(port)
         defer { close(fd) }
+        return exchange(on: fd, Array(text.utf8), halfClose: false)
+    }
+
+    /// A TCP connection to 127.0.0.1:PORT; the caller closes it.
+    static func connected(_ port: UInt16) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -37,8 +43,9 @@ import Glibc
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+        if connected != 0 { close(fd) }
         try #require(connected == 0)
-        return exchange(on: fd, Array(text.utf8), halfClose: false)
+        return fd
     }
 
     @Test func servesMetricsAndRefusesEverythingElse() throws {
@@ -65,6 +72,23 @@ import Glibc
         #expect(try Self.request(port, "GET /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 200"))
         #expect(silent.join()?.hasPrefix("HTTP/1.1 408") == true)
         #expect(ContinuousClock.now - began < .seconds(4))
+    }
+
+    /// Scrapers that reconnect at once fill the cap with answered connections whose FIN is on
+    /// its way; a new scrape takes the place of the oldest of them rather than being reset.
+    @Test func answeredConnectionsGiveTheirPlaceToNewOnesAtTheCap() throws {
+        let (server, port) = try Self.serve(maxClients: 2)
+        defer { server.close() }
+        var answered: [Int32] = []
+        defer { answered.forEach { _ = close($0) } }
+        for _ in 0..<2 {
+            let fd = try Self.connected(port)
+            answered.append(fd)  // read to the end, never closed: the server holds it, answered
+            #expect(exchange(on: fd, Array("GET /metrics HTTP/1.1\r\n\r\n".utf8), halfClose: false).hasPrefix("HTTP/1.1 200"))
+        }
+        for _ in 0..<3 {
+            #expect(try Self.request(port, "GET /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 200"))
+        }
     }
 }
 

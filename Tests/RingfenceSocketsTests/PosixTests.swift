@@ -40,6 +40,13 @@ func socketPair() -> (Int32, Int32) {
         #expect(moved == payload.count)
     }
 
+    @Test func aFIFOWithoutAWriterReadsAsEmptyWhenNonBlocking() throws {
+        let path = "/tmp/ringfence-posix-fifo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(mkfifo(path, 0o600) == 0)
+        defer { unlink(path) }
+        #expect(try Posix.readFile(path, nonBlocking: true) == [])
+    }
+
     @Test func socketAddressesConvertBothWays() {
         let v4 = SocketAddress(address: IPAddress("10.1.2.3")!, port: 29500)
         let v6 = SocketAddress(address: IPAddress("fd77::1")!, port: 5557)
