@@ -39,22 +39,30 @@ struct PeerGroups {
                     continue
                 }
                 if let set = resolve(name, stack: []) { sets.append(set) }
-            } else if isNameEntry(entry) {
-                if let names = peerNames(entry, path: elementPath) { sets.append(PeerSet(names: names)) }
             } else {
-                do throws(AddressParseError) {
-                    blocks.append(try CIDR(parsing: entry))
-                } catch {
-                    sink.report(elementPath, error.description)
-                }
+                _ = add(entry, path: elementPath, to: &blocks, &sets)
             }
         }
         return sets.reduce(PeerSet(addresses: AddressSet(blocks))) { $0.union($1) }
     }
 
-    /// Whether `entry` names peers rather than addresses (`dns:` or `lws:`).
-    private func isNameEntry(_ entry: String) -> Bool {
-        entry.hasPrefix("dns:") || entry.hasPrefix("lws:")
+    /// Adds an address or block entry to `blocks`, a `dns:` or `lws:` entry's names to `sets`
+    /// (blocks are gathered and made one set at the end: a million of them, one at a time,
+    /// would be unions without end).
+    /// - Returns: false when the entry is refused (reported at `path`).
+    private func add(_ entry: String, path: String, to blocks: inout [CIDR], _ sets: inout [PeerSet]) -> Bool {
+        if entry.hasPrefix("dns:") || entry.hasPrefix("lws:") {
+            guard let names = peerNames(entry, path: path) else { return false }
+            sets.append(PeerSet(names: names))
+            return true
+        }
+        do throws(AddressParseError) {
+            blocks.append(try CIDR(parsing: entry))
+            return true
+        } catch {
+            sink.report(path, error.description)
+            return false
+        }
     }
 
     /// The names a `dns:NAME` or `lws:group` entry stands for; nil when it is refused (reported
@@ -102,19 +110,8 @@ struct PeerGroups {
                 } else {
                     ok = false
                 }
-            } else if isNameEntry(entry) {
-                if let names = peerNames(entry, path: elementPath) {
-                    sets.append(PeerSet(names: names))
-                } else {
-                    ok = false
-                }
-            } else {
-                do throws(AddressParseError) {
-                    blocks.append(try CIDR(parsing: entry))
-                } catch {
-                    sink.report(elementPath, error.description)
-                    ok = false
-                }
+            } else if !add(entry, path: elementPath, to: &blocks, &sets) {
+                ok = false
             }
         }
         guard ok else {
