@@ -3,6 +3,7 @@ import Logging
 import RingfenceAddresses
 import RingfenceNames
 import RingfencePolicy
+import RingfenceSockets
 import RingfenceStatus
 
 /// Peers by name (`dns:NAME`, `lws:group`): the daemon looks each name up on `resolverQueue`
@@ -55,7 +56,7 @@ extension Daemon {
             return
         }
         let wait = max(Duration.zero, next - .now)
-        timer.schedule(deadline: .now() + .nanoseconds(Int(wait.inSeconds * 1e9)), leeway: .milliseconds(10))
+        timer.schedule(deadline: .now() + .nanoseconds(Int(wait.nanoseconds)), leeway: .milliseconds(10))
     }
 
     private func peerNameLookedUp(_ name: PeerName, _ lookup: NameLookup) {

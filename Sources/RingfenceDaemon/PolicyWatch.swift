@@ -74,7 +74,7 @@ final class PolicyWatch: @unchecked Sendable {
         guard !stopped, inotify.drain() > 0 else { return }
         let due = debounce.event(at: .now)
         let delay = max(due - .now, .zero)
-        timer.schedule(deadline: .now() + .nanoseconds(Int(delay.inSeconds * 1e9)), leeway: .milliseconds(10))
+        timer.schedule(deadline: .now() + .nanoseconds(Int(delay.nanoseconds)), leeway: .milliseconds(10))
     }
 
     /// A burst ended: follow the links anew, then reload if the content changed.
