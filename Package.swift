@@ -234,6 +234,9 @@ let package = Package(
         .executableTarget(
             name: "FuzzPolicy", dependencies: ["FuzzSupport", "RingfencePolicy"], path: "Fuzz/FuzzPolicy", swiftSettings: strict),
         .executableTarget(
+            name: "FuzzMetricsRequest", dependencies: ["FuzzSupport", "RingfenceControlServer"], path: "Fuzz/FuzzMetricsRequest",
+            swiftSettings: strict),
+        .executableTarget(
             name: "FuzzControlRequest", dependencies: ["FuzzSupport", "RingfenceControl"], path: "Fuzz/FuzzControlRequest",
             swiftSettings: strict),
 

@@ -1,8 +1,8 @@
 """Makes the fuzz targets' seed corpora (Fuzz/corpus/TARGET/) from real peers on loopback:
 what a libzmq SUB and XSUB send to an XPUB and what a libzmq XPUB sends to an XSUB (pyzmq, libzmq's
 C library), what a torch 2.13 TCPStore client sends to its store (through a recording forwarder in
-front of a real TCPStore), what proxyctl sends on the control socket, and the repository's own
-policies. Run it with the tests' interpreter (torch): `.venv/bin/python Fuzz/capture_seeds.py
+front of a real TCPStore), what proxyctl sends on the control socket, what curl, wget and urllib send to /metrics, and the
+repository's own policies. Run it with the tests' interpreter (torch): `.venv/bin/python Fuzz/capture_seeds.py
 BIN_DIR`. The ZMTP seeds start with two bytes the target reads first: the seed of the pieces the
 rest arrives in, and the side (0: the broker's XPUB facing a subscriber, 1: its XSUB facing the
 engine)."""
@@ -178,6 +178,42 @@ def control_requests(bin_dir: Path) -> list[bytes]:
     return out
 
 
+def metrics_requests() -> list[tuple[str, bytes]]:
+    """What scrapers send to /metrics: curl (GET and HEAD), wget and Python's urllib, each answered
+    with a short 200 so that it sends nothing more."""
+    import urllib.request
+
+    out = []
+    clients = {
+        "curl-get": lambda url: subprocess.run(["curl", "-s", "-o", "/dev/null", url], timeout=10),
+        "curl-head": lambda url: subprocess.run(["curl", "-s", "-I", "-o", "/dev/null", url], timeout=10),
+        "wget": lambda url: subprocess.run(["wget", "-q", "-O", "/dev/null", "--tries=1", url], timeout=10),
+        "urllib": lambda url: urllib.request.urlopen(url, timeout=10).read(),
+    }
+    for name, client in clients.items():
+        server, port = listener()
+        recorded = bytearray()
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            conn.settimeout(5)
+            while b"\r\n\r\n" not in recorded:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                recorded.extend(chunk)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.close()
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        client(f"http://127.0.0.1:{port}/metrics")
+        thread.join(timeout=10)
+        server.close()
+        out.append((name, bytes(recorded)))
+    return out
+
+
 class contextlib_suppress:
     def __enter__(self):
         return self
@@ -202,6 +238,8 @@ def main() -> int:
     write("FuzzTCPStoreGate", "torch-client", tcpstore_client())
     for index, request in enumerate(control_requests(bin_dir)):
         write("FuzzControlRequest", f"proxyctl-{index}", request)
+    for name, request in metrics_requests():
+        write("FuzzMetricsRequest", name, bytes([7]) + request)
     repo = ROOT.parent
     for policy in [repo / "policy.example.toml", *sorted(glob.glob(str(repo / "docs/examples/*.toml")))]:
         write("FuzzPolicy", Path(policy).name, Path(policy).read_bytes())

@@ -8,8 +8,8 @@ import SystemPackage
 /// (called on the loop), anything else a short error, and every connection is closed after its
 /// one reply.
 ///
-/// Hand-written rather than an HTTP library: it answers one request line, and the project takes
-/// no SwiftNIO. A request head over 8 KiB, or not whole within `requestTimeout`, is refused;
+/// Hand-written rather than an HTTP library: it answers one request line (`MetricsRequestHead`,
+/// the pure part), and the project takes no SwiftNIO. A request head over 8 KiB, or not whole within `requestTimeout`, is refused;
 /// at most `maxClients` connections are open at once, so a scan cannot take the daemon's
 /// descriptors.
 public final class MetricsServer: @unchecked Sendable {
@@ -22,7 +22,6 @@ public final class MetricsServer: @unchecked Sendable {
     private var clients: [UInt64: MetricsClient] = [:]
     private var nextID: UInt64 = 0
     private var timer: (any DispatchSourceTimer)?
-    static let maxRequestBytes = 8 << 10
 
     /// Binds and listens at once, so that an address in use fails here.
     public init(
@@ -74,31 +73,21 @@ public final class MetricsServer: @unchecked Sendable {
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer, _ client: MetricsClient) {
-        guard !client.replied else { return }
-        client.head.append(contentsOf: bytes)
-        guard let end = client.headEnd() else {
-            if client.head.count > Self.maxRequestBytes {
-                logger.warning("metrics: request head too large", metadata: ["bytes": "> \(Self.maxRequestBytes)"])
-                respond(client, status: "431 Request Header Fields Too Large", body: "request head over 8 KiB\n")
-            }
-            return
-        }
-        let requestLine = client.head[..<end].split(separator: 0x0A, maxSplits: 1).first ?? []
-        let parts = String(decoding: requestLine, as: UTF8.self).trimmingSpaces().split(separator: " ")
-        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else {
-            return respond(client, status: "400 Bad Request", body: "not an HTTP/1.x request\n")
-        }
-        let target = parts[1].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        guard target == "/metrics" else { return respond(client, status: "404 Not Found", body: "only /metrics is served\n") }
-        switch parts[0] {
-        case "GET":
-            respond(client, status: "200 OK", body: render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
-        case "HEAD":
-            respond(client, status: "200 OK", body: render(), contentType: "text/plain; version=0.0.4; charset=utf-8", headOnly: true)
-        default:
+        guard !client.replied, let route = client.head.append(bytes) else { return }
+        switch route {
+        case .metrics(let headOnly):
+            respond(client, status: "200 OK", body: render(), contentType: "text/plain; version=0.0.4; charset=utf-8", headOnly: headOnly)
+        case .notFound:
+            respond(client, status: "404 Not Found", body: "only /metrics is served\n")
+        case .methodNotAllowed:
             respond(client, status: "405 Method Not Allowed", body: "GET only\n", extra: "Allow: GET, HEAD\r\n")
+        case .badRequest:
+            respond(client, status: "400 Bad Request", body: "not an HTTP/1.x request\n")
+        case .tooLarge:
+            logger.warning("metrics: request head too large", metadata: ["bytes": "> \(MetricsRequestHead.maxBytes)"])
+            respond(client, status: "431 Request Header Fields Too Large", body: "request head over 8 KiB\n")
         }
-        logger.debug("metrics: request", metadata: ["method": "\(parts[0])", "target": "\(parts[1])"])
+        logger.debug("metrics: request", metadata: ["route": "\(route)"])
     }
 
     private func respond(
@@ -149,7 +138,7 @@ final class MetricsClient: @unchecked Sendable {
     let id: UInt64
     let connection: Connection
     let since = ContinuousClock.now
-    var head: [UInt8] = []
+    var head = MetricsRequestHead()
     var replied = false
     var repliedAt = ContinuousClock.now
 
@@ -157,20 +146,5 @@ final class MetricsClient: @unchecked Sendable {
         self.id = id
         self.connection = connection
     }
-
-    /// Where the request head ends (the blank line), if it has arrived.
-    func headEnd() -> Int? {
-        guard head.count >= 2 else { return nil }
-        for index in 1..<head.count where head[index] == 0x0A {
-            if head[index - 1] == 0x0A { return index }
-            if index >= 3, head[index - 1] == 0x0D, head[index - 2] == 0x0A { return index }
-        }
-        return nil
-    }
 }
 
-extension String {
-    fileprivate func trimmingSpaces() -> String {
-        String(self.drop { $0 == " " || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\r" }.reversed())
-    }
-}
