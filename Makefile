@@ -108,8 +108,9 @@ clean:
 # land in the repository. A crash leaves its input as .build-fuzz/crashes/TARGET-crash-*: copy
 # it to Fuzz/regressions/TARGET/ with the fix, and `make test` replays it from then on.
 # The lld linker: gold fails on the instrumented objects.
-FUZZ_TARGETS := FuzzZMTP FuzzTCPStoreGate FuzzPolicy FuzzControlRequest
+FUZZ_TARGETS := FuzzZMTP FuzzTCPStoreGate FuzzPolicy FuzzControlRequest FuzzMetricsRequest
 FUZZ_SECONDS ?= 300
+FUZZ_JOBS ?= $(shell nproc)
 # TOMLKit 0.6.0's TOMLTable.keys never frees the key array it gets from toml++ (LeakSanitizer,
 # found by FuzzPolicy: a few KiB per policy parse): not ours to fix here, so leaks are not
 # reported for the policy target; AddressSanitizer's other checks stay on. docs/reliability.md.
@@ -123,17 +124,20 @@ fuzz-build: deps
 	@for t in $(FUZZ_TARGETS); do $(SWIFT) build $(FUZZ_FLAGS) --product $$t || exit 1; done
 
 fuzz: fuzz-build
-	@bin="$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)"; mkdir -p .build-fuzz/crashes; \
-	for t in $(FUZZ_TARGETS); do \
-	  work=.build-fuzz/corpus/$$t; mkdir -p $$work; cp Fuzz/corpus/$$t/* $$work/; \
-	  [ -d Fuzz/regressions/$$t ] && cp Fuzz/regressions/$$t/* $$work/ 2>/dev/null; \
-	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
-	  options=""; environment=""; [ $$t = FuzzPolicy ] && options="$(FUZZ_OPTIONS_FuzzPolicy)" environment="$(FUZZ_ENV_FuzzPolicy)"; \
-	  rc=0; env $$environment "$$bin/$$t" -max_total_time=$(FUZZ_SECONDS) $(FUZZ_EXTRA) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $$options \
-	    -artifact_prefix=.build-fuzz/crashes/$$t- $$work >.build-fuzz/$$t.log 2>&1 || rc=$$?; \
-	  grep -E "^(Done|==[0-9]+==ERROR|SUMMARY|Test unit written|INFO: Seed)" .build-fuzz/$$t.log; \
-	  test $$rc -eq 0 || { echo "$$t: libFuzzer found a problem: .build-fuzz/$$t.log, .build-fuzz/crashes/"; exit 1; }; \
-	done
+	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) $(addprefix fuzz-run-,$(FUZZ_TARGETS))
+
+# One target for FUZZ_SECONDS (FUZZ_JOBS of them at once: libFuzzer runs on one core).
+fuzz-run-%:
+	@mkdir -p .build-fuzz/crashes
+	@t=$*; bin="$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)"; \
+	work=.build-fuzz/corpus/$$t; mkdir -p $$work; cp Fuzz/corpus/$$t/* $$work/; \
+	[ -d Fuzz/regressions/$$t ] && cp Fuzz/regressions/$$t/* $$work/ 2>/dev/null; \
+	echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	options=""; environment=""; [ $$t = FuzzPolicy ] && options="$(FUZZ_OPTIONS_FuzzPolicy)" environment="$(FUZZ_ENV_FuzzPolicy)"; \
+	rc=0; env $$environment "$$bin/$$t" -max_total_time=$(FUZZ_SECONDS) $(FUZZ_EXTRA) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $$options \
+	  -artifact_prefix=.build-fuzz/crashes/$$t- $$work >.build-fuzz/$$t.log 2>&1 || rc=$$?; \
+	grep -E "^(Done|==[0-9]+==ERROR|SUMMARY|Test unit written|INFO: Seed)" .build-fuzz/$$t.log | sed "s/^/$$t: /"; \
+	test $$rc -eq 0 || { echo "$$t: libFuzzer found a problem: .build-fuzz/$$t.log, .build-fuzz/crashes/"; exit 1; }
 
 # The seed corpora and every regression input, through the targets built normally (no sanitizer).
 fuzz-replay: build
