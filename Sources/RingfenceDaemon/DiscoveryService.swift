@@ -65,8 +65,8 @@ final class DiscoveryService: @unchecked Sendable {
     /// most (docs/discovery.md §2).
     static let probeDeadline = Duration.milliseconds(100)
 
-    private unowned let daemon: Daemon
-    private var logger: Logger { daemon.logger }
+    unowned let daemon: Daemon
+    var logger: Logger { daemon.logger }
     private(set) var entries: [ListeningSocket: Entry] = [:]
     private var watch: ListenerWatch?
     private(set) var method: WatchMethod?
@@ -74,7 +74,9 @@ final class DiscoveryService: @unchecked Sendable {
     private var pollInterval = Duration.milliseconds(10)
     private(set) var discovered: UInt64 = 0
     private(set) var probed: UInt64 = 0
-    private var rules: [CandidateFilter.Rule] = []
+    private(set) var rules: [CandidateFilter.Rule] = []
+    /// During the start-up scan only: `carriedOver()`.
+    var carried: [String: Set<UInt16>] = [:]
     private let probes = DispatchQueue(label: "ringfence.discovery.probe", attributes: .concurrent)
 
     init(daemon: Daemon) {
@@ -171,8 +173,11 @@ final class DiscoveryService: @unchecked Sendable {
             logger.error("discovery cannot list the listeners present at start", metadata: ["error": "\(error)"])
             return
         }
+        carried = carriedOver()
         let owners = ProcessTable.owners(of: Set(present.map(\.inode)))
         handle(present.map { .appeared($0, owner: owners[$0.inode]) })
+        releaseUnclaimed()
+        carried = [:]
     }
 
     private func stopWatch() {
@@ -229,7 +234,10 @@ final class DiscoveryService: @unchecked Sendable {
             return
         }
         entries[key]?.phase = .probing(guardName: name)
-        kernel(name, [.hold(key.port)])
+        // A port still redirected from before a restart stays so while it is probed: its
+        // clients are refused and retry at once (libzmq: 100 ms), where a hold would drop their
+        // SYN and leave them to TCP's retry a second later (docs/reliability.md).
+        if carried[name]?.remove(key.port) == nil { kernel(name, [.hold(key.port)]) }
         entries[key]?.held = .now
         let target = SocketAddress(address: CandidateFilter.target(of: key.address), port: key.port)
         probes.async { [weak self, queue = daemon.queue] in
@@ -367,7 +375,7 @@ final class DiscoveryService: @unchecked Sendable {
     /// Changes a discover guard's kernel elements when proxyd manages the fence. Returns false
     /// (logged) when the kernel refused.
     @discardableResult
-    private func kernel(_ guardName: String, _ changes: [DiscoveryChange]) -> Bool {
+    func kernel(_ guardName: String, _ changes: [DiscoveryChange]) -> Bool {
         guard let policy = daemon.policy, policy.firewall.apply else { return true }
         do throws(FirewallError) {
             try daemon.firewall.change(table: policy.firewall.table, discoverGuard: guardName, changes)

@@ -101,3 +101,23 @@ struct DiscoveryElements: Hashable, Sendable {
             .filter { !$0.removed.isEmpty || !$0.added.isEmpty }
     }
 }
+
+extension DiscoveryElements {
+    /// nft commands that put these elements back into discover guard `guardName`'s sets of a
+    /// table just made (in the transaction that replaces the table: `Firewall.apply`).
+    func restoreScript(guardName: String, table: String) -> String {
+        func add(_ set: String, _ elements: [String]) -> String {
+            elements.isEmpty ? "" : "add element inet \(table) \(set) { \(elements.joined(separator: ", ")) }\n"
+        }
+        return add(NameScheme.discoveredPortsSet(guardName), ports.sorted().map { "\($0)" })
+            + add(NameScheme.holdSet(guardName), hold.sorted().map { "\($0)" })
+            + add(NameScheme.divertMap(guardName), divert.sorted { $0.key < $1.key }.map { "\($0.key) : \($0.value)" })
+            + add(NameScheme.listenSet(guardName), listen.sorted().map { "\($0)" })
+    }
+
+    /// The same elements as changes for `Firewall.change`, for when the script could not go in
+    /// the replacing transaction.
+    var changes: [DiscoveryChange] {
+        ports.sorted().map { port in divert[port].map { .divert(port, to: $0) } ?? .hold(port) }
+    }
+}

@@ -94,9 +94,15 @@ public struct Firewall {
         let bans = (try? self.bans(table: table)) ?? []
         // So do the strike bans of guards that stay (read by the new policy's set names).
         let strikeBans = self.strikeBans(policy)
+        // And the discover guards' run-time elements: a discovered XPUB's port stays fenced and
+        // redirected as it was (to a broker perhaps gone: refused, as while proxyd was down)
+        // until the daemon's discovery takes it over or releases it. Emptied, the port would be
+        // the engine's, open to allowed peers, until its new redirect (docs/reliability.md).
+        let discovered = self.discoveredElements(policy)
         let script = RulesetRenderer.render(policy, previousTable: previousTable)
         // In the replacing transaction itself, so that no instant of the new table lacks them.
         let restored = Ban.restoreScript(bans + strikeBans, table: table)
+            + discovered.map { $0.elements.restoreScript(guardName: $0.guardName, table: table) }.joined()
         do throws(FirewallError) {
             try nft.run(script + restored)
         } catch {
@@ -109,8 +115,22 @@ public struct Firewall {
                 try? self.ban(block, for: .seconds(ban.secondsLeft), table: table)
             }
             restore(strikeBans: strikeBans, table: table)
+            for (guardName, elements) in discovered {
+                try? netlink.change(guardName: guardName, table: table, elements.changes)
+            }
         }
         return .applied(table: table, change: .tableReplaced, refusals: refusals)
+    }
+
+    /// The run-time elements the kernel's table holds now for each discover guard of `policy`
+    /// (none when the table or the guard's sets do not exist yet).
+    private func discoveredElements(_ policy: Policy) -> [(guardName: String, elements: DiscoveryElements)] {
+        policy.guards.filter(\.discovers).compactMap { item in
+            guard let elements = try? netlink.discovered(guardName: item.name, table: policy.firewall.table),
+                !elements.ports.isEmpty
+            else { return nil }
+            return (item.name, elements)
+        }
     }
 
     /// A structural change in three transactions, each never more open than the policy before

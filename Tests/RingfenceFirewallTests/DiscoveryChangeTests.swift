@@ -47,6 +47,21 @@ import Testing
             ])
     }
 
+    /// What a replaced table is given back: every element as it was, and the same as changes.
+    @Test func carriesItsElementsIntoANewTable() {
+        let elements = DiscoveryElements().applying([.hold(6000), .divert(5557, to: 40123), .divert(5558, to: 40124)])
+        #expect(
+            elements.restoreScript(guardName: "xpubs", table: "rf") == """
+                add element inet rf xpubs.ports { 5557, 5558, 6000 }
+                add element inet rf xpubs.hold { 6000 }
+                add element inet rf xpubs.divert { 5557 : 40123, 5558 : 40124 }
+                add element inet rf xpubs.listen { 40123, 40124 }
+
+                """)
+        #expect(DiscoveryElements().applying(elements.changes) == elements)
+        #expect(DiscoveryElements().restoreScript(guardName: "xpubs", table: "rf") == "")
+    }
+
     @Test func describesItselfForLogs() {
         #expect(
             [DiscoveryChange.hold(1), .divert(1, to: 2), .release(1, listen: 2), .release(1, listen: nil)].map(\.description)

@@ -491,14 +491,18 @@ class Topology:
         return s
 
     def connect_outcome(self, ns: str, address: str, port: int, timeout: float = CONNECT_TIMEOUT) -> str:
-        """'connected', 'refused' or 'timeout' (anything else raises)."""
+        """'connected', 'refused' or 'timeout' (anything else raises). The socket is closed in
+        every case: one left in SYN-SENT after a timeout would connect at the SYN's retry."""
+        s = new_socket(ns, family_of(address))
+        s.settimeout(timeout)
         try:
-            s = self.connect(ns, address, port, timeout=timeout)
+            s.connect((address, port))
         except ConnectionRefusedError:
             return "refused"
         except (socket.timeout, TimeoutError):
             return "timeout"
-        s.close()
+        finally:
+            s.close()
         return "connected"
 
     def echo_roundtrip(self, ns: str, address: str, port: int, payload: bytes | None = None) -> bytes:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime, timezone
 
 from brokerkit import GUARD, Reader, Writer, narrow_host_port_range
 from conftest import BAD_V4, HOST_V4, HOST_V6, OK_V4, recv_exactly
@@ -277,17 +278,18 @@ def test_kill_9_under_load_fence_stays_restart_serves_within_1s_readers_reconnec
 
 
 
-def test_kill_9_with_a_discovered_xpub_the_restart_brokers_it_again_within_1s_and_its_readers_receive(topo, peers):
+def test_kill_9_with_a_discovered_xpub_the_restart_keeps_it_fenced_brokers_it_again_within_1s_and_no_reader_comes_back_direct(
+        topo, peers):
     """A discover guard (and the host guard, as deployed) brokers an XPUB the engine bound on
     port 0; two vLLM ranks read through it. proxyd is killed with SIGKILL: during the gap the
     discover guard's run-time sets stay in the kernel, so the XPUB's port stays redirected to the
-    dead broker's listen port and every new connection, allowed or denied, is refused. A
-    restarted proxyd finds the XPUB again (its start-up scan) and brokers it within 1 s of its
-    exec; both readers' libzmq sockets reconnect by themselves and receive the engine's next
-    messages in order; the denied peer is refused throughout. Measured, not asserted: between the
-    restart's table replace (which empties the run-time sets) and the new redirect, the port is
-    only the host guard's, so allowed peers may connect straight to the engine (docs/reliability.md,
-    "Crash and restart")."""
+    dead broker's listen port and every new connection, allowed or denied, is refused. The
+    restart's table replace carries those elements over in the same transaction, so the port
+    stays refused until the start-up scan holds it, probes it and redirects it to the new broker,
+    within 1 s of the exec: no connection from outside reaches the engine's port directly at any
+    instant (a kernel counter of our own, in the input hook, counts them), the denied peer is
+    refused throughout, and both readers' libzmq sockets reconnect through the new broker and
+    receive the engine's next messages in order (docs/reliability.md, "Crash and restart")."""
     from test_discovery import Engine, broker_name, discovery_policy, rank, wait_connected
     narrow_host_port_range(topo)
     policy = discovery_policy("tracepoint")
@@ -307,6 +309,11 @@ def test_kill_9_with_a_discovered_xpub_the_restart_brokers_it_again_within_1s_an
     for r in readers:
         r.wait_count(6, 15)
     wait_event(d, "XPUB discovered and brokered", guard=broker_name(port))
+    # A witness outside proxyd's table: new connections from outside that reach the engine's
+    # port itself (a redirected one reaches the input hook with the broker's listen port).
+    topo.nft("-f", "-", input=(
+        "table inet rfwitness {\n chain input {\n  type filter hook input priority 10; policy accept;\n"
+        f"  iif != \"lo\" tcp dport {port} ct state new counter\n }}\n}}\n"))
 
     d.proc.kill()
     d.proc.wait(timeout=5)
@@ -316,22 +323,87 @@ def test_kill_9_with_a_discovered_xpub_the_restart_brokers_it_again_within_1s_an
     gap = {"bad": dict(bad.outcomes), "ok": dict(ok.outcomes)}
     assert set(gap["bad"]) == {"refused"} and set(gap["ok"]) == {"refused"}, f"during the gap: {gap}"
 
-    since = time.monotonic()
+    since, since_wall = time.monotonic(), time.time()
     d2 = topo.start_proxyd(policy, wait=False)
     found = wait_event(d2, "XPUB discovered and brokered", guard=broker_name(port), timeout=15)
     found_after = time.monotonic() - since
+    # The allowed knocker stops once the broker is back: connecting every 2 ms, it would get
+    # its namespace, which one of the readers shares, banned by the broker's rate limit.
+    ok.stopping.set()
+    row: dict = {}
+    deadline = time.monotonic() + 10
+    while row.get("readers_brokered") != 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        row = next((x for x in proxyctl_json(d2, "listeners")["listeners"] if x["port"] == port), {})
+    assert row.get("readers_brokered") == 2, f"the readers did not come back through the broker: {row}"
+    # When each reader subscribed again, by proxyd's log clock, from the exec.
+    subscribed = {}
+    for event in events(d2, "subscribed", guard=broker_name(port)):
+        subscribed.setdefault(event["peer"], log_time(event["ts"]) - since_wall)
+    readers_back = max(subscribed[OK_V4], subscribed[OK2_V4])
+    knocks_ok = ok.stop()
     time.sleep(0.3)
-    knocks = {"bad": bad.stop(), "ok": ok.stop()}
+    knocks = {"bad": bad.stop(), "ok": knocks_ok}
     print(f"discovered XPUB brokered again {found_after:.3f} s after exec ({found}); "
           f"connects through the restart: {knocks}")
     assert set(knocks["bad"]) == {"refused"}, f"the denied peer got through: {knocks}"
     assert found_after <= SERVE_WITHIN, f"brokered again only after {found_after:.3f} s"
+    assert readers_back <= SERVE_WITHIN, f"the readers subscribed through the new broker only after {readers_back:.3f} s"
 
     second = engine.request("stream", key="xpub0", count=5, sizes=[1024])
     for r in readers:
         got = [m["seq"] for m in r.wait_count(11, 15)[1:]]
         assert got == list(range(first["first_seq"], second["first_seq"] + 5)), f"{r.name}: {got}"
     row = next(x for x in proxyctl_json(d2, "listeners")["listeners"] if x["port"] == port)
-    print(f"the XPUB after the restart: brokered {row.get('readers_brokered')}, direct {row.get('direct_connections')}")
-    assert row["coverage"] == "brokered" and row["readers_brokered"] + row["direct_connections"] == 2, row
+    direct = direct_connects(topo)
+    print(f"the XPUB after the restart: brokered {row.get('readers_brokered')}, direct {row.get('direct_connections')}; "
+          f"readers back through the broker {readers_back:.3f} s after exec; "
+          f"new connections that reached the engine's port directly: {direct}")
+    assert direct == 0, f"{direct} connections from outside reached the engine's port directly"
+    assert row["coverage"] == "brokered" and row["readers_brokered"] == 2 and row["direct_connections"] == 0, row
+    assert "released ports whose listener is gone" not in d2.log()
+    assert_alive(d2)
+
+
+def log_time(ts: str) -> float:
+    """A log line's `ts` (UTC, milliseconds) as seconds since the epoch."""
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def direct_connects(topo) -> int:
+    """Packets counted by the witness table's counter (new connections to the engine's port itself)."""
+    out = topo.nft("-j", "list", "table", "inet", "rfwitness").stdout
+    return sum(item["rule"]["expr"][-1]["counter"]["packets"] for item in json.loads(out)["nftables"] if "rule" in item)
+
+
+def test_kill_9_then_the_xpub_closes_the_restart_releases_the_ports_it_carried_over(topo, peers):
+    """The restart carries a discover guard's kernel elements over; a port whose XPUB closed
+    while proxyd was down is found by no start-up scan, so the restarted proxyd releases it (and
+    says so) instead of leaving it redirected to a broker that is no more: the sets end empty."""
+    from test_discovery import GUARD as DISCOVER, Engine, broker_name, discovery_policy
+    policy = discovery_policy("tracepoint")
+    d = topo.start_proxyd(policy)
+    wait_event(d, "discovery watching listeners")
+    engine = Engine(peers, topo)
+    port = engine.request("bind", key="xpub0")["port"]
+    wait_event(d, "XPUB discovered and brokered", guard=broker_name(port))
+    d.proc.kill()
+    d.proc.wait(timeout=5)
+    assert str(port) in set_elements(topo, f"{DISCOVER}.ports")
+    assert engine.request("close", key="xpub0") == {"ok": True}
+
+    d2 = topo.start_proxyd(policy)
+    released = wait_event(d2, "discovery released ports whose listener is gone", timeout=15)
+    assert released["guard"] == DISCOVER and released["ports"] == str(port), released
+    assert str(port) not in set_elements(topo, f"{DISCOVER}.ports")
+    # The engine's other listeners (its TCPStore, …) are held while the start-up scan probes
+    # them, then released too: the sets end empty.
+    def listings() -> dict[str, str]:
+        return {name: topo.nft("list", "map" if name == "divert" else "set", "inet", "ringfence", f"{DISCOVER}.{name}").stdout
+                for name in ("ports", "hold", "divert", "listen")}
+    deadline = time.monotonic() + 5
+    while any("elements" in text for text in listings().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = {name: text for name, text in listings().items() if "elements" in text}
+    assert not left, f"the discover guard's sets still hold elements: {left}"
     assert_alive(d2)
