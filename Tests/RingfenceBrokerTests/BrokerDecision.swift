@@ -1,0 +1,150 @@
+import RingfenceIO
+import RingfenceSockets
+import RingfenceZMTP
+
+@testable import RingfenceBroker
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a side made of a whole stream: the decision the differential test compares.
+enum StreamDecision: String, Hashable, Sendable, CustomStringConvertible {
+    /// The connection was (or would be) closed.
+    case refused
+    /// The handshake had not finished: waiting for more.
+    case handshaking
+    /// The handshake finished, nothing refused, the sentinel not delivered (a stream without one).
+    case open
+    /// The sentinel was delivered: everything before it was read and accepted.
+    case accepted
+
+    var description: String { rawValue }
+}
+
+/// Our side's verdict on one stream.
+struct OurVerdict: Sendable {
+    var decision: StreamDecision
+    /// Why we refused, as a category of the divergence table (`ZMTPError` case or broker rule).
+    var refusal: String?
+    /// Not a refusal, but a state the divergence table names: `skippingOversized`, the engine's
+    /// reader reading past a message over `max_message_bytes`.
+    var note: String?
+    /// The refusal in words.
+    var detail: String = ""
+    /// Subscriber side: the topics held at the end. Engine side: the messages delivered.
+    var subscriptions: Set<[UInt8]> = []
+    var messages: [[[UInt8]]] = []
+}
+
+/// Feeds a generated stream to our decoders exactly as the broker does.
+enum BrokerDecoders {
+    /// The limits of a guard with the policy's defaults (docs/broker.md).
+    static let limits = BrokerLimits(
+        hwmMessages: 1000, hwmBytes: 64 << 20, maxTopicBytes: 245, maxSubscriptions: 64, maxMessageBytes: 64 << 20,
+        handshakeTimeout: .seconds(5), onOverflow: .block, busyPoll: .zero)
+
+    /// Subscriber side: a real `SubscriberSession` on one end of a socket pair receives the bytes
+    /// (on its loop, as the broker's read handler calls it).
+    static func subscriber(_ stream: GeneratedStream, loop: EventLoop) -> OurVerdict {
+        var fds: [Int32] = [0, 0]
+        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
+        defer { close(fds[1]) }
+        let session = SubscriberSession(
+            id: UInt64(stream.index), socket: Socket(adopting: fds[0]), peer: SocketAddress(address: .v4(0x7F00_0001), port: 1),
+            loop: loop, limits: limits)
+        return loop.queue.sync {
+            defer { session.close() }
+            var inputs: [SubscriberSession.Input] = []
+            var verdict = OurVerdict(decision: .handshaking)
+            let result = stream.bytes.withUnsafeBytes { bytes in
+                Result { () throws(SubscriberViolation) in try session.receive(bytes, into: &inputs) }
+            }
+            if case .failure(let error) = result {
+                verdict.decision = .refused
+                verdict.refusal = category(error)
+                verdict.detail = "\(error)"
+            }
+            verdict.subscriptions = session.topics
+            if verdict.decision != .refused, session.isActive {
+                verdict.decision = stream.hasSentinel && inputs.contains { if case .subscribe(GeneratedStream.sentinel) = $0 { true } else { false } }
+                    ? .accepted : .open
+            }
+            return verdict
+        }
+    }
+
+    /// Engine side: the handshake as an XSUB, then the message reader with the upstream's caps, in
+    /// the order `UpstreamLink.received` runs them (its PINGs answered, other commands ignored).
+    static func engine(_ stream: GeneratedStream) -> OurVerdict {
+        var handshake = Handshake(localType: .xsub, minor: 1, maxCommandBytes: 4096)
+        var reader = MessageReader(
+            maxFrameBytes: UInt64(limits.maxMessageBytes), maxMessageBytes: limits.maxMessageBytes, skipsOversized: true)
+        var verdict = OurVerdict(decision: .handshaking)
+        stream.bytes.withUnsafeBytes { bytes in
+            let consumed: Int
+            do throws(ZMTPError) {
+                consumed = try handshake.feed(bytes)
+            } catch {
+                verdict.decision = .refused
+                verdict.refusal = "handshake." + category(error)
+                verdict.detail = "\(error)"
+                return
+            }
+            guard handshake.state == .done else { return }
+            verdict.decision = .open
+            var events: [MessageReader.Event] = []
+            do throws(MessageReader.Failure) {
+                try reader.consume(UnsafeRawBufferPointer(rebasing: bytes[consumed...]), into: &events)
+            } catch {
+                verdict.decision = .refused
+                if case .zmtp(let zmtp) = error { verdict.refusal = "frame." + category(zmtp) } else { verdict.refusal = "messageTooLarge" }
+                verdict.detail = "\(error)"
+            }
+            for case .message(let frames) in events {
+                verdict.messages.append(frames.map { frame in frame.withUnsafeBytes { Array($0) } })
+            }
+        }
+        if verdict.decision == .open, reader.isSkippingOversized { verdict.note = "skippingOversized" }
+        if verdict.decision == .open, stream.hasSentinel, verdict.messages.last == [GeneratedStream.sentinel] {
+            verdict.decision = .accepted
+        }
+        return verdict
+    }
+
+    /// The divergence table's category of a subscriber violation.
+    static func category(_ violation: SubscriberViolation) -> String {
+        switch violation {
+        case .handshake(let error): "handshake." + category(error)
+        case .frame(let error): "frame." + category(error)
+        case .messageTooLarge: "messageTooLarge"
+        case .dataMessage: "dataMessage"
+        case .unexpectedCommand: "unexpectedCommand"
+        case .peerError: "peerError"
+        case .topicTooLong: "topicTooLong"
+        case .tooManySubscriptions: "tooManySubscriptions"
+        }
+    }
+
+    /// The case name of a `ZMTPError`.
+    static func category(_ error: ZMTPError) -> String {
+        switch error {
+        case .notZMTP: "notZMTP"
+        case .unversionedPeer: "unversionedPeer"
+        case .unsupportedVersion: "unsupportedVersion"
+        case .unsupportedMechanism: "unsupportedMechanism"
+        case .asServerWithNull: "asServerWithNull"
+        case .reservedFlagBits: "reservedFlagBits"
+        case .moreOnCommand: "moreOnCommand"
+        case .sizeOutOfRange: "sizeOutOfRange"
+        case .frameTooLarge: "frameTooLarge"
+        case .commandTooLarge: "commandTooLarge"
+        case .malformedCommand: "malformedCommand"
+        case .dataBeforeReady: "dataBeforeReady"
+        case .expectedReady: "expectedReady"
+        case .peerError: "peerError"
+        case .missingSocketType: "missingSocketType"
+        case .socketTypeMismatch: "socketTypeMismatch"
+        }
+    }
+}
