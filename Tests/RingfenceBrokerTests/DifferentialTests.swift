@@ -15,12 +15,28 @@ struct DifferentialTests {
     /// A documented difference: where we refuse a stream for `refusal` (a `ZMTPError` case or a
     /// broker rule, as `BrokerDecoders.category` names them, or a `note`) and its description
     /// contains `detail`, libzmq may decide any of `libzmq` instead.
-    struct Divergence {
+    struct Divergence: Sendable {
         var side: BrokerSide?
         var refusal: String
         var detail: String?
+        /// Where set, the entry applies only to streams for which it holds.
+        var condition: (@Sendable (GeneratedStream) -> Bool)?
         var libzmq: Set<StreamDecision>
         var why: String
+    }
+
+    /// The first frame after the greeting is a data frame whose body reads as a READY command.
+    static func readyInADataFrame(_ stream: GeneratedStream) -> Bool {
+        let bytes = stream.bytes
+        guard bytes.count > 66, bytes[64] & 0x04 == 0 else { return false }
+        let body = bytes[64] & 0x02 == 0 ? 66 : 73
+        return bytes.count > body && bytes[body...].starts(with: [5] + Array("READY".utf8))
+    }
+
+    /// The stream holds a property named `Socket-Type` in libzmq's exact casing.
+    static func hasExactSocketTypeName(_ stream: GeneratedStream) -> Bool {
+        let name: [UInt8] = [11] + Array("Socket-Type".utf8)
+        return stream.bytes.indices.contains { stream.bytes[$0...].starts(with: name) }
     }
 
     /// libzmq reads on as if nothing happened: what it decides depends on the rest of the stream.
@@ -42,10 +58,16 @@ struct DifferentialTests {
                    why: "libzmq accepts a READY without Socket-Type; we require it (§3)"),
         Divergence(refusal: "handshake.malformedCommand", detail: "Socket-Type appears", libzmq: carriesOn,
                    why: "libzmq checks each Socket-Type of a READY in turn; we refuse a second one"),
+        Divergence(refusal: "handshake.socketTypeMismatch", condition: { !hasExactSocketTypeName($0) }, libzmq: carriesOn,
+                   why: "libzmq checks only a property named exactly Socket-Type; RFC 23 names are case-insensitive and we check any casing (§3)"),
         Divergence(refusal: "handshake.malformedCommand", detail: "does not fit in the 0 bytes left", libzmq: carriesOn,
                    why: "libzmq's parse_metadata stops at a value length that overruns the READY and accepts it when no byte is left after the length"),
+        Divergence(refusal: "handshake.malformedCommand", detail: "has only 0 of its 4 value-length bytes", libzmq: carriesOn,
+                   why: "the same, for a READY that ends right after a property's name"),
         Divergence(refusal: "handshake.malformedCommand", detail: "over 2^31-1", libzmq: carriesOn,
                    why: "the same, for a value length of 2^31 or more"),
+        Divergence(refusal: "handshake.dataBeforeReady", condition: { readyInADataFrame($0) }, libzmq: carriesOn,
+                   why: "libzmq takes a READY body without the COMMAND flag for a READY; we refuse a data frame before READY"),
         Divergence(refusal: "handshake.dataBeforeReady", libzmq: [.handshaking],
                    why: "we refuse a data frame before READY from its flags byte; libzmq once the frame is whole"),
         Divergence(refusal: "handshake.reservedFlagBits", libzmq: carriesOn,
@@ -53,6 +75,10 @@ struct DifferentialTests {
         Divergence(refusal: "frame.reservedFlagBits", libzmq: carriesOn, why: "the same, after the handshake"),
         Divergence(refusal: "frame.moreOnCommand", libzmq: carriesOn,
                    why: "libzmq glues a command with MORE to the next frame; we refuse it (§2)"),
+        Divergence(refusal: "handshake.moreOnCommand", libzmq: carriesOn,
+                   why: "libzmq takes a READY with MORE; we refuse it (§2)"),
+        Divergence(refusal: "frame.malformedCommand", detail: "malformed \"READY\"", libzmq: carriesOn,
+                   why: "libzmq drops a READY after the handshake unread; we parse it (and a subscriber may not send one anyway)"),
         Divergence(refusal: "frame.malformedCommand", detail: "TTL bytes", libzmq: carriesOn,
                    why: "libzmq answers a PING without its 2 TTL bytes with stale memory; we refuse it (§5, §8.5)"),
         Divergence(refusal: "frame.malformedCommand", detail: "over the 16-byte maximum", libzmq: carriesOn,
@@ -81,18 +107,20 @@ struct DifferentialTests {
     static let batchSize = 32
 
     /// What libzmq may decide on a stream we decided `ours` on.
-    static func allowed(_ ours: OurVerdict, side: BrokerSide) -> Set<StreamDecision> {
+    static func allowed(_ ours: OurVerdict, stream: GeneratedStream) -> Set<StreamDecision> {
         var allowed: Set<StreamDecision> = [ours.decision]
-        for divergence in divergences(of: ours, side: side) { allowed.formUnion(divergence.libzmq) }
+        for divergence in divergences(of: ours, stream: stream) { allowed.formUnion(divergence.libzmq) }
         return allowed
     }
 
     /// The table's entries for what we decided.
-    static func divergences(of ours: OurVerdict, side: BrokerSide) -> [Divergence] {
+    static func divergences(of ours: OurVerdict, stream: GeneratedStream) -> [Divergence] {
+        let side = stream.side
         guard let category = ours.refusal ?? ours.note else { return [] }
         return divergences.filter { divergence in
             divergence.refusal == category && (divergence.side ?? side) == side
                 && divergence.detail.map { ours.detail.contains($0) } != false
+                && divergence.condition.map { $0(stream) } != false
         }
     }
 
@@ -107,9 +135,9 @@ struct DifferentialTests {
             let streams = (index..<min(index + Self.batchSize, Self.casesPerSide)).map { generator.next(index: $0) }
             index += streams.count
             let ours = streams.map { side == .subscriber ? BrokerDecoders.subscriber($0, loop: loop) : BrokerDecoders.engine($0) }
-            let theirs = try peer.run(zip(streams, ours).map { ($0, Self.allowed($1, side: side)) })
+            let theirs = try peer.run(zip(streams, ours).map { ($0, Self.allowed($1, stream: $0)) })
             for (stream, (our, their)) in zip(streams, zip(ours, theirs)) {
-                let why = our.decision == their.decision ? "same" : Self.divergences(of: our, side: side).first?.why.prefix(40) ?? "?"
+                let why = our.decision == their.decision ? "same" : Self.divergences(of: our, stream: stream).first?.why.prefix(40) ?? "?"
                 tally["\(our.refusal ?? our.note ?? our.decision.rawValue) -> libzmq \(their.decision) (\(why))", default: 0] += 1
                 check(stream, our, their)
             }
@@ -130,7 +158,7 @@ struct DifferentialTests {
               libzmq: \(theirs.decision) \(theirs.evidence)
               bytes: \(stream.bytes.prefix(96).map { String($0, radix: 16) }.joined(separator: " "))
             """
-        #expect(Self.allowed(ours, side: stream.side).contains(theirs.decision), Comment(rawValue: context))
+        #expect(Self.allowed(ours, stream: stream).contains(theirs.decision), Comment(rawValue: context))
         guard ours.decision == .accepted, theirs.decision == .accepted else { return }
         switch stream.side {
         case .subscriber: #expect(ours.subscriptions == theirs.subscriptions, Comment(rawValue: context))
