@@ -5,7 +5,7 @@ import RingfenceZMTP
 @testable import RingfenceBroker
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a side made of a whole stream: the decision the differential test compares.
@@ -51,7 +51,8 @@ enum BrokerDecoders {
         precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
         defer { close(fds[1]) }
         let session = SubscriberSession(
-            id: UInt64(stream.index), socket: Socket(adopting: fds[0]), peer: SocketAddress(address: .v4(0x7F00_0001), port: 1),
+            id: UInt64(stream.index), socket: Socket(adopting: fds[0]),
+            peer: SocketAddress(address: .v4(0x7F00_0001), port: 1),
             loop: loop, limits: limits)
         return loop.queue.sync {
             defer { session.close() }
@@ -67,7 +68,9 @@ enum BrokerDecoders {
             }
             verdict.subscriptions = session.topics
             if verdict.decision != .refused, session.isActive {
-                verdict.decision = stream.hasSentinel && inputs.contains { if case .subscribe(GeneratedStream.sentinel) = $0 { true } else { false } }
+                verdict.decision =
+                    stream.hasSentinel
+                        && inputs.contains { if case .subscribe(GeneratedStream.sentinel) = $0 { true } else { false } }
                     ? .accepted : .open
             }
             return verdict
@@ -79,7 +82,8 @@ enum BrokerDecoders {
     static func engine(_ stream: GeneratedStream) -> OurVerdict {
         var handshake = Handshake(localType: .xsub, minor: 1, maxCommandBytes: 4096)
         var reader = MessageReader(
-            maxFrameBytes: UInt64(limits.maxMessageBytes), maxMessageBytes: limits.maxMessageBytes, skipsOversized: true)
+            maxFrameBytes: UInt64(limits.maxMessageBytes), maxMessageBytes: limits.maxMessageBytes, skipsOversized: true
+        )
         var verdict = OurVerdict(decision: .handshaking)
         stream.bytes.withUnsafeBytes { bytes in
             let consumed: Int
@@ -98,7 +102,11 @@ enum BrokerDecoders {
                 try reader.consume(UnsafeRawBufferPointer(rebasing: bytes[consumed...]), into: &events)
             } catch {
                 verdict.decision = .refused
-                if case .zmtp(let zmtp) = error { verdict.refusal = "frame." + category(zmtp) } else { verdict.refusal = "messageTooLarge" }
+                if case .zmtp(let zmtp) = error {
+                    verdict.refusal = "frame." + category(zmtp)
+                } else {
+                    verdict.refusal = "messageTooLarge"
+                }
                 verdict.detail = "\(error)"
             }
             for case .message(let frames) in events {

@@ -2,7 +2,7 @@ import CZeroMQ
 import RingfenceTestSupport
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What libzmq made of one stream, observed from outside: its monitor's events, what its socket
@@ -130,7 +130,9 @@ final class LibzmqPeer {
                 items.append(zmq_pollitem_t(socket: probe.socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0))
                 items.append(zmq_pollitem_t(socket: nil, fd: probe.raw, events: Int16(ZMQ_POLLIN), revents: 0))
             }
-            guard zmq_poll(&items, Int32(items.count), 10) >= 0 || zmq_errno() == EINTR else { throw LibzmqFailure("zmq_poll") }
+            guard zmq_poll(&items, Int32(items.count), 10) >= 0 || zmq_errno() == EINTR else {
+                throw LibzmqFailure("zmq_poll")
+            }
             for probe in open {
                 readEvents(probe)
                 readMessages(probe)
@@ -145,12 +147,16 @@ final class LibzmqPeer {
 
     private func open(_ probe: Probe) throws {
         let isSubscriberSide = probe.stream.side == .subscriber
-        guard let socket = zmq_socket(context, isSubscriberSide ? ZMQ_XPUB : ZMQ_SUB) else { throw LibzmqFailure("zmq_socket") }
+        guard let socket = zmq_socket(context, isSubscriberSide ? ZMQ_XPUB : ZMQ_SUB) else {
+            throw LibzmqFailure("zmq_socket")
+        }
         probe.socket = socket
         try set(socket, ZMQ_LINGER, 0)
         let endpoint = "inproc://differential-monitor-\(nextMonitor)"
         nextMonitor += 1
-        guard zmq_socket_monitor(socket, endpoint, ZMQ_EVENT_ALL) == 0 else { throw LibzmqFailure("zmq_socket_monitor") }
+        guard zmq_socket_monitor(socket, endpoint, ZMQ_EVENT_ALL) == 0 else {
+            throw LibzmqFailure("zmq_socket_monitor")
+        }
         guard let monitor = zmq_socket(context, ZMQ_PAIR) else { throw LibzmqFailure("zmq_socket(PAIR)") }
         probe.monitor = monitor
         guard zmq_connect(monitor, endpoint) == 0 else { throw LibzmqFailure("zmq_connect(monitor)") }
@@ -175,13 +181,17 @@ final class LibzmqPeer {
 
     private func set(_ socket: UnsafeMutableRawPointer, _ option: Int32, _ value: Int32) throws {
         var value = value
-        guard zmq_setsockopt(socket, option, &value, MemoryLayout<Int32>.size) == 0 else { throw LibzmqFailure("zmq_setsockopt(\(option))") }
+        guard zmq_setsockopt(socket, option, &value, MemoryLayout<Int32>.size) == 0 else {
+            throw LibzmqFailure("zmq_setsockopt(\(option))")
+        }
     }
 
     private func lastPort(_ socket: UnsafeMutableRawPointer) throws -> UInt16 {
         var endpoint = [CChar](repeating: 0, count: 256)
         var length = endpoint.count
-        guard zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, &endpoint, &length) == 0 else { throw LibzmqFailure("ZMQ_LAST_ENDPOINT") }
+        guard zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, &endpoint, &length) == 0 else {
+            throw LibzmqFailure("ZMQ_LAST_ENDPOINT")
+        }
         let text = String(decoding: endpoint.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
             throw LibzmqFailure("parsing \(text)")
@@ -207,7 +217,9 @@ final class LibzmqPeer {
     private func write(_ bytes: ArraySlice<UInt8>, to fd: Int32) {
         var sent = 0
         while sent < bytes.count {
-            let count = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            let count = bytes.withUnsafeBytes {
+                send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
+            }
             guard count > 0 else { return }
             sent += count
         }
@@ -254,11 +266,17 @@ final class LibzmqPeer {
             probe.frames = []
             if probe.stream.side == .subscriber, frames.count == 1, let first = frames[0].first, first <= 1 {
                 let topic = Array(frames[0].dropFirst())
-                if first == 1 { probe.verdict.subscriptions.insert(topic) } else { probe.verdict.subscriptions.remove(topic) }
+                if first == 1 {
+                    probe.verdict.subscriptions.insert(topic)
+                } else {
+                    probe.verdict.subscriptions.remove(topic)
+                }
                 if first == 1, topic == GeneratedStream.sentinel, probe.stream.hasSentinel { probe.sentinel = true }
             } else {
                 probe.verdict.messages.append(frames)
-                if probe.stream.side == .engine, frames == [GeneratedStream.sentinel], probe.stream.hasSentinel { probe.sentinel = true }
+                if probe.stream.side == .engine, frames == [GeneratedStream.sentinel], probe.stream.hasSentinel {
+                    probe.sentinel = true
+                }
             }
         }
     }

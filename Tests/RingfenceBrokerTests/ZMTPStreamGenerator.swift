@@ -87,19 +87,23 @@ struct ZMTPStreamGenerator {
             break
         }
         if intact {
-            bytes += side == .subscriber
+            bytes +=
+                side == .subscriber
                 ? [0x00, UInt8(1 + GeneratedStream.sentinel.count), 0x01] + GeneratedStream.sentinel
                 : [0x00, UInt8(GeneratedStream.sentinel.count)] + GeneratedStream.sentinel
             recipe.append("sentinel")
         }
-        return GeneratedStream(side: side, index: index, bytes: bytes, recipe: recipe, hasSentinel: intact,
+        return GeneratedStream(
+            side: side, index: index, bytes: bytes, recipe: recipe, hasSentinel: intact,
             greetingCount: min(parts[0].1.count, bytes.count))
     }
 
     // MARK: - The greeting (docs/zmtp.md §1)
 
     private mutating func greeting(_ intact: inout Bool) -> (String, [UInt8]) {
-        var first: UInt8 = 0xFF, signatureEnd: UInt8 = 0x7F, major: UInt8 = 3
+        var first: UInt8 = 0xFF
+        var signatureEnd: UInt8 = 0x7F
+        var major: UInt8 = 3
         var minor: UInt8 = Bool.random(using: &random) ? 1 : 0
         var mechanism = Array("NULL".utf8)
         var asServer: UInt8 = 0
@@ -114,7 +118,8 @@ struct ZMTPStreamGenerator {
         if Int.random(in: 0..<100, using: &random) < 18 {
             switch Int.random(in: 0..<9, using: &random) {
             case 0:
-                first = [0x00, 0x01, 0x47, 0x7F, 0xFE, UInt8.random(in: 0...0xFE, using: &random)].randomElement(using: &random)!
+                first = [0x00, 0x01, 0x47, 0x7F, 0xFE, UInt8.random(in: 0...0xFE, using: &random)].randomElement(
+                    using: &random)!
                 label = "not ZMTP: first byte \(first)"
             case 1:
                 signatureEnd = 0x7E
@@ -142,7 +147,8 @@ struct ZMTPStreamGenerator {
                 label = "NULL with as-server \(asServer)"
             }
         }
-        let bytes = [first] + padding + [signatureEnd, major, minor] + mechanism
+        let bytes =
+            [first] + padding + [signatureEnd, major, minor] + mechanism
             + [UInt8](repeating: 0, count: 20 - mechanism.count) + [asServer] + filler
         return (label, bytes)
     }
@@ -189,7 +195,9 @@ struct ZMTPStreamGenerator {
                 tail = [UInt8(Int.random(in: 1...40, using: &random))] + Array("Socket-Type".utf8.prefix(3))
                 label += " with a property name overrunning the command"
             case 6:
-                tail = [4] + Array("Xtra".utf8) + bigEndian(UInt32([5, 0x100, 0x7FFF_FFFF, 0xFFFF_FFFF].randomElement(using: &random)!))
+                tail =
+                    [4] + Array("Xtra".utf8)
+                    + bigEndian(UInt32([5, 0x100, 0x7FFF_FFFF, 0xFFFF_FFFF].randomElement(using: &random)!))
                 label += " with a value length overrunning the command"
             case 7:
                 tail = [0]
@@ -198,7 +206,10 @@ struct ZMTPStreamGenerator {
                 return ("data frame instead of READY", [0x00, 0x03, 0x01, 0x61, 0x62])
             case 9:
                 let reason = Array("go away".utf8)
-                return ("ERROR instead of READY", [0x04, UInt8(7 + reason.count), 5] + Array("ERROR".utf8) + [UInt8(reason.count)] + reason)
+                return (
+                    "ERROR instead of READY",
+                    [0x04, UInt8(7 + reason.count), 5] + Array("ERROR".utf8) + [UInt8(reason.count)] + reason
+                )
             case 10:
                 let name = ["SUBSCRIBE", "PING", "HELLO", "READX", "ready"].randomElement(using: &random)!
                 let body = [UInt8(name.utf8.count)] + Array(name.utf8) + (name == "PING" ? [0, 0] : [])
@@ -251,11 +262,16 @@ struct ZMTPStreamGenerator {
             case 3:
                 let topic = topic()
                 let prefix: UInt8 = Int.random(in: 0..<4, using: &random) == 0 ? 0 : 1
-                return ("3.0 \(prefix == 1 ? "subscribe" : "cancel") \(topic.count) bytes\(sizeForm)",
-                        header(size: topic.count + 1, flags: 0, long: long) + [prefix] + topic)
+                return (
+                    "3.0 \(prefix == 1 ? "subscribe" : "cancel") \(topic.count) bytes\(sizeForm)",
+                    header(size: topic.count + 1, flags: 0, long: long) + [prefix] + topic
+                )
             case 4:
                 let context = random.bytes(Int.random(in: 0...16, using: &random))
-                return ("PING context \(context.count)\(sizeForm)", command("PING", bigEndian(UInt16.random(in: 0...600, using: &random)) + context, long: long))
+                return (
+                    "PING context \(context.count)\(sizeForm)",
+                    command("PING", bigEndian(UInt16.random(in: 0...600, using: &random)) + context, long: long)
+                )
             default:
                 let context = random.bytes(Int.random(in: 0...16, using: &random))
                 return ("PONG context \(context.count)", command("PONG", context, long: long))
@@ -267,7 +283,9 @@ struct ZMTPStreamGenerator {
                 let frames = Int.random(in: 1...3, using: &random)
                 var sizes: [Int] = []
                 for frame in 0..<frames {
-                    let size = Int.random(in: 0..<10, using: &random) == 0 ? Int.random(in: 256...70_000, using: &random)
+                    let size =
+                        Int.random(in: 0..<10, using: &random) == 0
+                        ? Int.random(in: 256...70_000, using: &random)
                         : Int.random(in: 0...64, using: &random)
                     sizes.append(size)
                     bytes += header(size: size, flags: frame < frames - 1 ? 0x01 : 0, long: long) + random.bytes(size)
@@ -275,7 +293,10 @@ struct ZMTPStreamGenerator {
                 return ("message of \(sizes) bytes\(sizeForm)", bytes)
             case 3:
                 let context = random.bytes(Int.random(in: 0...16, using: &random))
-                return ("PING context \(context.count)\(sizeForm)", command("PING", bigEndian(UInt16.random(in: 0...600, using: &random)) + context, long: long))
+                return (
+                    "PING context \(context.count)\(sizeForm)",
+                    command("PING", bigEndian(UInt16.random(in: 0...600, using: &random)) + context, long: long)
+                )
             default:
                 return ("PONG", command("PONG", random.bytes(Int.random(in: 0...16, using: &random))))
             }
@@ -292,7 +313,10 @@ struct ZMTPStreamGenerator {
             return ("PING with MORE", command("PING", [0, 0], flags: 0x05) + [0x00, 0x02, 0x01, 0x61])
         case 2:
             intact = false
-            return ("long frame of 2^63-1 bytes", [[0x02, 0x06].randomElement(using: &random)!] + bigEndian(UInt64(Int64.max)))
+            return (
+                "long frame of 2^63-1 bytes",
+                [[0x02, 0x06].randomElement(using: &random)!] + bigEndian(UInt64(Int64.max))
+            )
         case 3:
             intact = false
             return ("long frame of 2^63 bytes", [0x02] + bigEndian(UInt64(1) << 63))
@@ -308,15 +332,23 @@ struct ZMTPStreamGenerator {
             let name = ["HELLO", "X-UNKNOWN", "ready", "SUBSCRIBEX"].randomElement(using: &random)!
             return ("unknown command \(name)", command(name, random.bytes(Int.random(in: 0...4, using: &random))))
         case 8:
-            return ("READY after the handshake", command("READY", property(Array("Socket-Type".utf8), Array(validTypes[0].utf8))))
+            return (
+                "READY after the handshake",
+                command("READY", property(Array("Socket-Type".utf8), Array(validTypes[0].utf8)))
+            )
         case 9:
             return ("command with an empty name", [0x04, 0x01, 0x00])
         case 10:
             return ("command whose name overruns it", [0x04, 0x03, 0x09] + Array("SU".utf8))
         default:
             if side == .subscriber {
-                let body = Bool.random(using: &random) ? [UInt8(0x02)] + random.bytes(4) : [0x01] + [UInt8](repeating: 0x74, count: 300)
-                return ("data message of \(body.count) bytes, first byte \(body[0])", header(size: body.count, flags: 0, long: false) + body)
+                let body =
+                    Bool.random(using: &random)
+                    ? [UInt8(0x02)] + random.bytes(4) : [0x01] + [UInt8](repeating: 0x74, count: 300)
+                return (
+                    "data message of \(body.count) bytes, first byte \(body[0])",
+                    header(size: body.count, flags: 0, long: false) + body
+                )
             }
             return ("SUBSCRIBE from the publisher", command("SUBSCRIBE", Array("t".utf8)))
         }
