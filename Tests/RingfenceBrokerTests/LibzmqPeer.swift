@@ -167,7 +167,7 @@ final class LibzmqPeer {
         } else {
             guard zmq_setsockopt(socket, ZMQ_SUBSCRIBE, nil, 0) == 0 else { throw LibzmqFailure("ZMQ_SUBSCRIBE") }
             try set(socket, ZMQ_RECONNECT_IVL, -1)
-            let listener = socket_(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let listener = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(listener) }
             setTimeouts(listener)
             let port = LoopbackClient.bind(listener)
@@ -296,5 +296,3 @@ final class LibzmqPeer {
     }
 }
 
-/// `socket(2)`, under a name that does not clash with the probe's `socket` property.
-private func socket_(_ domain: Int32, _ type: Int32, _ proto: Int32) -> Int32 { socket(domain, type, proto) }
