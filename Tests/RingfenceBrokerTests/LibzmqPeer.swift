@@ -35,7 +35,7 @@ final class LibzmqPeer {
     let quiet: Duration
     let deadline: Duration
 
-    init(quiet: Duration = .milliseconds(100), deadline: Duration = .seconds(5)) throws {
+    init(quiet: Duration = .milliseconds(100), deadline: Duration = .seconds(10)) throws {
         guard let context = zmq_ctx_new() else { throw LibzmqFailure("zmq_ctx_new") }
         self.context = context
         self.quiet = quiet
@@ -205,9 +205,9 @@ final class LibzmqPeer {
         return fd
     }
 
-    /// Receive and send (and, on a listener, accept) time out after 5 s.
+    /// Receive and send (and, on a listener, accept) time out after 10 s.
     private func setTimeouts(_ fd: Int32) {
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
         for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
             setsockopt(fd, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
