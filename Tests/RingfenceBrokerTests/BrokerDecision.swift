@@ -23,7 +23,7 @@ enum StreamDecision: String, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Our side's verdict on one stream.
-struct OurVerdict: Sendable {
+struct OurVerdict: Sendable, Equatable {
     var decision: StreamDecision
     /// Why we refused, as a category of the divergence table (`ZMTPError` case or broker rule).
     var refusal: String?
@@ -44,9 +44,15 @@ enum BrokerDecoders {
         hwmMessages: 1000, hwmBytes: 64 << 20, maxTopicBytes: 245, maxSubscriptions: 64, maxMessageBytes: 64 << 20,
         handshakeTimeout: .seconds(5), onOverflow: .block, busyPoll: .zero)
 
+    /// The stream's bytes in reads of `piece` bytes (0: one read), as a connection hands them on.
+    static func reads(_ bytes: [UInt8], piece: Int) -> [ArraySlice<UInt8>] {
+        guard piece > 0 else { return [bytes[...]] }
+        return stride(from: 0, to: bytes.count, by: piece).map { bytes[$0..<min($0 + piece, bytes.count)] }
+    }
+
     /// Subscriber side: a real `SubscriberSession` on one end of a socket pair receives the bytes
-    /// (on its loop, as the broker's read handler calls it).
-    static func subscriber(_ stream: GeneratedStream, loop: EventLoop) -> OurVerdict {
+    /// (on its loop, as the broker's read handler calls it), in reads of `piece` bytes.
+    static func subscriber(_ stream: GeneratedStream, loop: EventLoop, piece: Int = 0) -> OurVerdict {
         var fds: [Int32] = [0, 0]
         precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
         defer { close(fds[1]) }
@@ -58,13 +64,16 @@ enum BrokerDecoders {
             defer { session.close() }
             var inputs: [SubscriberSession.Input] = []
             var verdict = OurVerdict(decision: .handshaking)
-            let result = stream.bytes.withUnsafeBytes { bytes in
-                Result { () throws(SubscriberViolation) in try session.receive(bytes, into: &inputs) }
-            }
-            if case .failure(let error) = result {
-                verdict.decision = .refused
-                verdict.refusal = category(error)
-                verdict.detail = "\(error)"
+            for read in reads(stream.bytes, piece: piece) {
+                let result = read.withUnsafeBytes { bytes in
+                    Result { () throws(SubscriberViolation) in try session.receive(bytes, into: &inputs) }
+                }
+                if case .failure(let error) = result {
+                    verdict.decision = .refused
+                    verdict.refusal = category(error)
+                    verdict.detail = "\(error)"
+                    break
+                }
             }
             verdict.subscriptions = session.topics
             if verdict.decision != .refused, session.isActive {
@@ -78,45 +87,54 @@ enum BrokerDecoders {
     }
 
     /// Engine side: the handshake as an XSUB, then the message reader with the upstream's caps, in
-    /// the order `UpstreamLink.received` runs them (its PINGs answered, other commands ignored).
-    static func engine(_ stream: GeneratedStream) -> OurVerdict {
+    /// the order `UpstreamLink.received` runs them on each read of `piece` bytes (its PINGs
+    /// answered, other commands ignored).
+    static func engine(_ stream: GeneratedStream, piece: Int = 0) -> OurVerdict {
         var handshake = Handshake(localType: .xsub, minor: 1, maxCommandBytes: 4096)
         var reader = MessageReader(
             maxFrameBytes: UInt64(limits.maxMessageBytes), maxMessageBytes: limits.maxMessageBytes, skipsOversized: true
         )
         var verdict = OurVerdict(decision: .handshaking)
-        stream.bytes.withUnsafeBytes { bytes in
-            let consumed: Int
-            do throws(ZMTPError) {
-                consumed = try handshake.feed(bytes)
-            } catch {
-                verdict.decision = .refused
-                verdict.refusal = "handshake." + category(error)
-                verdict.detail = "\(error)"
-                return
-            }
-            guard handshake.state == .done else { return }
-            verdict.decision = .open
+        reading: for read in reads(stream.bytes, piece: piece) {
             var events: [MessageReader.Event] = []
-            do throws(MessageReader.Failure) {
-                try reader.consume(UnsafeRawBufferPointer(rebasing: bytes[consumed...]), into: &events)
-            } catch {
-                verdict.decision = .refused
-                if case .zmtp(let zmtp) = error {
-                    verdict.refusal = "frame." + category(zmtp)
-                } else {
-                    verdict.refusal = "messageTooLarge"
+            defer {
+                for case .message(let frames) in events {
+                    verdict.messages.append(frames.map { frame in frame.withUnsafeBytes { Array($0) } })
                 }
-                verdict.detail = "\(error)"
             }
-            for case .message(let frames) in events {
-                verdict.messages.append(frames.map { frame in frame.withUnsafeBytes { Array($0) } })
+            let failure: String? = read.withUnsafeBytes { bytes in
+                var rest = bytes
+                if handshake.state != .done {
+                    do throws(ZMTPError) {
+                        rest = UnsafeRawBufferPointer(rebasing: bytes[try handshake.feed(bytes)...])
+                    } catch {
+                        verdict.refusal = "handshake." + category(error)
+                        return "\(error)"
+                    }
+                    guard handshake.state == .done else { return nil }
+                }
+                do throws(MessageReader.Failure) {
+                    try reader.consume(rest, into: &events)
+                } catch {
+                    if case .zmtp(let zmtp) = error {
+                        verdict.refusal = "frame." + category(zmtp)
+                    } else {
+                        verdict.refusal = "messageTooLarge"
+                    }
+                    return "\(error)"
+                }
+                return nil
+            }
+            if let failure {
+                verdict.decision = .refused
+                verdict.detail = failure
+                break reading
             }
         }
-        if verdict.decision == .open, reader.isSkippingOversized { verdict.note = "skippingOversized" }
-        if verdict.decision == .open, stream.hasSentinel, verdict.messages.last == [GeneratedStream.sentinel] {
-            verdict.decision = .accepted
-        }
+        guard verdict.decision != .refused, handshake.state == .done else { return verdict }
+        verdict.decision = .open
+        if reader.isSkippingOversized { verdict.note = "skippingOversized" }
+        if stream.hasSentinel, verdict.messages.last == [GeneratedStream.sentinel] { verdict.decision = .accepted }
         return verdict
     }
 
