@@ -163,7 +163,7 @@ final class LibzmqPeer {
         if isSubscriberSide {
             try set(socket, ZMQ_XPUB_VERBOSE, 1)
             guard zmq_bind(socket, "tcp://127.0.0.1:*") == 0 else { throw LibzmqFailure("zmq_bind") }
-            probe.raw = try connectRaw(port: lastPort(socket))
+            probe.raw = try connectRaw(port: LibzmqSocket.boundPort(socket))
         } else {
             guard zmq_setsockopt(socket, ZMQ_SUBSCRIBE, nil, 0) == 0 else { throw LibzmqFailure("ZMQ_SUBSCRIBE") }
             try set(socket, ZMQ_RECONNECT_IVL, -1)
@@ -184,19 +184,6 @@ final class LibzmqPeer {
         guard zmq_setsockopt(socket, option, &value, MemoryLayout<Int32>.size) == 0 else {
             throw LibzmqFailure("zmq_setsockopt(\(option))")
         }
-    }
-
-    private func lastPort(_ socket: UnsafeMutableRawPointer) throws -> UInt16 {
-        var endpoint = [CChar](repeating: 0, count: 256)
-        var length = endpoint.count
-        guard zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, &endpoint, &length) == 0 else {
-            throw LibzmqFailure("ZMQ_LAST_ENDPOINT")
-        }
-        let text = String(decoding: endpoint.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-            throw LibzmqFailure("parsing \(text)")
-        }
-        return port
     }
 
     private func connectRaw(port: UInt16) throws -> Int32 {

@@ -267,11 +267,7 @@ struct ZMTPStreamGenerator {
                     header(size: topic.count + 1, flags: 0, long: long) + [prefix] + topic
                 )
             case 4:
-                let context = random.bytes(Int.random(in: 0...16, using: &random))
-                return (
-                    "PING context \(context.count)\(sizeForm)",
-                    command("PING", bigEndian(UInt16.random(in: 0...600, using: &random)) + context, long: long)
-                )
+                return ping(long: long)
             default:
                 let context = random.bytes(Int.random(in: 0...16, using: &random))
                 return ("PONG context \(context.count)", command("PONG", context, long: long))
@@ -292,15 +288,18 @@ struct ZMTPStreamGenerator {
                 }
                 return ("message of \(sizes) bytes\(sizeForm)", bytes)
             case 3:
-                let context = random.bytes(Int.random(in: 0...16, using: &random))
-                return (
-                    "PING context \(context.count)\(sizeForm)",
-                    command("PING", bigEndian(UInt16.random(in: 0...600, using: &random)) + context, long: long)
-                )
+                return ping(long: long)
             default:
                 return ("PONG", command("PONG", random.bytes(Int.random(in: 0...16, using: &random))))
             }
         }
+    }
+
+    /// A valid PING: a TTL of up to 60 s and 0–16 bytes of context.
+    private mutating func ping(long: Bool) -> (String, [UInt8]) {
+        let context = random.bytes(Int.random(in: 0...16, using: &random))
+        let ttl = bigEndian(UInt16.random(in: 0...600, using: &random))
+        return ("PING context \(context.count)\(long ? " (long frame)" : "")", command("PING", ttl + context, long: long))
     }
 
     private mutating func invalidFrame(_ intact: inout Bool) -> (String, [UInt8]) {
