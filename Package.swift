@@ -311,6 +311,8 @@ let package = Package(
                 "RingfenceBroker", "RingfenceZMTP", "RingfenceIO", "RingfenceSockets", "RingfenceGuard",
                 "RingfenceAdmission", "RingfenceAddresses", "RingfenceStatus", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                // The differential test drives libzmq as the peer.
+                "CZeroMQ", "RingfenceTestSupport",
             ],
             swiftSettings: strict
         ),

@@ -96,6 +96,10 @@ struct MessageReader {
         try advanceBody(header: header, frame: frame, filled: filled + count, into: &events)
     }
 
+    /// Whether the reader is reading past a message over the cap (`skipsOversized`): what the
+    /// differential test tells apart from waiting for an ordinary frame (docs/reliability.md).
+    var isSkippingOversized: Bool { oversized }
+
     /// Whether the reader is between messages (nothing of a message read).
     var isAtMessageBoundary: Bool {
         if case .header = state { return pending.isEmpty && frames.isEmpty && !oversized }

@@ -84,6 +84,21 @@ import Testing
         #expect(Self.messages(events) == [[Array("next".utf8)]])
     }
 
+    /// A frame of 2^63 − 1 bytes from the engine is read past, never refused: the reader says
+    /// so until the message ends (what the differential test tells apart from a frame pending).
+    @Test func aReaderSaysWhileItSkipsAnOversizedMessage() throws {
+        var reader = MessageReader(maxFrameBytes: 4096, maxMessageBytes: 4096, skipsOversized: true)
+        #expect(!reader.isSkippingOversized)
+        _ = try Self.read(Self.frame([UInt8](repeating: 1, count: 100), more: true), step: 0, reader: &reader)
+        #expect(!reader.isSkippingOversized)
+        _ = try Self.read([0x02] + withUnsafeBytes(of: UInt64(Int64.max).bigEndian) { Array($0) }, step: 0, reader: &reader)
+        #expect(reader.isSkippingOversized)
+        var other = MessageReader(maxFrameBytes: 4096, maxMessageBytes: 4096, skipsOversized: true)
+        let events = try Self.read(Self.frame([UInt8](repeating: 9, count: 5000)) + Self.frame([7]), step: 0, reader: &other)
+        #expect(!other.isSkippingOversized)
+        #expect(Self.messages(events) == [[[7]]])
+    }
+
     @Test func largeBodiesAreOfferedForDirectReads() throws {
         var reader = MessageReader(maxFrameBytes: 8 << 20, maxMessageBytes: 8 << 20, skipsOversized: false)
         var events: [MessageReader.Event] = []

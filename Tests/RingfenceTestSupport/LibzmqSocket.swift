@@ -55,6 +55,11 @@ public final class LibzmqSocket {
     /// Binds to 127.0.0.1 on a port the kernel picks; returns the port (from `ZMQ_LAST_ENDPOINT`).
     public func bindLoopback() throws -> UInt16 {
         guard zmq_bind(socket, "tcp://127.0.0.1:*") == 0 else { throw LibzmqFailure("zmq_bind") }
+        return try Self.boundPort(socket)
+    }
+
+    /// The port of the TCP endpoint `socket` last bound (from `ZMQ_LAST_ENDPOINT`).
+    public static func boundPort(_ socket: UnsafeMutableRawPointer) throws -> UInt16 {
         var endpoint = [CChar](repeating: 0, count: 256)
         var length = endpoint.count
         guard zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, &endpoint, &length) == 0 else {
