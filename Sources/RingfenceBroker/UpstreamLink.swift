@@ -152,7 +152,7 @@ final class UpstreamLink: @unchecked Sendable {
             do throws(MessageReader.Failure) {
                 try reader.didReadDirectly(count, into: &events)
             } catch {
-                return fail("\(error)")
+                return failAfter(events, "\(error)")
             }
             handle(events)
         }
@@ -185,7 +185,7 @@ final class UpstreamLink: @unchecked Sendable {
         do throws(MessageReader.Failure) {
             try reader.consume(rest, into: &events)
         } catch {
-            return fail("\(error)")
+            return failAfter(events, "\(error)")
         }
         handle(events)
     }
@@ -224,6 +224,14 @@ final class UpstreamLink: @unchecked Sendable {
             }
         }
         onBatchEnd()
+    }
+
+    /// A bad frame from the engine: the whole messages decoded before it in the same read are
+    /// the engine's and go to the readers first (a libzmq SUB delivers them too,
+    /// docs/reliability.md "Differential test"), then the connection is dropped.
+    private func failAfter(_ events: [MessageReader.Event], _ reason: String) {
+        if !events.isEmpty { handle(events) }
+        fail(reason)
     }
 
     /// Drops the connection and schedules the next attempt, logging the first failures and

@@ -288,6 +288,14 @@ class ZmtpPeer:
         self.peer_greeting = b""
         self.peer_ready = b""
 
+    @classmethod
+    def accepted(cls, sock: socket.socket, timeout: float = 3.0) -> "ZmtpPeer":
+        """The same over a connection our listener accepted (a hand-made engine facing the broker)."""
+        peer = cls.__new__(cls)
+        peer.sock, peer.buf, peer.peer_greeting, peer.peer_ready = sock, b"", b"", b""
+        sock.settimeout(timeout)
+        return peer
+
     def sendall(self, data: bytes) -> None:
         self.sock.sendall(data)
 

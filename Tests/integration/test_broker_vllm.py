@@ -25,9 +25,9 @@ import time
 
 import pytest
 
-from brokerkit import (GUARD, MiB, Reader, Writer, ZmtpPeer, broker_policy, narrow_host_port_range, start_broker,
+from brokerkit import (GUARD, MiB, Reader, Writer, ZmtpPeer, broker_policy, frame, narrow_host_port_range, start_broker,
                        subscribe_cmd)
-from conftest import BAD_V4, OK_V4
+from conftest import BAD_V4, HOST_V4, OK_V4, new_socket
 from relaykit import OK2_V4, OK2_V6, add_peer, assert_alive, events, peers, proxyd_pid, wait_event  # noqa: F401
 
 HANDSHAKE_WITHIN = 10.0  # seconds for both readers' subscriptions to reach the writer
@@ -236,4 +236,30 @@ def test_broker_whose_engine_is_down_retries_for_30s_and_proxyds_descriptor_coun
     assert len(failures) >= 4, f"fewer than 10 attempts logged in 32 s:\n{d.log()[-4000:]}"
     assert "unreachable" in failures[0]["error"].lower(), failures[0]
     assert after <= before, f"proxyd's descriptors grew from {before} to {after} over {len(failures)}+ failed connects"
+    assert_alive(d)
+
+
+def test_a_bad_frame_from_the_engine_after_whole_messages_in_the_same_read_delivers_them_then_reconnects(topo, peers):
+    """A hand-made engine (greeting and READY as an XPUB) sends, in one write, two whole
+    messages and then a frame with reserved flag bits. The broker hands both messages to the
+    reader, as a libzmq SUB would deliver them, before it drops the upstream connection
+    (`upstream lost; reconnecting`); the reader's own connection carries on."""
+    narrow_host_port_range(topo)
+    server = new_socket(topo.host, socket.AF_INET)
+    topo.sockets.append(server)
+    server.bind((HOST_V4, 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    d = start_broker(topo, broker_policy(port), port + 10000)
+    reader = Reader(peers, topo.peer_ok, port)
+    server.settimeout(10)  # the broker connects upstream for its first reader
+    engine = ZmtpPeer.accepted(server.accept()[0]).open(socket_type=b"XPUB")
+    flags, body = engine.read_frame(10)
+    assert (flags, body) == (0x04, b"\x09SUBSCRIBE"), (flags, body)
+    since = d.log_size()
+    engine.sendall(frame(b"one") + frame(b"two") + bytes([0x10, 0]))
+    got = reader.wait_count(2, 10)
+    assert [m["sha"] for m in got] == [[hashlib.sha256(b).hexdigest()] for b in (b"one", b"two")], got
+    wait_event(d, "upstream lost; reconnecting", since, guard=GUARD)
+    assert events(d, "subscriber closed", since) == [], d.log()[since:]
     assert_alive(d)
