@@ -49,18 +49,21 @@ HOSTILE_EVERY, DENIED_EVERY, IDLE_EVERY, KICK_EVERY, RELOAD_EVERY, CLIENT_EVERY 
 # - descriptors at most FD_SLACK above the warm-up's maximum (the churn holds a varying handful of
 #   connections: 28 to 37 in all, 30 at rest), and back to their count before the churn once it
 #   stops (exactly: every connection proxyd accepted or made is closed);
-# - threads at most THREAD_SLACK above the warm-up's maximum (6 to 8 were seen);
-# - RSS at most RSS_GROWTH_KIB above its level at the end of the warm-up (1.3 to 1.8 MiB seen),
-#   and its least-squares slope under RSS_SLOPE_KIB_MIN: 1 MiB/min in runs shorter than 300 s,
-#   whose slope is mostly the allocator still settling (400 to 800 KiB/min seen, while the heap
-#   in use stays flat), 384 KiB/min in longer ones (about 130 seen in 600 s). A leak of 1 KiB per
-#   message would be 12 MiB/min. The slope includes what TOMLKit 0.6.0 still leaks per policy
-#   parse, about 0.7 KiB for this policy (copies of its strings and keys), 20 reloads a minute:
-#   about 14 KiB/min.
+# - threads at most THREAD_SLACK above the warm-up's maximum: libdispatch's worker pool grows
+#   with bursts of blocking work (a reload's nft calls, control requests) and shrinks when idle;
+#   5 to 10 were seen;
+# - RSS at most RSS_GROWTH_KIB above its level at the end of the warm-up (1.3 to 3.1 MiB seen),
+#   and its least-squares slope under RSS_SLOPE_KIB_MIN: 2 MiB/min in runs shorter than 300 s,
+#   whose slope is mostly the allocator still settling (350 to 800 KiB/min seen, while the heap
+#   in use stays flat under heaptrack), 1 MiB/min in longer ones (130 to 450 seen in 600 s).
+#   A leak of 1 KiB per message would be 12 MiB/min; smaller leaks are below this noise and were
+#   looked for with heaptrack instead. The slope includes what TOMLKit 0.6.0 still leaks per
+#   policy parse, about 0.7 KiB for this policy (copies of its strings and keys), 20 reloads a
+#   minute: about 14 KiB/min.
 FD_SLACK = 8
-THREAD_SLACK = 2
+THREAD_SLACK = 4
 RSS_GROWTH_KIB = 8 * 1024
-RSS_SLOPE_KIB_MIN = 1024 if SOAK_SECONDS < 300 else 384
+RSS_SLOPE_KIB_MIN = 2048 if SOAK_SECONDS < 300 else 1024
 
 
 def soak_policy(writer_port: int, variant: int, ok_peers: list[str]) -> str:
@@ -102,14 +105,12 @@ def test_soak_load_churn_kicks_and_reloads_leave_resources_flat_and_lose_nothing
     first_seq = writer.request("stream_bg", sizes=[64], interval=INTERVAL, cycle=CYCLE)["first_seq"]
     checks = [ReaderCheck(r, first_seq) for r in readers]
 
-    victim = None  # HOSTILE's validated TCPStore connection, cut by every kick
-
     def open_victim():
         s = topo.connect(hostile, HOST_V4, STORE_PORT)
         s.sendall(msg_validate())
         return s
 
-    victim = open_victim()
+    victim = open_victim()  # HOSTILE's validated TCPStore connection, cut by every kick, opened again
     time.sleep(1.0)
     baseline_fds = len(os.listdir(f"/proc/{pid}/fd"))
     sampler = Sampler(pid)
@@ -239,6 +240,7 @@ def test_soak_load_churn_kicks_and_reloads_leave_resources_flat_and_lose_nothing
           f"descriptors {baseline_fds} before the churn, {fds_after} after it")
     for name in ("fds", "rss_kib", "threads"):
         print(f"  {describe(samples, name)}; after the warm-up: {describe(after, name)}")
+    print(f"  threads, the most in each minute: {[max(s.threads for s in samples if m * 60 <= s.at < m * 60 + 60) for m in range(int(samples[-1].at // 60) + 1)]}")
     print(f"  RSS after the warm-up: growth {rss_growth} KiB, slope {rss_slope:.0f} KiB/min")
     print(f"  messages: {sent['sent']} sent; received {[c.count for c in checks]}")
     print(f"  TCPStore rounds {[loop.rounds for loop in loops]}, new clients {len(clients)}")
@@ -246,6 +248,7 @@ def test_soak_load_churn_kicks_and_reloads_leave_resources_flat_and_lose_nothing
     print(f"  idle subscribers cut {len(idle_cut)} (after {idle_cut} s); denied connects {denied}")
     print(f"  kicks {len(kicks)}, connections cut by them {sum(kicks)}; reloads {reloads}")
     print(f"  counters: bus {bus['counters']}\n            store {store['counters']}")
+    print(f"  refused by the fence: bus {bus.get('fence_refused')}, store {store.get('fence_refused')}")
 
     # Nothing lost, nothing failed.
     digests = sent["digests"]
@@ -260,6 +263,12 @@ def test_soak_load_churn_kicks_and_reloads_leave_resources_flat_and_lose_nothing
     assert watch.overdue == [] and idle_overdue == [], (watch.overdue, idle_overdue)
     assert sum(watch.closed.values()) >= SOAK_SECONDS / HOSTILE_EVERY * 0.8, watch.closed
     assert set(denied) == {"refused"} and denied["refused"] >= SOAK_SECONDS / DENIED_EVERY, denied
+    assert bus["fence_refused"] + store["fence_refused"] >= denied["refused"], (bus, store)
+    # proxyd counted each hostile connection that sent bad bytes as one violation (silent ones
+    # are timeouts, not violations); a kick may have cut one before its bytes were read.
+    for g, kinds in ((bus, ("http", "bad-greeting", "huge-frame")), (store, ("no-validate", "huge-value"))):
+        sent_bad = sum(watch.closed.get(f"{g['name']}:{k}", 0) for k in kinds)
+        assert sent_bad - len(kicks) <= g["counters"]["violations"] <= sent_bad + 2, (g["name"], sent_bad, g["counters"])
     assert len(idle_cut) >= SOAK_SECONDS // IDLE_EVERY - 2 and bus["counters"]["evictions"] >= 1, (idle_cut, bus)
     assert len(kicks) >= SOAK_SECONDS // KICK_EVERY - 1 and all(k >= 1 for k in kicks), kicks
     total_reloads = reloads["proxyctl"] + reloads["sighup"]
