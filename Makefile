@@ -15,7 +15,7 @@ DEBIAN_PACKAGES := nftables systemd libnftables-dev libnftnl-dev libmnl-dev libz
 # What the benchmarks add: HAProxy, run beside the relay for comparison.
 BENCH_PACKAGES := haproxy
 
-.PHONY: all deps bench-deps install-packages venv build test unit-test integration-test demo bench bench-relay clean
+.PHONY: all deps bench-deps install-packages venv build test unit-test integration-test soak demo bench bench-relay clean
 
 all: build
 
@@ -50,6 +50,14 @@ unit-test: build
 
 integration-test: build venv
 	RINGFENCE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(PYTHON) -m pytest -v Tests/integration
+
+# The soak alone (root): Tests/integration/test_soak.py for SOAK_SECONDS of load, churn, kicks and
+# reloads (`make test` runs it for its default, 120 s, with the rest of the integration suite);
+# its summary of proxyd's descriptors, RSS and threads is printed. docs/reliability.md, "Soak".
+SOAK_SECONDS ?= 600
+soak: build venv
+	SOAK_SECONDS=$(SOAK_SECONDS) RINGFENCE_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \
+	  $(PYTHON) -m pytest -v -s Tests/integration/test_soak.py
 
 # The whole suite: Swift unit tests and the fuzz targets' regressions, the namespace integration
 # tests against the built binaries, then each fuzz target for 30 s.

@@ -19,8 +19,9 @@ with one JSON line. Requests ("op"):
            sends N vLLM-style messages (see below), at least S seconds apart, or at once; answers
            {"first_seq", "sent", "elapsed", "longest_send" (the slowest send_multipart call, in
            seconds), "digests"}: digests[i] is the sha256 of every frame of message i.
-  stream_bg {"sizes": [...], "interval": S, "max": N}
-           starts sending such messages, at least S seconds apart (at most N), between requests.
+  stream_bg {"sizes": [...], "interval": S, "max": N, "cycle": [[...], ...] (optional)}
+           starts sending such messages, at least S seconds apart (at most N), between requests;
+           with "cycle", message i has the frame sizes cycle[i % len(cycle)] instead of "sizes".
   stop_bg  {}                      stops it; answers like `stream`.
 
 A vLLM-style message is what `MessageQueue.enqueue` sends to remote readers (vLLM >= 0.11):
@@ -122,7 +123,8 @@ class Writer:
 
     def bg_send(self) -> None:
         bg = self.bg
-        bg["digests"].append(self.send_one(bg["sizes"]))
+        cycle = bg["cycle"]
+        bg["digests"].append(self.send_one(cycle[len(bg["digests"]) % len(cycle)] if cycle else bg["sizes"]))
         bg["next_at"] = time.monotonic() + bg["interval"]  # no catch-up bursts
         if len(bg["digests"]) >= bg["max"]:
             bg["next_at"] = float("inf")
@@ -155,7 +157,8 @@ class Writer:
             return self.stream(int(req["count"]), [int(s) for s in req["sizes"]], float(req.get("interval", 0)))
         if op == "stream_bg":
             self.bg = {"sizes": [int(s) for s in req["sizes"]], "interval": float(req["interval"]),
-                       "max": int(req.get("max", 10 ** 9)), "first_seq": self.seq, "digests": [],
+                       "max": int(req.get("max", 10 ** 9)),
+                       "cycle": [[int(s) for s in sizes] for sizes in req.get("cycle", [])], "first_seq": self.seq, "digests": [],
                        "next_at": time.monotonic(), "started": time.monotonic()}
             return {"ok": True, "first_seq": self.seq}
         if op == "stop_bg":
