@@ -71,7 +71,8 @@ public struct Firewall {
         if let previous, previousTable == table {
             if RulesetRenderer.skeleton(previous) == RulesetRenderer.skeleton(policy) {
                 if let done = attempt(.elementsChanged, { () throws(FirewallError) in
-                    let changes = try netlink.changes(to: SetChange.allowlists(policy), table: table)
+                    let changes = try netlink.changes(
+                        to: SetChange.allowlists(policy), table: table, expected: SetChange.allowlists(previous))
                     try netlink.commit(changes, table: table)
                     return changes.isEmpty ? .unchanged : .elementsChanged
                 }) {

@@ -42,9 +42,21 @@ final class NFTNetlink {
     /// The changes that make the two sets of each guard in `allowlists` (by name) in `table` hold
     /// exactly its addresses, worked out against what the kernel holds now; one per set that differs.
     /// - Throws: `FirewallError` when a set cannot be read (it does not exist, say).
-    func changes(to allowlists: [String: AddressSet], table: String) throws(FirewallError) -> [SetChange] {
+    /// - Parameter expected: what the sets should hold now (the allowlists last applied), if
+    ///   known. A set whose change from that would be a flush anyway is flushed and filled
+    ///   without reading it first: a flush is right whatever the set holds, and reading a set of
+    ///   a million elements back took most of a minute (docs/reliability.md, "Bad input at the
+    ///   edges").
+    func changes(
+        to allowlists: [String: AddressSet], table: String, expected: [String: AddressSet] = [:]
+    ) throws(FirewallError) -> [SetChange] {
+        let assumed = Dictionary(uniqueKeysWithValues: SetChange.sets(of: expected).map { ($0.name, $0.elements) })
         var out: [SetChange] = []
         for wanted in SetChange.sets(of: allowlists) {
+            if let old = assumed[wanted.name], let change = SetChange.between(old, wanted.elements, set: wanted.name), change.flush {
+                out.append(change)
+                continue
+            }
             let held = try elements(of: wanted.name, table: table)
             if let change = SetChange.between(held, wanted.elements, set: wanted.name) { out.append(change) }
         }

@@ -37,6 +37,9 @@ public struct SetChange: Hashable, Sendable {
     /// The change from elements `old` to `new` of one set, nil if they are the same.
     public static func between(_ old: [SetElement], _ new: [SetElement], set: String) -> SetChange? {
         guard old != new else { return nil }
+        // At least old.count − new.count elements go: from twice the new size on, the diff is a
+        // flush, known without comparing (a million elements shrinking to two, say).
+        if old.count >= 2 * new.count { return SetChange(set: set, flush: true, removed: [], added: new) }
         let oldSet = Set(old)
         let newSet = Set(new)
         let removed = old.filter { !newSet.contains($0) }

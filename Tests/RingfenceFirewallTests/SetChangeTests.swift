@@ -48,6 +48,17 @@ import Testing
         #expect(emptied.flush && emptied.added.isEmpty)
     }
 
+    /// A set shrinking to under half its size is a flush, decided from the sizes alone (the
+    /// million-element set of a reload back to a small policy is never compared).
+    @Test func aSetShrinkingToUnderHalfItsSizeIsFlushedToItsNewContent() throws {
+        let big = SetElement.elements(of: try set((0..<1000).map { "10.0.\($0 / 250).\($0 % 250)/32" })).ipv4
+        let small = SetElement.elements(of: try set(["10.0.0.0/32"])).ipv4
+        let change = try #require(SetChange.between(big, small, set: "store_v4"))
+        #expect(change.flush && change.removed.isEmpty && change.added == small)
+        #expect(SetChange.between(big, [], set: "store_v4") == SetChange(set: "store_v4", flush: true, removed: [], added: []))
+        #expect(SetChange.between(small, small, set: "store_v4") == nil)
+    }
+
     @Test func theOpenIntervalMarkIsNotPartOfAnElementsIdentity() {
         let marked = SetElement(key: 5, byteCount: 4, isIntervalEnd: false, isOpenInterval: true)
         let plain = SetElement(key: 5, byteCount: 4, isIntervalEnd: false, isOpenInterval: false)
