@@ -76,7 +76,7 @@ final class DiscoveryService: @unchecked Sendable {
     private(set) var probed: UInt64 = 0
     private(set) var rules: [CandidateFilter.Rule] = []
     /// During the start-up scan only: `carriedOver()`.
-    var carried: [String: Set<UInt16>] = [:]
+    private(set) var carried: [String: CarriedPorts] = [:]
     private let probes = DispatchQueue(label: "ringfence.discovery.probe", attributes: .concurrent)
 
     init(daemon: Daemon) {
@@ -237,7 +237,7 @@ final class DiscoveryService: @unchecked Sendable {
         // A port still redirected from before a restart stays so while it is probed: its
         // clients are refused and retry at once (libzmq: 100 ms), where a hold would drop their
         // SYN and leave them to TCP's retry a second later (docs/reliability.md).
-        if carried[name]?.remove(key.port) == nil { kernel(name, [.hold(key.port)]) }
+        if carried[name]?.diverted.remove(key.port) == nil { kernel(name, [.hold(key.port)]) }
         entries[key]?.held = .now
         let target = SocketAddress(address: CandidateFilter.target(of: key.address), port: key.port)
         probes.async { [weak self, queue = daemon.queue] in

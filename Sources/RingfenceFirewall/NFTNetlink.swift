@@ -43,18 +43,18 @@ final class NFTNetlink {
     /// exactly its addresses, worked out against what the kernel holds now; one per set that differs.
     /// - Throws: `FirewallError` when a set cannot be read (it does not exist, say).
     /// - Parameter expected: what the sets should hold now (the allowlists last applied), if
-    ///   known. A set whose change from that would be a flush anyway is flushed and filled
-    ///   without reading it first: a flush is right whatever the set holds, and reading a set of
-    ///   a million elements back took most of a minute (docs/reliability.md, "Bad input at the
-    ///   edges").
+    ///   known. A set shrinking from that to under half its size is flushed and filled without
+    ///   reading it first (`SetChange.isFlush`): a flush is right whatever the set holds, and
+    ///   reading a set of a million elements back took most of a minute (docs/reliability.md,
+    ///   "Bad input at the edges").
     func changes(
         to allowlists: [String: AddressSet], table: String, expected: [String: AddressSet] = [:]
     ) throws(FirewallError) -> [SetChange] {
-        let assumed = Dictionary(uniqueKeysWithValues: SetChange.sets(of: expected).map { ($0.name, $0.elements) })
+        let assumed = Dictionary(uniqueKeysWithValues: SetChange.sets(of: expected).map { ($0.name, $0.elements.count) })
         var out: [SetChange] = []
         for wanted in SetChange.sets(of: allowlists) {
-            if let old = assumed[wanted.name], let change = SetChange.between(old, wanted.elements, set: wanted.name), change.flush {
-                out.append(change)
+            if let count = assumed[wanted.name], SetChange.isFlush(shrinkingFrom: count, to: wanted.elements.count) {
+                out.append(SetChange(set: wanted.name, flush: true, removed: [], added: wanted.elements))
                 continue
             }
             let held = try elements(of: wanted.name, table: table)

@@ -34,12 +34,17 @@ public struct SetChange: Hashable, Sendable {
         Dictionary(policy.guards.map { ($0.name, $0.allow) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// Whether a set of `oldCount` elements that is to hold `newCount` (and not the same ones) is
+    /// flushed, known from the sizes alone: at least oldCount − newCount elements go, which from
+    /// twice the new size on is a diff as big as the set (a million elements shrinking to two, say).
+    static func isFlush(shrinkingFrom oldCount: Int, to newCount: Int) -> Bool {
+        oldCount > 0 && oldCount >= 2 * newCount
+    }
+
     /// The change from elements `old` to `new` of one set, nil if they are the same.
     public static func between(_ old: [SetElement], _ new: [SetElement], set: String) -> SetChange? {
         guard old != new else { return nil }
-        // At least old.count − new.count elements go: from twice the new size on, the diff is a
-        // flush, known without comparing (a million elements shrinking to two, say).
-        if old.count >= 2 * new.count { return SetChange(set: set, flush: true, removed: [], added: new) }
+        if isFlush(shrinkingFrom: old.count, to: new.count) { return SetChange(set: set, flush: true, removed: [], added: new) }
         let oldSet = Set(old)
         let newSet = Set(new)
         let removed = old.filter { !newSet.contains($0) }
