@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OK_V4, OK_V6, Proxyd, Topology, new_socket
+from conftest import HOST_V4, OK_V4, OK_V6, Proxyd, Topology, new_socket
 
 PEERS_DIR = Path(__file__).resolve().parent / "peers"
 STORE_PORT = 29500
@@ -547,3 +547,17 @@ class HalfCloseServer(_Listener):
         self.saw_eof.set()
         conn.sendall(f"got {n} bytes sha256 {h.hexdigest()}".encode())
         conn.close()
+
+
+def strike(topo, ns: str) -> None:
+    """A connection that sends garbage instead of VALIDATE: a protocol violation, one strike."""
+    s = topo.connect(ns, HOST_V4, STORE_PORT, timeout=3)
+    try:
+        s.sendall(bytes.fromhex("00efbeadde"))
+        s.settimeout(3)
+        try:
+            s.recv(100)
+        except OSError:
+            pass
+    finally:
+        s.close()

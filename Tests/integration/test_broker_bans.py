@@ -14,7 +14,8 @@ from brokerkit import (GUARD, Reader, Writer, ZmtpPeer, broker_policy, narrow_ho
                        subscribe_cmd)
 from conftest import HOST_V4, OK_V4, EchoServer
 from controlkit import guard_status, proxyctl, proxyctl_json
-from relaykit import STORE_PORT, assert_alive, events, peers, proxyd_pid, relay_policy, start_relay, wait_event  # noqa: F401
+from relaykit import (STORE_PORT, assert_alive, events, peers, proxyd_pid, relay_policy, start_relay, strike,  # noqa: F401
+                      wait_event)
 
 BANNED = "peer banned by guard"
 DENIED = "connection denied"
@@ -156,16 +157,7 @@ def test_repeated_tcpstore_gate_violations_ban_the_peer_from_the_relay(topo, pee
         d = start_relay(topo, relay_policy(ban_after=3, ban_for="30s"))
         since = d.log_size()
         for _ in range(3):
-            s = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT, timeout=3)
-            try:
-                s.sendall(bytes.fromhex("00efbeadde"))
-                s.settimeout(3)
-                try:
-                    s.recv(100)
-                except OSError:
-                    pass
-            finally:
-                s.close()
+            strike(topo, topo.peer_ok)
         ban = wait_event(d, BANNED, since, guard="store", peer=OK_V4)
         assert ban["reason"] == "protocol-violation", ban
         quiet = d.log_size()
@@ -193,14 +185,7 @@ def test_strike_bans_survive_reloads_in_place_and_a_restart(topo, peers):
         d = start_relay(topo, policy)
         since = d.log_size()
         for _ in range(2):
-            s = topo.connect(topo.peer_ok, HOST_V4, STORE_PORT, timeout=3)
-            s.sendall(bytes.fromhex("00efbeadde"))
-            s.settimeout(3)
-            try:
-                s.recv(100)
-            except OSError:
-                pass
-            s.close()
+            strike(topo, topo.peer_ok)
         wait_event(d, BANNED, since, guard="store", peer=OK_V4)
 
         def still_banned(d) -> None:

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from brokerkit import GUARD, Reader, Writer, narrow_host_port_range
 from conftest import BAD_V4, HOST_V4, HOST_V6, OK_V4, recv_exactly
 from controlkit import STORE_GUARD, guard_status, proxyctl_json, two_guard_policy
-from relaykit import (OK2_V4, OK2_V6, RELAY_PORT, STORE_PORT, add_peer, assert_alive, events, msg_get,  # noqa: F401
+from relaykit import (OK2_V4, OK2_V6, RELAY_PORT, STORE_PORT, add_peer, assert_alive, events, msg_get, strike,  # noqa: F401
                       msg_validate, peers, torch_python, wait_event)
 
 BANNED = "peer banned by guard"
@@ -51,20 +51,6 @@ def store_get(topo, ns: str, key: bytes, timeout: float = 0.5) -> bytes:
         s.sendall(msg_validate() + msg_get(key))
         size = int.from_bytes(recv_exactly(s, 8), "little")
         return recv_exactly(s, size)
-    finally:
-        s.close()
-
-
-def strike(topo, ns: str) -> None:
-    """A connection that sends garbage instead of VALIDATE: a protocol violation, one strike."""
-    s = topo.connect(ns, HOST_V4, STORE_PORT, timeout=3)
-    try:
-        s.sendall(bytes.fromhex("00efbeadde"))
-        s.settimeout(3)
-        try:
-            s.recv(100)
-        except OSError:
-            pass
     finally:
         s.close()
 
@@ -290,17 +276,12 @@ def test_kill_9_with_a_discovered_xpub_the_restart_keeps_it_fenced_brokers_it_ag
     instant (a kernel counter of our own, in the input hook, counts them), the denied peer is
     refused throughout, and both readers' libzmq sockets reconnect through the new broker and
     receive the engine's next messages in order (docs/reliability.md, "Crash and restart")."""
-    from test_discovery import Engine, broker_name, discovery_policy, rank, wait_connected
+    from test_discovery import broker_name, discovery_policy, engine_and_two_ranks
     narrow_host_port_range(topo)
     policy = discovery_policy("tracepoint")
     d = topo.start_proxyd(policy)
     wait_event(d, "discovery watching listeners")
-    engine = Engine(peers, topo)
-    okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
-    readers = [rank(peers, topo.peer_ok, engine, "xpub0", "rank_ok"), rank(peers, okb, engine, "xpub0", "rank_okb")]
-    port = engine.request("bind", key="xpub0")["port"]
-    for r in readers:
-        assert wait_connected(r) == port
+    engine, readers, port = engine_and_two_ranks(topo, peers)
     assert engine.request("subs", key="xpub0", n=2, within=15) == {"subs": ["01", "01"]}
     engine.request("ready", key="xpub0")
     for r in readers:

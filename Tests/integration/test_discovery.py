@@ -123,6 +123,18 @@ def row(d, port: int) -> dict:
     return rows[0]
 
 
+def engine_and_two_ranks(topo, peers) -> tuple[Engine, list[Reader], int]:
+    """The engine, two vLLM ranks (peer_ok and okb) started before it binds its XPUB `xpub0` on
+    port 0, and that port, once both ranks have connected to it."""
+    engine = Engine(peers, topo)
+    okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
+    readers = [rank(peers, topo.peer_ok, engine, "xpub0", "rank_ok"), rank(peers, okb, engine, "xpub0", "rank_okb")]
+    port = engine.request("bind", key="xpub0")["port"]
+    for r in readers:
+        assert wait_connected(r) == port
+    return engine, readers, port
+
+
 def broker_name(port: int) -> str:
     return f"{GUARD}/{HOST_V4}:{port}"
 
@@ -158,12 +170,7 @@ def test_xpub_on_port_zero_is_brokered_from_the_first_reader_and_the_handshake_c
     `proxyctl explain` names the discover guard as what refuses it; the store's port was probed
     and found silent."""
     d = start(topo, watch)
-    engine = Engine(peers, topo)
-    okb = add_peer(topo, "okb", OK2_V4, OK2_V6)
-    readers = [rank(peers, topo.peer_ok, engine, "xpub0", "rank_ok"), rank(peers, okb, engine, "xpub0", "rank_okb")]
-    port = engine.request("bind", key="xpub0")["port"]
-    for r in readers:
-        assert wait_connected(r) == port
+    engine, readers, port = engine_and_two_ranks(topo, peers)
 
     subs = engine.request("subs", key="xpub0", n=2, within=HANDSHAKE_WITHIN)
     assert subs == {"subs": ["01", "01"]}, subs
