@@ -80,10 +80,11 @@ public enum NameScheme {
     /// The sets one guard owns: its allowlist (with `elements` when asked), then its records.
     static func sets(of item: Guard, elements: Bool) -> [SetDeclaration] {
         Family.allCases.map { family in
-            let allow = family == .v4 ? item.allow.ipv4Elements : item.allow.ipv6Elements
+            // Rendered only when asked: a reload that changes sets over netlink never needs them.
+            let allow = !elements ? [] : family == .v4 ? item.allow.ipv4Elements : item.allow.ipv6Elements
             return SetDeclaration(
                 name: allowSet(item.name, family), body: "type \(family.addressType); flags interval;",
-                elements: elements ? allow : [])
+                elements: allow)
         } + Guard.Mode.allCases.flatMap { mode in
             Family.allCases.flatMap { family in
                 let key = "type \(family.addressType) . inet_proto . inet_service;"
