@@ -22,6 +22,8 @@ final class NFTNetlink {
     /// Elements per message: the element list is one netlink attribute, whose length is 16 bits.
     static let elementsPerMessage = 256
     private static let pageSize: UInt32 = 64 * 1024
+    /// Below this many bytes of acks the socket's default receive buffer is left as it is.
+    private static let defaultReceiveBuffer: Int32 = 208 * 1024
 
     /// The socket discovery changes go through, opened at the first and kept: closing a netfilter
     /// netlink socket after a transaction that deleted set elements took 8-13 ms here (kernel
@@ -200,7 +202,7 @@ final class NFTNetlink {
         }
         nftnl_batch_end(nftnl_batch_buffer(batch), sequence)
         guard nftnl_batch_update(batch) == 0 else { throw failure("out of memory") }
-        try send(batch, on: socket)
+        try send(batch, on: socket, acks: subjects.count)
         try awaitAcks(on: socket, count: subjects.count, subjects: subjects)
     }
 
@@ -251,8 +253,16 @@ final class NFTNetlink {
             item, UInt16(NFTNL_SET_ELEM_USERDATA), nftnl_udata_buf_data(data), nftnl_udata_buf_len(data))
     }
 
-    private static func send(_ batch: OpaquePointer, on socket: OpaquePointer) throws(FirewallError) {
+    /// Room for one ack in the receive buffer: what the kernel charges for a small skb, with margin.
+    private static let bytesPerAck = 1024
+
+    private static func send(_ batch: OpaquePointer, on socket: OpaquePointer, acks: Int) throws(FirewallError) {
         let descriptor = mnl_socket_get_fd(socket)
+        // The kernel runs the whole batch before this reads a reply, so every message's ack must
+        // fit the receive buffer at once: a million CIDRs are ~8,000 messages, whose acks
+        // overflowed the default buffer (ENOBUFS, acks lost, the transaction's outcome unknown).
+        let room = Int32(clamping: acks * bytesPerAck + 64 * 1024)
+        if room > Self.defaultReceiveBuffer { try? Posix.setOption(descriptor, SOL_SOCKET, SO_RCVBUFFORCE, room) }
         let count = Int(nftnl_batch_iovec_len(batch))
         var vectors = [iovec](repeating: iovec(), count: count)
         nftnl_batch_iovec(batch, &vectors, UInt32(count))
