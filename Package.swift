@@ -320,6 +320,7 @@ let package = Package(
             name: "RingfenceDiscoveryTests",
             dependencies: [
                 "RingfenceDiscovery", "RingfenceSockets", "RingfenceAddresses", "RingfenceTestSupport", "CZeroMQ",
+                "RingfenceListeners", "RingfenceZMTP",
             ],
             swiftSettings: strict
         ),

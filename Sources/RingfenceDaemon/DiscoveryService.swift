@@ -241,7 +241,10 @@ final class DiscoveryService: @unchecked Sendable {
         entries[key]?.held = .now
         let target = SocketAddress(address: CandidateFilter.target(of: key.address), port: key.port)
         probes.async { [weak self, queue = daemon.queue] in
-            let verdict = ZMTPProbe.classify(target, deadline: DiscoveryService.probeDeadline)
+            let verdict = ZMTPProbe.classify(
+                target, deadline: DiscoveryService.probeDeadline,
+                // A listing that fails counts as accepted: the probe's silence then stands.
+                queued: { (try? SocketListing.awaitsAccept(listenerPort: key.port, clientPort: $0)) ?? false })
             queue.async { [weak self] in self?.classified(key, verdict) }
         }
     }

@@ -21,21 +21,36 @@ public enum ZMTPProbe {
     static let greetingBytes = 64
 
     /// Connects to `address`, classifies what answers, and closes.
-    /// - Parameter deadline: how long to wait for the first byte, and again for the rest of the
-    ///   handshake once the signature showed ZMTP.
-    public static func classify(_ address: SocketAddress, deadline: Duration = .milliseconds(100)) -> ProbeVerdict {
+    /// - Parameters:
+    ///   - deadline: how long to wait for the first byte, and again for the rest of the
+    ///     handshake once the signature showed ZMTP.
+    ///   - queued: asked, with the probe's own port, when the deadline passes without a byte:
+    ///     whether the connection still waits in the listener's accept queue. Silence means
+    ///     something only once the application has accepted: libzmq greets in the same step as
+    ///     its accept, but a process that is stopped or starved of CPU (a container throttled at
+    ///     its CPU limit stalls for the rest of a 100 ms period) accepts late. While it is queued
+    ///     the probe waits on, up to `acceptWait` in all, and gives one more `deadline` after the
+    ///     accept (docs/discovery.md §2). Nil: silence at the deadline is `silent`.
+    public static func classify(
+        _ address: SocketAddress, deadline: Duration = .milliseconds(100),
+        queued: ((_ probePort: UInt16) -> Bool)? = nil, acceptWait: Duration = .seconds(1)
+    ) -> ProbeVerdict {
         let socket: Socket
         do {
             socket = try Socket.tcp(family: address.family)
         } catch {
             return ProbeVerdict(.unreachable, detail: "socket: \(error)")
         }
-        let verdict = exchange(socket.fd, address, deadline: deadline)
+        let verdict = exchange(socket.fd, address, deadline: deadline, queued: queued, acceptWait: acceptWait)
         socket.close()
         return verdict
     }
 
-    private static func exchange(_ fd: Int32, _ address: SocketAddress, deadline: Duration) -> ProbeVerdict {
+    private static func exchange(
+        _ fd: Int32, _ address: SocketAddress, deadline: Duration,
+        queued: ((UInt16) -> Bool)?, acceptWait: Duration
+    ) -> ProbeVerdict {
+        let started = ContinuousClock.now
         do {
             if case .wouldBlock = try Posix.connect(fd, address) {
                 guard Posix.waitWritable(fd, timeout: deadline) else {
@@ -51,10 +66,17 @@ public enum ZMTPProbe {
         var greeted = false
         var buffer = [UInt8](repeating: 0, count: 512)
         var until = ContinuousClock.now + deadline
+        var wait = AcceptWait(queued: queued, port: Posix.localAddress(fd)?.port, limit: started + acceptWait)
         while true {
             let left = until - ContinuousClock.now
             guard left > .zero else {
-                if received == 0 { return ProbeVerdict(.silent, detail: "no byte in \(deadline)") }
+                if received == 0 {
+                    if let next = wait.extended(by: deadline) {
+                        until = next
+                        continue
+                    }
+                    return ProbeVerdict(.silent, detail: "no byte in \(deadline)\(wait.note(since: started))")
+                }
                 return ProbeVerdict(.zmtp, detail: "handshake not finished in \(deadline)")
             }
             Posix.waitReadable([fd], timeout: left)
@@ -99,5 +121,45 @@ public enum ZMTPProbe {
                 until = ContinuousClock.now + deadline
             }
         }
+    }
+}
+
+/// Whether a silent listener has accepted the probe yet, and so whether its silence counts.
+private struct AcceptWait {
+    let queued: ((UInt16) -> Bool)?
+    let port: UInt16?
+    let limit: ContinuousClock.Instant
+    /// The probe's connection was seen in the accept queue at an earlier deadline.
+    private(set) var wasQueued = false
+    /// One more deadline was given after the accept was seen.
+    private(set) var graceGiven = false
+
+    init(queued: ((UInt16) -> Bool)?, port: UInt16?, limit: ContinuousClock.Instant) {
+        self.queued = queued
+        self.port = port
+        self.limit = limit
+    }
+
+    /// When to look again, or nil when the silence is the answer: the connection was accepted
+    /// (and, if it had been queued, one more `deadline` has passed since), the time is up, or
+    /// there is no way to tell.
+    mutating func extended(by deadline: Duration) -> ContinuousClock.Instant? {
+        let now = ContinuousClock.now
+        guard let queued, let port, now < limit else { return nil }
+        if queued(port) {
+            wasQueued = true
+            return min(now + deadline, limit)
+        }
+        guard wasQueued, !graceGiven else { return nil }
+        graceGiven = true
+        return now + deadline
+    }
+
+    /// For the verdict's detail: how long the listener left the probe in its accept queue.
+    func note(since started: ContinuousClock.Instant) -> String {
+        guard wasQueued else { return "" }
+        let (seconds, attoseconds) = (ContinuousClock.now - started).components
+        let waited = "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000) ms"
+        return graceGiven ? " after it accepted (\(waited) in all)" : " (\(waited) in all, never accepted)"
     }
 }

@@ -28,6 +28,14 @@ public enum SocketListing {
         return sockets
     }
 
+    /// Whether the connection from `clientPort` to the listener on `listenerPort` still waits in
+    /// the listener's accept queue: its accepted side is listed, but has no inode until the
+    /// application accepts it (sock_diag reports the inode of the socket's file, which accept(2)
+    /// makes). False once accepted, or when no such connection is listed.
+    public static func awaitsAccept(listenerPort: UInt16, clientPort: UInt16) throws(ListenerError) -> Bool {
+        try established(localPort: listenerPort).contains { $0.remotePort == clientPort && $0.inode == 0 }
+    }
+
     /// The listeners of one family (AF_INET or AF_INET6): what the watch diffs, one dump (over
     /// the watch's own netlink socket when given).
     static func listeners(family: Int32, on session: TCPSocketTable.Session? = nil) throws(ListenerError) -> [ListeningSocket] {

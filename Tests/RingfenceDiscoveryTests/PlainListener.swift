@@ -30,14 +30,18 @@ enum PlainListener {
     }
 }
 
-/// Accepts one connection on another thread, writes `banner`, then counts the bytes the client
-/// sends until it closes (at most 2 seconds).
+/// Accepts one connection on another thread (after `acceptAfter`), writes `banner`, then counts
+/// the bytes the client sends until it closes (at most 2 seconds).
 final class BannerServer: Sendable {
     private let received = Mutex<Int>(-1)
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ listener: Int32, banner: [UInt8]) {
+    init(_ listener: Int32, banner: [UInt8], acceptAfter: Duration = .zero) {
         DispatchQueue.global().async { [self] in
+            if acceptAfter > .zero {
+                let (seconds, attoseconds) = acceptAfter.components
+                usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+            }
             let client = accept(listener, nil, nil)
             guard client >= 0 else {
                 done.signal()
@@ -45,7 +49,9 @@ final class BannerServer: Sendable {
             }
             var timeout = timeval(tv_sec: 2, tv_usec: 0)
             _ = setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            _ = banner.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if !banner.isEmpty {
+                _ = banner.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
             var total = 0
             var buffer = [UInt8](repeating: 0, count: 256)
             while true {

@@ -1,7 +1,9 @@
 import CZeroMQ
 import RingfenceAddresses
+import RingfenceListeners
 import RingfenceSockets
 import RingfenceTestSupport
+import RingfenceZMTP
 import Testing
 
 @testable import RingfenceDiscovery
@@ -58,6 +60,62 @@ struct ZMTPProbeTests {
         defer { close(accepted) }
         var buffer = [UInt8](repeating: 0, count: 64)
         #expect(read(accepted, &buffer, buffer.count) == 0, "the probe closed without writing")
+    }
+
+    /// What the daemon asks: whether the probe's connection still waits in the accept queue.
+    private func queued(on port: UInt16) -> (UInt16) -> Bool {
+        { (try? SocketListing.awaitsAccept(listenerPort: port, clientPort: $0)) ?? false }
+    }
+
+    /// A ZMTP server that accepts 300 ms late, as a process stopped or throttled at its CPU
+    /// limit does, then greets at once: named while the probe sees its connection still queued;
+    /// without that question, its silence at the deadline is taken for an answer.
+    @Test(arguments: [true, false])
+    func aZMTPServerThatAcceptsLateIsNamedWhileItsAcceptQueueIsWatched(watched: Bool) throws {
+        let (listener, port) = try PlainListener.open()
+        defer { close(listener) }
+        let greeting = Handshake(localType: .xpub).opening
+        let server = BannerServer(listener, banner: greeting, acceptAfter: .milliseconds(300))
+        let began = ContinuousClock.now
+        let verdict = ZMTPProbe.classify(
+            loopback(port), deadline: .milliseconds(80), queued: watched ? queued(on: port) : nil)
+        let took = ContinuousClock.now - began
+        if watched {
+            #expect(verdict.isXPUB, "\(verdict) \(verdict.detail ?? "")")
+            #expect(took >= .milliseconds(300) && took < .milliseconds(900), "\(took)")
+            // It sends greeting and READY at once, so the probe is done before it would greet.
+            #expect(server.wait() <= ZMTPProbe.greetingBytes, "at most our greeting, never our READY")
+        } else {
+            #expect(verdict.kind == .silent)
+            #expect(took < .milliseconds(250), "\(took)")
+            #expect(server.wait() == 0)
+        }
+    }
+
+    /// A listener that accepts at once and stays silent (TCPStore, gloo) is `silent` after one
+    /// deadline even while the accept queue is watched: only a queued connection is waited for.
+    @Test func aListenerThatAcceptsAndStaysSilentIsSilentAfterOneDeadline() throws {
+        let (listener, port) = try PlainListener.open()
+        defer { close(listener) }
+        let server = BannerServer(listener, banner: [])
+        let began = ContinuousClock.now
+        let verdict = ZMTPProbe.classify(loopback(port), deadline: .milliseconds(80), queued: queued(on: port))
+        #expect(verdict.kind == .silent)
+        #expect(ContinuousClock.now - began < .milliseconds(250))
+        #expect(server.wait() == 0, "the probe wrote nothing")
+    }
+
+    /// A listener that never accepts is given up on at `acceptWait`, and says so.
+    @Test func aListenerThatNeverAcceptsIsSilentAtTheAcceptWait() throws {
+        let (listener, port) = try PlainListener.open()
+        defer { close(listener) }
+        let began = ContinuousClock.now
+        let verdict = ZMTPProbe.classify(
+            loopback(port), deadline: .milliseconds(80), queued: queued(on: port), acceptWait: .milliseconds(300))
+        let took = ContinuousClock.now - began
+        #expect(verdict.kind == .silent)
+        #expect(verdict.detail?.contains("never accepted") == true, "\(verdict.detail ?? "")")
+        #expect(took >= .milliseconds(300) && took < .milliseconds(700), "\(took)")
     }
 
     @Test func aListenerThatSpeaksSomethingElseIsNotZMTPAndIsSentNothing() throws {

@@ -74,6 +74,22 @@ import Glibc
         #expect(try SocketListing.established(localPort: client.port).map(\.remotePort) == [listener.port])
     }
 
+    /// The discovery probe's question: a connection the kernel completed but the application has
+    /// not accepted yet is listed without an inode.
+    @Test func aConnectionAwaitsAcceptUntilTheApplicationAcceptsIt() throws {
+        let listener = try TestSocket("127.0.0.1")
+        try listener.listen()
+        defer { listener.close() }
+        let client = try TestSocket("127.0.0.1")
+        defer { client.close() }
+        _ = try Posix.connect(client.fd, SocketAddress(address: listener.address, port: listener.port))
+        #expect(try SocketListing.awaitsAccept(listenerPort: listener.port, clientPort: client.port))
+        let accepted = try Posix.must { accept(listener.fd, nil, nil) }
+        defer { close(accepted) }
+        #expect(try !SocketListing.awaitsAccept(listenerPort: listener.port, clientPort: client.port))
+        #expect(try !SocketListing.awaitsAccept(listenerPort: listener.port, clientPort: listener.port))
+    }
+
     @Test func noOwnerForAnUnknownInodeOrAMissingProcess() {
         #expect(ProcessTable.owners(of: [UInt64.max]).isEmpty)
         #expect(ProcessTable.owner(pid: -1) == nil)

@@ -267,6 +267,37 @@ def test_tcpstore_and_gloo_on_port_zero_keep_working_while_discovery_probes_them
     assert_alive(d)
 
 
+def test_an_xpub_whose_process_stalls_before_it_accepts_the_probe_is_still_brokered(topo, peers, watch):
+    """The engine stops itself (SIGSTOP) right after binding its XPUB and is continued 500 ms
+    later, as a container throttled at its CPU limit stalls: the probe's connection waits in the
+    XPUB's accept queue far past the probe's 100 ms deadline. proxyd sees it is not yet accepted,
+    waits on, and brokers the XPUB once libzmq greets; it is never taken for a silent listener
+    and released."""
+    import os
+    import signal
+
+    d = start(topo, watch)
+    engine = Engine(peers, topo)
+    since = d.log_size()
+    engine.proc.proc.stdin.write('{"op": "bind", "key": "stalled", "stop": true}\n')
+    engine.proc.proc.stdin.flush()
+    deadline = time.monotonic() + 10
+    while "\tT" not in open(f"/proc/{engine.pid}/status").read().split("State:", 1)[1].split("\n", 1)[0]:
+        assert time.monotonic() < deadline, "the engine did not stop itself"
+        time.sleep(0.005)
+    time.sleep(0.5)
+    os.kill(engine.pid, signal.SIGCONT)
+    port = engine.proc.read_json(30)["port"]
+    found = wait_event(d, "XPUB discovered and brokered", since=since, guard=broker_name(port))
+    assert float(found["ms_probed"]) >= 400, found
+    r = row(d, port)
+    assert r["coverage"] == "brokered" and r["class"] == "zmtp" and r["socket_type"] == "XPUB", r
+    # (The engine's TCPStore, probed while the engine was stopped too, is rightly found silent
+    # once it accepts: only the XPUB's own listener is looked at here.)
+    assert not events(d, "listener is not a ZMTP XPUB; left to the kernel fence", since=since,
+                      listener=f"{HOST_V4}:{port}"), d.log()[-3000:]
+
+
 def test_listeners_json_gives_every_listener_its_class_and_coverage(topo, peers, watch):
     """`proxyctl listeners --json`: the engine's XPUB (zmtp XPUB, brokered by its broker), its
     ROUTER (zmtp ROUTER, fenced by the host guard), its store (on `::`: silent, fenced), a listener on a

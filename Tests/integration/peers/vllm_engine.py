@@ -13,7 +13,10 @@ prints {"store_port": P, "pid": PID}. Then answers one JSON request per line on 
   bind     {"key": K}     a MessageQueue's remote socket: an XPUB with XPUB_VERBOSE on
                           tcp://HOST:0 (broker_writer.Writer), its port read back from
                           LAST_ENDPOINT and published at once as store[K] = port, which is how the
-                          readers learn it; {"port": P, "bound_at": monotonic seconds}
+                          readers learn it; {"port": P, "bound_at": monotonic seconds}.
+                          With "stop": true the process stops itself (SIGSTOP) right after the
+                          bind, as a container throttled at its CPU limit stalls, and goes on when
+                          the test sends SIGCONT
   router   {"key": K}     a ZMQ ROUTER on tcp://HOST:0 (another ZMTP socket type); {"port": P}
   close    {"key": K}     closes the socket bound under K; {"ok": true}
   subs / drain / ready / stream   {"key": K, ...}: broker_writer.Writer's requests, on K's XPUB
@@ -23,6 +26,7 @@ The process ends when its standard input closes.
 
 import json
 import os
+import signal
 import sys
 import time
 from datetime import timedelta
@@ -62,6 +66,8 @@ def main() -> int:
             elif op == "bind":
                 writer = Writer(host, 0)
                 bound_at = time.monotonic()
+                if req.get("stop"):
+                    os.kill(os.getpid(), signal.SIGSTOP)
                 store.set(req["key"], str(writer.port))
                 sockets[req["key"]] = writer
                 emit({"port": writer.port, "bound_at": bound_at})
