@@ -57,12 +57,8 @@ import Glibc
     }
 
     @Test func establishedFindsAnAcceptedConnection() throws {
-        let listener = try TestSocket("127.0.0.1")
-        try listener.listen()
-        defer { listener.close() }
-        let client = try TestSocket("127.0.0.1")
-        defer { client.close() }
-        _ = try Posix.connect(client.fd, SocketAddress(address: listener.address, port: listener.port))
+        let (listener, client) = try TestSocket.connectedPair()
+        defer { listener.close(); client.close() }
         let accepted = try Posix.must { accept(listener.fd, nil, nil) }
         defer { close(accepted) }
         var status = stat()
@@ -77,12 +73,8 @@ import Glibc
     /// The discovery probe's question: a connection the kernel completed but the application has
     /// not accepted yet is listed without an inode.
     @Test func aConnectionAwaitsAcceptUntilTheApplicationAcceptsIt() throws {
-        let listener = try TestSocket("127.0.0.1")
-        try listener.listen()
-        defer { listener.close() }
-        let client = try TestSocket("127.0.0.1")
-        defer { client.close() }
-        _ = try Posix.connect(client.fd, SocketAddress(address: listener.address, port: listener.port))
+        let (listener, client) = try TestSocket.connectedPair()
+        defer { listener.close(); client.close() }
         #expect(try SocketListing.awaitsAccept(listenerPort: listener.port, clientPort: client.port))
         let accepted = try Posix.must { accept(listener.fd, nil, nil) }
         defer { close(accepted) }

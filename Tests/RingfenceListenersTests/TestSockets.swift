@@ -31,6 +31,15 @@ final class TestSocket {
 
     func listen() throws { try Posix.listen(fd, backlog: 16) }
 
+    /// A listener on 127.0.0.1 and a client connected to it, not yet accepted: the caller closes both.
+    static func connectedPair() throws -> (listener: TestSocket, client: TestSocket) {
+        let listener = try TestSocket("127.0.0.1")
+        try listener.listen()
+        let client = try TestSocket("127.0.0.1")
+        _ = try Posix.connect(client.fd, SocketAddress(address: listener.address, port: listener.port))
+        return (listener, client)
+    }
+
 
     private var closed = false
 
