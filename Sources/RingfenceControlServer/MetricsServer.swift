@@ -9,9 +9,9 @@ import SystemPackage
 /// one reply.
 ///
 /// Hand-written rather than an HTTP library: it answers one request line (`MetricsRequestHead`,
-/// the pure part), and the project takes no SwiftNIO. A request head over 8 KiB, or not whole within `requestTimeout`, is refused;
-/// at most `maxClients` connections are open at once, so a scan cannot take the daemon's
-/// descriptors.
+/// the pure part), and the project takes no SwiftNIO. A request head over 8 KiB, or not whole
+/// within `requestTimeout`, is refused; at most `maxClients` connections are open at once, so a
+/// scan cannot take the daemon's descriptors.
 public final class MetricsServer: @unchecked Sendable {
     private let loop: EventLoop
     private let logger: Logger

@@ -134,12 +134,6 @@ private struct AcceptWait {
     /// One more deadline was given after the accept was seen.
     private(set) var graceGiven = false
 
-    init(queued: ((UInt16) -> Bool)?, port: UInt16?, limit: ContinuousClock.Instant) {
-        self.queued = queued
-        self.port = port
-        self.limit = limit
-    }
-
     /// When to look again, or nil when the silence is the answer: the connection was accepted
     /// (and, if it had been queued, one more `deadline` has passed since), the time is up, or
     /// there is no way to tell.
@@ -158,8 +152,7 @@ private struct AcceptWait {
     /// For the verdict's detail: how long the listener left the probe in its accept queue.
     func note(since started: ContinuousClock.Instant) -> String {
         guard wasQueued else { return "" }
-        let (seconds, attoseconds) = (ContinuousClock.now - started).components
-        let waited = "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000) ms"
+        let waited = "\((ContinuousClock.now - started).milliseconds) ms"
         return graceGiven ? " after it accepted (\(waited) in all)" : " (\(waited) in all, never accepted)"
     }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import RingfenceSockets
 import Synchronization
 
 #if canImport(Glibc)
@@ -38,10 +39,7 @@ final class BannerServer: Sendable {
 
     init(_ listener: Int32, banner: [UInt8], acceptAfter: Duration = .zero) {
         DispatchQueue.global().async { [self] in
-            if acceptAfter > .zero {
-                let (seconds, attoseconds) = acceptAfter.components
-                usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
-            }
+            if acceptAfter > .zero { usleep(UInt32(acceptAfter.nanoseconds / 1000)) }
             let client = accept(listener, nil, nil)
             guard client >= 0 else {
                 done.signal()
