@@ -133,6 +133,33 @@ def torch_python(netns_capable) -> str:
     return torch_or_skip()
 
 
+class Repeating:
+    """Runs `step()` every `pause` seconds on a thread of its own until `halt()`, or until a step
+    returns False: the kits' samplers, probes and knockers. A subclass sets its own state, then
+    calls `start()` at the end of its `__init__`."""
+
+    def __init__(self, pause: float, name: str | None = None):
+        self.pause = pause
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name=name)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def step(self) -> bool | None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            if self.step() is False:
+                return
+            self.stopping.wait(self.pause)
+
+    def halt(self, timeout: float) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=timeout)
+
+
 class NsProcess:
     """A Python peer script run inside a namespace (`ip netns exec NS python SCRIPT ARGS`), with
     line-oriented stdin/stdout; stderr goes to a file for diagnostics."""

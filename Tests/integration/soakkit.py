@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from brokerkit import Reader, ZmtpPeer
-from relaykit import NsProcess, _readable, msg_validate, u8, u64, wire_str, SET
+from relaykit import NsProcess, Repeating, _readable, msg_validate, u8, u64, wire_str, SET
 
 KiB = 1 << 10
 
@@ -43,28 +43,25 @@ def sample_process(pid: int, at: float) -> Sample:
     return Sample(at, len(os.listdir(f"/proc/{pid}/fd")), fields["VmRSS"], fields["Threads"])
 
 
-class Sampler:
+class Sampler(Repeating):
     """Samples `pid` every `every` seconds on a thread of its own until `stop`."""
 
     def __init__(self, pid: int, every: float = 1.0):
-        self.pid, self.every = pid, every
+        super().__init__(every, name="sampler")
+        self.pid = pid
         self.samples: list[Sample] = []
         self.started = time.monotonic()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="sampler")
-        self.thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.samples.append(sample_process(self.pid, time.monotonic() - self.started))
-            except (OSError, KeyError):
-                return  # proxyd is gone: the test says so
-            self.stopping.wait(self.every)
+    def step(self) -> bool:
+        try:
+            self.samples.append(sample_process(self.pid, time.monotonic() - self.started))
+        except (OSError, KeyError):
+            return False  # proxyd is gone: the test says so
+        return True
 
     def stop(self) -> list[Sample]:
-        self.stopping.set()
-        self.thread.join(timeout=5)
+        self.halt(timeout=5)
         return self.samples
 
 
@@ -136,32 +133,28 @@ class ReaderCheck:
 # A TCPStore client in rounds
 
 
-class StoreRounds:
+class StoreRounds(Repeating):
     """Drives a long-lived torch client (Peers.client_loop) through rounds, `pause` seconds
     apart, on a thread of its own; keeps how many rounds ran and the failed ones."""
 
     def __init__(self, client: NsProcess, pause: float):
-        self.client, self.pause = client, pause
+        super().__init__(pause, name=f"rounds-{client.name}")
+        self.client = client
         self.rounds = 0
         self.failures: list[dict] = []
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"rounds-{client.name}")
-        self.thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                result = self.client.request("round", timeout=30)
-            except AssertionError as exc:
-                result = {"ok": False, "error": str(exc)[:300]}
-            self.rounds += 1
-            if result.get("ok") is not True:
-                self.failures.append(result)
-            self.stopping.wait(self.pause)
+    def step(self) -> None:
+        try:
+            result = self.client.request("round", timeout=30)
+        except AssertionError as exc:
+            result = {"ok": False, "error": str(exc)[:300]}
+        self.rounds += 1
+        if result.get("ok") is not True:
+            self.failures.append(result)
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=40)
+        self.halt(timeout=40)
 
 
 # --------------------------------------------------------------------------------------------

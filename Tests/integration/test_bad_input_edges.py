@@ -28,7 +28,7 @@ from brokerkit import (Reader, Writer, ZmtpPeer, broker_policy, greeting, narrow
                        subscribe_cmd)
 from conftest import HOST_V4, OK_V4, OK_V6, PROXYCTL, PROXYD, new_socket, recv_exactly
 from controlkit import proxyctl, reload, status, two_guard_policy
-from relaykit import (STORE_PORT, assert_alive, peers, proxyd_pid, relay_policy, rss_bytes, wait_closed,  # noqa: F401
+from relaykit import (STORE_PORT, Repeating, assert_alive, peers, proxyd_pid, relay_policy, rss_bytes, wait_closed,  # noqa: F401
                       wait_event)
 
 MiB = 1 << 20
@@ -39,35 +39,33 @@ PROBE_BOUND = 1.0  # seconds: the slowest echo round trip allowed while an edge 
 METRICS_PORT = 9464
 
 
-class EchoProbe:
+class EchoProbe(Repeating):
     """A relayed echo from peer_ok every 50 ms on one connection, in a thread: the data path."""
 
     def __init__(self, topo, port: int = STORE_PORT):
+        super().__init__(0.05)
         self.sock = topo.connect(topo.peer_ok, HOST_V4, port)
         self.sock.settimeout(10)
         self.slowest = 0.0
         self.count = 0
         self.error: str | None = None
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            payload = f"ping {self.count}".encode()
-            started = time.monotonic()
-            try:
-                self.sock.sendall(payload)
-                got = recv_exactly(self.sock, len(payload))
-            except Exception as exc:  # noqa: BLE001 - reported by stop()
-                self.error = f"echo {self.count} failed: {exc!r}"
-                return
-            if got != payload:
-                self.error = f"echo {self.count}: {got!r}"
-                return
-            self.slowest = max(self.slowest, time.monotonic() - started)
-            self.count += 1
-            self.stopping.wait(0.05)
+    def step(self) -> bool:
+        payload = f"ping {self.count}".encode()
+        started = time.monotonic()
+        try:
+            self.sock.sendall(payload)
+            got = recv_exactly(self.sock, len(payload))
+        except Exception as exc:  # noqa: BLE001 - reported by stop()
+            self.error = f"echo {self.count} failed: {exc!r}"
+            return False
+        if got != payload:
+            self.error = f"echo {self.count}: {got!r}"
+            return False
+        self.slowest = max(self.slowest, time.monotonic() - started)
+        self.count += 1
+        return True
 
     def stop(self, bound: float = PROBE_BOUND) -> None:
         """Stops the probe (after at least 3 echoes) and asserts every echo came back, the
@@ -75,8 +73,7 @@ class EchoProbe:
         deadline = time.monotonic() + 5
         while self.count < 3 and self.error is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        self.stopping.set()
-        self.thread.join(15)
+        self.halt(timeout=15)
         self.sock.close()
         assert self.error is None, self.error
         assert self.count >= 3, f"only {self.count} echoes"

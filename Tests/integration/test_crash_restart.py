@@ -25,14 +25,13 @@ the restart finds it again and brokers it within 1 s, its readers receive again.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime, timezone
 
 from brokerkit import GUARD, Reader, Writer, narrow_host_port_range
 from conftest import BAD_V4, HOST_V4, HOST_V6, OK_V4, recv_exactly
 from controlkit import STORE_GUARD, guard_status, proxyctl_json, two_guard_policy
-from relaykit import (OK2_V4, OK2_V6, RELAY_PORT, STORE_PORT, add_peer, assert_alive, events, msg_get, strike,  # noqa: F401
+from relaykit import (OK2_V4, OK2_V6, RELAY_PORT, STORE_PORT, Repeating, add_peer, assert_alive, events, msg_get, strike,  # noqa: F401
                       msg_validate, peers, torch_python, wait_event)
 
 BANNED = "peer banned by guard"
@@ -65,31 +64,27 @@ def kernel_counter(topo, name: str) -> int:
     return next(item["counter"]["packets"] for item in json.loads(out)["nftables"] if "counter" in item)
 
 
-class Knocker:
+class Knocker(Repeating):
     """Connects from `ns` to HOST_V4:`port` every 2 ms on a thread of its own until stopped,
     counting the outcomes: a banned peer that is allowed must never get `connected`, not even
     while the restarted proxyd replaces the table."""
 
     def __init__(self, topo, ns: str, port: int):
+        super().__init__(0.002, name=f"knock-{ns}")
         self.topo, self.ns, self.port = topo, ns, port
         self.outcomes: dict[str, int] = {}
-        self.stopping = threading.Event()
         # Sockets are made on this thread (in_netns switches the calling thread only).
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"knock-{ns}")
-        self.thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                outcome = self.topo.connect_outcome(self.ns, HOST_V4, self.port, timeout=0.5)
-            except OSError as exc:
-                outcome = type(exc).__name__
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-            self.stopping.wait(0.002)
+    def step(self) -> None:
+        try:
+            outcome = self.topo.connect_outcome(self.ns, HOST_V4, self.port, timeout=0.5)
+        except OSError as exc:
+            outcome = type(exc).__name__
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
     def stop(self) -> dict[str, int]:
-        self.stopping.set()
-        self.thread.join(timeout=5)
+        self.halt(timeout=5)
         return self.outcomes
 
 
